@@ -1,0 +1,101 @@
+"""dmfsharp: exact sharpness of minima in deep matrix factorization.
+
+At a global minimum of ``L(w) = ||M - W_L ... W_1||_F^2`` the Hessian is ``2 K^T K``
+(Lemma 3), so its largest eigenvalue, whole nonzero spectrum, trace and top
+eigenvector follow from the ``d_0 d_L``-square matrix
+``S = sum_k (B_k^T B_k) (x) (A_k A_k^T)`` (Theorem 5) without forming the Hessian.
+Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
+"""
+
+from .chain import FactorChain, as_chain
+from .errors import FactorError, FactorFileError, NotAMinimumError
+from .exact import (
+    hessian_spectrum,
+    hessian_trace,
+    is_minimum,
+    minimum_residual,
+    sharpness,
+    sharpness_matrix,
+    sharpness_operator,
+    top_eigenvector,
+    zero_eigenvector,
+)
+from .flatness import (
+    FlatnessReport,
+    flat_sharpness,
+    flatness_report,
+    frobenius_imbalance,
+    is_stable_step,
+    layer_norm_products,
+    sharpness_upper_bound,
+    spectral_imbalance,
+)
+from .io import load_factors, save_factors
+from .loss import (
+    dense_hessian,
+    gauss_newton_vector_product,
+    gradient,
+    hessian_operator,
+    hessian_vector_product,
+    loss,
+    residual,
+)
+from .minima import (
+    flattest_minimizer,
+    random_dims,
+    random_minimizer,
+    rescale,
+    section6_example,
+)
+from .numeric import EigenResult, numerical_sharpness
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the factor chain
+    "FactorChain",
+    "as_chain",
+    # exceptions
+    "FactorError",
+    "FactorFileError",
+    "NotAMinimumError",
+    # closed forms at a global minimum
+    "sharpness",
+    "hessian_trace",
+    "hessian_spectrum",
+    "top_eigenvector",
+    "zero_eigenvector",
+    "sharpness_matrix",
+    "sharpness_operator",
+    "is_minimum",
+    "minimum_residual",
+    # loss and derivatives at any point
+    "loss",
+    "residual",
+    "gradient",
+    "hessian_vector_product",
+    "gauss_newton_vector_product",
+    "hessian_operator",
+    "dense_hessian",
+    # numerical references
+    "numerical_sharpness",
+    "EigenResult",
+    # flatness, balance, stability
+    "flatness_report",
+    "FlatnessReport",
+    "flat_sharpness",
+    "sharpness_upper_bound",
+    "layer_norm_products",
+    "spectral_imbalance",
+    "frobenius_imbalance",
+    "is_stable_step",
+    # minimizers
+    "random_minimizer",
+    "random_dims",
+    "flattest_minimizer",
+    "rescale",
+    "section6_example",
+    # files
+    "save_factors",
+    "load_factors",
+]

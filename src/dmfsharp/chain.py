@@ -1,0 +1,254 @@
+"""The validated factor chain ``[W_1, ..., W_L]`` and its prefix and suffix products.
+
+Conventions (``DESIGN.md``): factors are given W_1 first, ``W_i`` of shape
+``(d_i, d_{i-1})``; the end-to-end product is ``P = W_L ... W_1`` of shape
+``(d_L, d_0)``. For ``k = 1, ..., L``
+
+.. math::
+
+    A_k = W_L \\cdots W_{k+1} \\quad (d_L \\times d_k,\\ A_L = I), \\qquad
+    B_k = W_{k-1} \\cdots W_1 \\quad (d_{k-1} \\times d_0,\\ B_1 = I),
+
+so that ``P = A_k W_k B_k`` for every ``k``. All ``A_k`` and all ``B_k`` are
+accumulated from each end in ``2 (L - 1)`` matrix products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, Union
+
+import numpy as np
+
+from .errors import FactorError
+
+__all__ = ["FactorChain", "as_chain", "as_float_array"]
+
+
+def as_float_array(value: Any, name: str, *, ndim: int | None = 2) -> np.ndarray:
+    """Convert ``value`` to a finite float64 array, or raise :class:`FactorError`.
+
+    Accepts NumPy arrays, nested sequences and PyTorch tensors (detached and moved to
+    the CPU; PyTorch is never imported here). Lower precision is widened to float64;
+    complex input is refused rather than silently dropping the imaginary part.
+    """
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged nested lists and the like
+        raise FactorError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype == object:
+        raise FactorError(f"{name} is not a numeric array (ragged or object entries)")
+    if np.iscomplexobj(arr):
+        raise FactorError(f"{name} is complex; dmfsharp works with real factors only")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise FactorError(f"{name} has non-numeric dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise FactorError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise FactorError(f"{name} is empty (shape {arr.shape})")
+    arr = np.array(arr, dtype=np.float64, order="C", copy=True)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise FactorError(
+            f"{name} has a non-finite entry {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
+        )
+    return arr
+
+
+class FactorChain:
+    """An immutable, validated chain of factors ``[W_1, ..., W_L]`` (W_1 first).
+
+    Parameters
+    ----------
+    factors : sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, at least two of them. Copied to
+        read-only float64 arrays.
+
+    Attributes
+    ----------
+    factors : tuple of ndarray
+        The factors, W_1 first, read-only.
+    dims : tuple of int
+        ``(d_0, d_1, ..., d_L)``.
+    depth : int
+        ``L``.
+    num_params : int
+        ``N = sum_i d_i d_{i-1}`` (eq. 16).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chain = FactorChain([np.ones((3, 2)), np.ones((4, 3))])
+    >>> chain.dims, chain.depth, chain.num_params
+    ((2, 3, 4), 2, 18)
+    >>> chain.product
+    array([[3., 3.],
+           [3., 3.],
+           [3., 3.],
+           [3., 3.]])
+    """
+
+
+    def __init__(self, factors: Sequence[Any]):
+        if isinstance(factors, FactorChain):
+            factors = factors.factors
+        if hasattr(factors, "ndim") and getattr(factors, "ndim", None) is not None:
+            raise FactorError(
+                "factors must be a sequence of 2-D arrays [W_1, ..., W_L], "
+                f"got a single array of shape {tuple(factors.shape)}"
+            )
+        try:
+            items = list(factors)
+        except TypeError:
+            raise FactorError(
+                f"factors must be a sequence of 2-D arrays, got {type(factors).__name__}"
+            ) from None
+        if len(items) < 2:
+            raise FactorError(f"depth L must be at least 2, got {len(items)} factor(s)")
+        arrays = []
+        for i, w in enumerate(items, start=1):
+            arr = as_float_array(w, f"factor W_{i}")
+            arr.flags.writeable = False
+            arrays.append(arr)
+        for i in range(1, len(arrays)):
+            prev, cur = arrays[i - 1], arrays[i]
+            if cur.shape[1] != prev.shape[0]:
+                raise FactorError(
+                    f"factor W_{i + 1} has shape {cur.shape} but W_{i} has shape {prev.shape}: "
+                    f"W_{i + 1} must have {prev.shape[0]} columns (d_{i} = {prev.shape[0]})"
+                )
+        object.__setattr__(self, "factors", tuple(arrays))
+        object.__setattr__(
+            self, "dims", (arrays[0].shape[1],) + tuple(a.shape[0] for a in arrays)
+        )
+
+    def __setattr__(self, name, value):
+        if name in ("factors", "dims"):
+            raise AttributeError("FactorChain is immutable")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"FactorChain(dims={self.dims}, num_params={self.num_params})"
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def __iter__(self):
+        return iter(self.factors)
+
+    def __getitem__(self, i):
+        return self.factors[i]
+
+    @property
+    def depth(self) -> int:
+        """Depth ``L``, the number of factors."""
+        return len(self.factors)
+
+    @property
+    def num_params(self) -> int:
+        """Number of parameters ``N = sum_i d_i d_{i-1}`` (eq. 16)."""
+        return int(sum(w.size for w in self.factors))
+
+    @property
+    def shapes(self) -> tuple[tuple[int, int], ...]:
+        """Shapes of the factors, W_1 first."""
+        return tuple(w.shape for w in self.factors)
+
+    @cached_property
+    def prefix(self) -> tuple[np.ndarray, ...]:
+        """``(B_1, ..., B_L)`` with ``B_k = W_{k-1} ... W_1`` and ``B_1 = I``."""
+        out = [np.eye(self.dims[0])]
+        for w in self.factors[:-1]:
+            out.append(w @ out[-1])
+        for b in out:
+            b.flags.writeable = False
+        return tuple(out)
+
+    @cached_property
+    def suffix(self) -> tuple[np.ndarray, ...]:
+        """``(A_1, ..., A_L)`` with ``A_k = W_L ... W_{k+1}`` and ``A_L = I``."""
+        out = [np.eye(self.dims[-1])]
+        for w in self.factors[:0:-1]:
+            out.append(out[-1] @ w)
+        out.reverse()
+        for a in out:
+            a.flags.writeable = False
+        return tuple(out)
+
+    @cached_property
+    def product(self) -> np.ndarray:
+        """End-to-end product ``P = W_L ... W_1``, shape ``(d_L, d_0)``."""
+        p = self.factors[-1] @ self.prefix[-1]
+        p.flags.writeable = False
+        return p
+
+    def flatten(self) -> np.ndarray:
+        """The parameter vector ``w``: each factor row-major, W_1 first."""
+        return np.concatenate([w.ravel() for w in self.factors])
+
+    def unflatten(self, vector: Any) -> list[np.ndarray]:
+        """Split a length-``N`` vector into arrays shaped like the factors (inverse of flatten)."""
+        v = np.asarray(vector, dtype=np.float64)
+        if v.shape != (self.num_params,):
+            raise FactorError(
+                f"parameter vector must have shape ({self.num_params},), got {v.shape}"
+            )
+        out, start = [], 0
+        for w in self.factors:
+            out.append(v[start : start + w.size].reshape(w.shape).copy())
+            start += w.size
+        return out
+
+    def with_factors(self, factors: Sequence[Any]) -> FactorChain:
+        """A new chain, checked to have the same dims as this one."""
+        new = FactorChain(factors)
+        if new.dims != self.dims:
+            raise FactorError(f"expected factors with dims {self.dims}, got dims {new.dims}")
+        return new
+
+
+FactorsLike = Union[FactorChain, Sequence[Any]]
+
+
+def as_chain(factors: FactorsLike) -> FactorChain:
+    """Return ``factors`` as a :class:`FactorChain` (no copy if it already is one)."""
+    if isinstance(factors, FactorChain):
+        return factors
+    return FactorChain(factors)
+
+
+def check_like(chain: FactorChain, arrays: Sequence[Any], name: str) -> list[np.ndarray]:
+    """Validate a list of arrays shaped like the factors (a direction or perturbation)."""
+    try:
+        items = list(arrays)
+    except TypeError:
+        raise FactorError(f"{name} must be a sequence of arrays shaped like the factors") from None
+    if len(items) != chain.depth:
+        raise FactorError(f"{name} has {len(items)} blocks, expected {chain.depth} (one per factor)")
+    out = []
+    for i, (u, w) in enumerate(zip(items, chain.factors), start=1):
+        arr = as_float_array(u, f"{name} block {i}")
+        if arr.shape != w.shape:
+            raise FactorError(f"{name} block {i} has shape {arr.shape}, expected {w.shape} (like W_{i})")
+        out.append(arr)
+    return out
+
+
+def check_target(chain: FactorChain, target: Any) -> np.ndarray:
+    """Validate a target ``M`` of shape ``(d_L, d_0)``; ``None`` means the chain's own product."""
+    if target is None:
+        return chain.product
+    m = as_float_array(target, "target M", ndim=None)
+    if m.ndim == 0 and chain.dims[0] == chain.dims[-1] == 1:
+        m = m.reshape(1, 1)
+    if m.ndim == 1 and 1 in (chain.dims[0], chain.dims[-1]) and m.size == chain.dims[0] * chain.dims[-1]:
+        m = m.reshape(chain.dims[-1], chain.dims[0])
+    expected = (chain.dims[-1], chain.dims[0])
+    if m.shape != expected:
+        raise FactorError(
+            f"target M has shape {m.shape}, expected (d_L, d_0) = {expected} for dims {chain.dims}"
+        )
+    return m

@@ -1,0 +1,138 @@
+"""``dmfsharp inspect FILE``: sharpness, flatness and stability of a saved factorization."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..exact import hessian_spectrum, hessian_trace, minimum_residual, sharpness
+from ..flatness import flat_sharpness, flatness_report
+from ..io import load_factors, to_jsonable
+from ..numeric import numerical_sharpness
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="exact sharpness and flatness of the factors in an .npz file",
+        description=(
+            "Read W1 ... WL (and optionally M) from an .npz file and report the exact "
+            "sharpness, Hessian trace, flatness and the largest stable GD step. At a point "
+            "that is not a global minimum of M the sharpness comes from Lanczos instead."
+        ),
+    )
+    p.add_argument("file", help=".npz file with arrays W1 ... WL (W1 first) and optionally M")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--eta", type=float, default=None, help="also classify this GD step size")
+    p.set_defaults(func=run)
+
+
+def inspect_factors(chain, target) -> dict:
+    """The inspection record for a chain and optional target (what ``--json`` prints)."""
+    res, tol = minimum_residual(chain, target=target)
+    is_min = res <= tol
+    m = chain.product if target is None else target
+    info = {
+        "depth": chain.depth,
+        "dims": list(chain.dims),
+        "num_params": chain.num_params,
+        "target_given": target is not None,
+        "residual_norm": res,
+        "is_minimum": bool(is_min),
+    }
+    if is_min:
+        rep = flatness_report(chain)
+        nonzero = hessian_spectrum(chain, k=None if chain.dims[0] * chain.dims[-1] <= 4096 else 1)
+        info.update(
+            method="exact",
+            lambda_max=rep.lambda_max,
+            trace=rep.trace,
+            flat_lambda_max=rep.flat_lambda_max,
+            flatness_ratio=rep.flatness_ratio,
+            is_flat=rep.is_flat,
+            upper_bound=rep.upper_bound,
+            max_stable_step=rep.max_stable_step,
+            hessian_rank=int(nonzero.size) if chain.dims[0] * chain.dims[-1] <= 4096 else None,
+            spectral_imbalance=rep.spectral_imbalance,
+            frobenius_imbalance=rep.frobenius_imbalance,
+            corollary7=rep.corollary7,
+            corollary8=rep.corollary8,
+            corollary10=rep.corollary10,
+        )
+    else:
+        num = numerical_sharpness(chain, target=target, method="lanczos")
+        flat = flat_sharpness(m, chain.depth)
+        lam = num.value
+        info.update(
+            method="lanczos",
+            lambda_max=lam,
+            lanczos_converged=num.converged,
+            trace=None,
+            flat_lambda_max=flat,
+            flatness_ratio=lam / flat if flat > 0 else None,
+            max_stable_step=2.0 / lam if lam > 0 else None,
+            gauss_newton_lambda_max=sharpness(chain),
+            gauss_newton_trace=hessian_trace(chain),
+        )
+    return info
+
+
+def run(args) -> int:
+    chain, target = load_factors(args.file)
+    info = inspect_factors(chain, target)
+    if args.eta is not None:
+        eta = float(args.eta)
+        if not (np.isfinite(eta) and eta > 0):
+            raise ValueError(f"--eta must be a positive number, got {args.eta}")
+        info["eta"] = eta
+        lam = info["lambda_max"]
+        info["eta_is_stable"] = bool(lam <= 2.0 / eta)
+    if args.json:
+        print(json.dumps(to_jsonable(info), indent=2))
+        return 0
+    print(_table(args.file, info))
+    return 0
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.12g}"
+    if isinstance(v, list):
+        return " x ".join(str(x) for x in v) if all(isinstance(x, int) for x in v) else str(v)
+    return str(v)
+
+
+def _table(path, info) -> str:
+    rows = [
+        ("file", str(path)),
+        ("dims (d_0 ... d_L)", _fmt(info["dims"])),
+        ("depth L", _fmt(info["depth"])),
+        ("parameters N", _fmt(info["num_params"])),
+        ("global minimum", _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
+    ]
+    if not info["is_minimum"]:
+        rows.append(("residual ||M - P||_F", f"{info['residual_norm']:.3e}"))
+    rows += [
+        ("lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"), _fmt(info["lambda_max"])),
+        ("flat value 2L s_max(M)^(2-2/L)", _fmt(info["flat_lambda_max"])),
+        ("flatness ratio", _fmt(info["flatness_ratio"])),
+        ("max stable GD step 2/lambda_max", _fmt(info["max_stable_step"])),
+    ]
+    if info["method"] == "exact":
+        rows += [
+            ("Hessian trace", _fmt(info["trace"])),
+            ("Corollary 10 upper bound", _fmt(info["upper_bound"])),
+            ("nonzero Hessian eigenvalues", _fmt(info["hessian_rank"])),
+            ("flat", _fmt(info["is_flat"])),
+            ("spectral-norm imbalance", _fmt(info["spectral_imbalance"])),
+            ("Frobenius imbalance", _fmt(info["frobenius_imbalance"])),
+        ]
+    if "eta" in info:
+        rows.append((f"step eta = {info['eta']:g}", "stable" if info["eta_is_stable"] else "unstable"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -1,0 +1,32 @@
+"""Exceptions raised by dmfsharp.
+
+Every error a user can trigger with bad input is a subclass of :class:`ValueError`
+(or :class:`OSError` for files), so ``except ValueError`` keeps working, while the
+specific classes let callers tell the cases apart.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FactorError", "FactorFileError", "NotAMinimumError"]
+
+
+class FactorError(ValueError):
+    """The factors (or a target, data or direction that goes with them) are invalid.
+
+    Raised for depth < 2, mismatched or empty shapes, non-finite or complex entries.
+    The message names the offending factor and its shape.
+    """
+
+
+class NotAMinimumError(ValueError):
+    """A closed form that only holds at a global minimum was given another point.
+
+    The closed forms of Theorems 4 and 5 and Corollary 6 use ``M = W_L ... W_1``
+    (Lemma 3); away from it the Hessian has the residual term of eq. 58 and the
+    closed forms would return a silently wrong number. Use
+    :func:`dmfsharp.numerical_sharpness` there instead.
+    """
+
+
+class FactorFileError(ValueError):
+    """A factors file is missing, unreadable, or does not hold a valid factor chain."""

@@ -1,0 +1,398 @@
+"""Closed forms at a global minimum: sharpness, Hessian spectrum, trace, eigenvectors.
+
+At a global minimum (``M = W_L ... W_1``, eq. 19) the Hessian of eq. 15 is
+``H = 2 K^T K`` with ``K = [B_1^T (x) A_1 | ... | B_L^T (x) A_L]`` (Lemma 3, eqs. 73-77).
+``K K^T`` is the ``d_0 d_L``-square PSD matrix
+
+.. math::
+
+    S = \\sum_{k=1}^L (B_k^\\top B_k) \\otimes (A_k A_k^\\top),
+
+so the nonzero Hessian eigenvalues are exactly ``2 eig(S)`` (Theorem 5 for the
+largest), the other ``N - rank(S)`` are zero, and the top Hessian eigenvector is
+``K^T x / ||K^T x||`` for the top eigenvector ``x`` of ``S``. ``S`` is applied
+matrix-free as ``X -> sum_k (A_k A_k^T) X (B_k^T B_k)`` on ``d_L x d_0`` matrices
+when ``d_0 d_L`` is too large to form it. (Eq. 77 of the paper drops the factor 2 that
+eq. 76 carries; eq. 81 and Theorem 5 have it, and so does this module.)
+
+Special cases with simpler forms: Theorem 4 (``d_0 = d_L = 1``),
+``lambda_max = 2 sum_k ||A_k||^2 ||B_k||^2``; Corollary 6 (``L = 2``),
+``lambda_max = 2 (sigma_max(W_1)^2 + sigma_max(W_2)^2)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+from .chain import FactorChain, FactorsLike, as_chain, check_target
+from .errors import NotAMinimumError
+
+__all__ = [
+    "sharpness",
+    "hessian_trace",
+    "hessian_spectrum",
+    "top_eigenvector",
+    "zero_eigenvector",
+    "is_minimum",
+    "minimum_residual",
+    "sharpness_matrix",
+    "sharpness_operator",
+    "SHARPNESS_METHODS",
+]
+
+#: Routes accepted by ``sharpness(..., method=...)``.
+SHARPNESS_METHODS = ("auto", "theorem4", "corollary6", "dense", "lanczos")
+
+#: Up to this ``d_0 d_L`` the matrix ``S`` is formed densely for ``lambda_max``.
+DENSE_S_MAX = 256
+#: Up to this ``d_0 d_L`` :func:`hessian_spectrum` forms ``S`` and finds all its eigenvalues.
+SPECTRUM_DENSE_MAX = 4096
+
+
+# --------------------------------------------------------------------------- minima
+
+
+def minimum_residual(factors: FactorsLike, *, target: Any = None) -> tuple[float, float]:
+    """``(||M - P||_F, tolerance)``: the residual and the largest one taken as zero.
+
+    The tolerance is the rounding error of forming ``P`` in float64:
+    ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)``.
+    """
+    chain = as_chain(factors)
+    if target is None:
+        return 0.0, 0.0
+    m = check_target(chain, target)
+    res = float(np.linalg.norm(m - chain.product))
+    scale = max(
+        float(np.linalg.norm(m)),
+        float(np.prod([np.linalg.norm(w) for w in chain.factors])),
+    )
+    tol = 16.0 * np.finfo(float).eps * (chain.depth + max(chain.dims)) * scale
+    return res, tol
+
+
+def is_minimum(factors: FactorsLike, *, target: Any = None) -> bool:
+    """Whether the factors are a global minimum of ``||M - W_L ... W_1||_F^2`` (eq. 19).
+
+    ``True`` when the residual is zero to working precision (:func:`minimum_residual`).
+    """
+    res, tol = minimum_residual(factors, target=target)
+    return res <= tol
+
+
+def _require_minimum(chain: FactorChain, target: Any, what: str) -> None:
+    if target is None:
+        return
+    res, tol = minimum_residual(chain, target=target)
+    if res > tol:
+        raise NotAMinimumError(
+            f"{what} holds only at a global minimum, but ||M - W_L...W_1||_F = {res:.3e} "
+            f"exceeds the rounding tolerance {tol:.1e}; use numerical_sharpness(factors, "
+            "target=M) at this point (or pass target=None to treat the factors as a "
+            "minimum of their own product)"
+        )
+
+
+# --------------------------------------------------------------------------- S
+
+
+def _grams(chain: FactorChain):
+    """``(B_k^T B_k, A_k A_k^T)`` for each k: ``d_0 x d_0`` and ``d_L x d_L``."""
+    return [(b.T @ b, a @ a.T) for a, b in zip(chain.suffix, chain.prefix)]
+
+
+def sharpness_matrix(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
+    """The ``d_0 d_L``-square matrix ``S = sum_k (B_k^T B_k) (x) (A_k A_k^T)`` (Theorem 5).
+
+    Its eigenvalues, doubled, are the nonzero Hessian eigenvalues at a minimum. Use
+    :func:`sharpness_operator` when ``d_0 d_L`` is large.
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "sharpness_matrix")
+    return _dense_s(_grams(chain))
+
+
+def _dense_s(grams) -> np.ndarray:
+    gb0, ga0 = grams[0]
+    s = np.zeros((gb0.shape[0] * ga0.shape[0],) * 2)
+    for gb, ga in grams:
+        s += np.kron(gb, ga)
+    return 0.5 * (s + s.T)
+
+
+def _s_operator(grams) -> LinearOperator:
+    d0, dl = grams[0][0].shape[0], grams[0][1].shape[0]
+
+    def matvec(x):
+        X = np.reshape(x, (dl, d0), order="F")
+        Y = sum(ga @ X @ gb for gb, ga in grams)
+        return np.reshape(Y, -1, order="F")
+
+    return LinearOperator((d0 * dl, d0 * dl), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+
+
+def sharpness_operator(factors: FactorsLike, *, target: Any = None) -> LinearOperator:
+    """``S`` as a matrix-free :class:`~scipy.sparse.linalg.LinearOperator`.
+
+    Acts on column-major ``vec(X)`` of ``d_L x d_0`` matrices as
+    ``X -> sum_k (A_k A_k^T) X (B_k^T B_k)``.
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "sharpness_operator")
+    return _s_operator(_grams(chain))
+
+
+def _v0(n: int) -> np.ndarray:
+    """Deterministic Lanczos start vector (results do not depend on global state)."""
+    return np.random.default_rng(0).standard_normal(n)
+
+
+def _top_eig_dense(s: np.ndarray):
+    n = s.shape[0]
+    w, v = scipy.linalg.eigh(s, subset_by_index=[n - 1, n - 1])
+    return float(w[0]), v[:, 0]
+
+
+def _top_eig_lanczos(op: LinearOperator):
+    n = op.shape[0]
+    try:
+        w, v = eigsh(op, k=1, which="LA", tol=0.0, v0=_v0(n), ncv=min(n, 24))
+    except ArpackNoConvergence as exc:  # pragma: no cover - S is PSD and well behaved
+        raise RuntimeError(f"Lanczos on S did not converge: {exc}") from exc
+    return float(w[0]), v[:, 0]
+
+
+def _sigma_max_sq(w: np.ndarray) -> float:
+    """``sigma_max(W)^2`` from the smaller Gram matrix (largest eigenvalue only)."""
+    g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+    n = g.shape[0]
+    if n == 1:
+        return float(g[0, 0])
+    return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
+
+
+def _top_of_s(chain: FactorChain, method: str):
+    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix."""
+    d0, dl = chain.dims[0], chain.dims[-1]
+    grams = _grams(chain)
+    if method == "dense" or d0 * dl < 3 or (method == "auto" and d0 * dl <= DENSE_S_MAX):
+        lam, x = _top_eig_dense(_dense_s(grams))
+    else:
+        lam, x = _top_eig_lanczos(_s_operator(grams))
+    return lam, np.reshape(x, (dl, d0), order="F")
+
+
+def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto") -> float:
+    """Exact largest Hessian eigenvalue at a global minimum (Theorem 5).
+
+    .. math::
+
+        \\lambda_{\\max}(\\nabla^2 L(w^*)) = 2\\, \\lambda_{\\max}\\Big(\\sum_{k=1}^L
+        B_k^\\top B_k \\otimes A_k A_k^\\top\\Big)
+
+    with the special cases Theorem 4 (``d_0 = d_L = 1``: ``2 sum_k ||A_k||^2 ||B_k||^2``)
+    and Corollary 6 (``L = 2``: ``2 (sigma_max(W_1)^2 + sigma_max(W_2)^2)``).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        A global minimum ``[W_1, ..., W_L]``.
+    target : array_like, optional
+        ``M``. None means the factors' own product (always a global minimum); otherwise
+        the residual must be zero to working precision or :class:`NotAMinimumError` is
+        raised.
+    method : {"auto", "theorem4", "corollary6", "dense", "lanczos"}
+        ``"auto"`` takes Theorem 4 or Corollary 6 where they apply, the dense ``S`` for
+        ``d_0 d_L <= 256`` and matrix-free Lanczos on ``S`` (to machine precision)
+        otherwise. The others force a route (for cross-checks).
+
+    Returns
+    -------
+    float
+        ``lambda_max`` of the Hessian of eq. 15.
+
+    Raises
+    ------
+    NotAMinimumError
+        If ``target`` is given and the point is not a global minimum.
+
+    References
+    ----------
+    Theorem 5, Theorem 4 and Corollary 6 of the paper; Lemma 3 for ``H = 2 K^T K``.
+
+    Examples
+    --------
+    The Section 6 example (``M = diag(11, 2, 1)``) is flat, with sharpness 44:
+
+    >>> from dmfsharp import section6_example
+    >>> sharpness(section6_example())
+    44.0
+    """
+    chain = as_chain(factors)
+    if method not in SHARPNESS_METHODS:
+        raise ValueError(f"method must be one of {SHARPNESS_METHODS}, got {method!r}")
+    _require_minimum(chain, target, "sharpness")
+    d0, dl = chain.dims[0], chain.dims[-1]
+    if method == "theorem4" or (method == "auto" and d0 == dl == 1):
+        if not d0 == dl == 1:
+            raise ValueError(f"Theorem 4 needs d_0 = d_L = 1, got dims {chain.dims}")
+        return 2.0 * float(
+            sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix))
+        )
+    if method == "corollary6" or (method == "auto" and chain.depth == 2):
+        if chain.depth != 2:
+            raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
+        w1, w2 = chain.factors
+        return 2.0 * (_sigma_max_sq(w1) + _sigma_max_sq(w2))
+    lam, _ = _top_of_s(chain, method)
+    return 2.0 * lam
+
+
+def hessian_trace(factors: FactorsLike, *, target: Any = None) -> float:
+    """Exact Hessian trace at a global minimum: ``2 sum_k ||A_k||_F^2 ||B_k||_F^2``.
+
+    ``trace(2 K^T K) = 2 sum_k ||B_k^T (x) A_k||_F^2``.
+
+    Examples
+    --------
+    >>> from dmfsharp import section6_example
+    >>> round(hessian_trace(section6_example()), 10)  # 2 * 3 * (||L||^2 + ||R||^2)
+    172.6666666667
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "hessian_trace")
+    return 2.0 * float(
+        sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix))
+    )
+
+
+def _nonzero(eigs: np.ndarray, n: int) -> np.ndarray:
+    eigs = np.sort(np.asarray(eigs, dtype=float))[::-1]
+    if eigs.size == 0 or eigs[0] <= 0:
+        return eigs[:0]
+    tol = 8.0 * n * np.finfo(float).eps * eigs[0]
+    return eigs[eigs > tol]
+
+
+def hessian_spectrum(
+    factors: FactorsLike, *, target: Any = None, k: int | None = None
+) -> np.ndarray:
+    """Exact nonzero Hessian eigenvalues at a global minimum, descending.
+
+    They are ``2 eig(S)`` with ``S = sum_k (B_k^T B_k) (x) (A_k A_k^T)``; the remaining
+    ``N - len(result)`` Hessian eigenvalues are zero (the rank deficiency discussed in
+    Section 7). For ``L = 2`` the spectrum is a Kronecker sum:
+    ``2 (sigma_i(W_1)^2 + sigma_j(W_2)^2)`` over all pairs (with zeros padding the
+    singular values to ``d_0`` and ``d_L``). Eigenvalues below
+    ``8 d_0 d_L eps lambda_max`` count as zero.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        A global minimum.
+    target : array_like, optional
+        ``M``, checked as in :func:`sharpness`.
+    k : int, optional
+        Return only the ``k`` largest (by Lanczos on ``S`` when ``d_0 d_L`` is too
+        large to form it). Required when ``d_0 d_L > 4096`` and ``L > 2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hessian_spectrum([np.array([[1.0, 0.0]]), np.array([[2.0]])])
+    array([10.,  8.])
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "hessian_spectrum")
+    if k is not None and (not isinstance(k, (int, np.integer)) or k < 1):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    d0, dl = chain.dims[0], chain.dims[-1]
+    n = d0 * dl
+    if chain.depth == 2:
+        w1, w2 = chain.factors
+        a = np.zeros(d0)
+        s1 = scipy.linalg.svdvals(w1)
+        a[: s1.size] = s1**2
+        b = np.zeros(dl)
+        s2 = scipy.linalg.svdvals(w2)
+        b[: s2.size] = s2**2
+        eigs = (a[:, None] + b[None, :]).ravel()
+    elif n <= SPECTRUM_DENSE_MAX:
+        eigs = scipy.linalg.eigvalsh(_dense_s(_grams(chain)))
+    else:
+        if k is None:
+            raise ValueError(
+                f"d_0 d_L = {n} is too large for the full spectrum of S; pass k= for the "
+                "k largest eigenvalues"
+            )
+        kk = min(k, n - 1)
+        eigs = eigsh(_s_operator(_grams(chain)), k=kk, which="LA", tol=0.0, v0=_v0(n),
+                     return_eigenvectors=False)
+    out = 2.0 * _nonzero(eigs, n)
+    return out if k is None else out[:k]
+
+
+def _sign_fix(blocks: list[np.ndarray]) -> list[np.ndarray]:
+    """Make the entry of largest magnitude positive (deterministic sign)."""
+    flat = np.concatenate([b.ravel() for b in blocks])
+    if flat.size and flat[np.argmax(np.abs(flat))] < 0:
+        return [-b for b in blocks]
+    return blocks
+
+
+def _normalize(blocks: list[np.ndarray]) -> list[np.ndarray]:
+    nrm = np.sqrt(sum(float(np.vdot(b, b)) for b in blocks))
+    if nrm == 0:
+        raise ValueError("the direction is zero (all factors vanish)")
+    return [b / nrm for b in blocks]
+
+
+def top_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.ndarray]:
+    """Unit top Hessian eigenvector at a global minimum, as arrays shaped like the factors.
+
+    Built as ``K^T x / ||K^T x||`` with ``x = vec(X)`` the top eigenvector of ``S``:
+    block ``k`` is ``A_k^T X B_k^T`` (never forming the Hessian). The sign is fixed so
+    that the entry of largest magnitude is positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = top_eigenvector([np.array([[1.0]]), np.array([[2.0]])])
+    >>> [np.round(b, 6).tolist() for b in v]  # proportional to (A_1, B_2) = (2, 1)
+    [[[0.894427]], [[0.447214]]]
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "top_eigenvector")
+    d0, dl = chain.dims[0], chain.dims[-1]
+    if d0 == dl == 1:
+        X = np.ones((1, 1))
+    elif chain.depth == 2:
+        w1, w2 = chain.factors
+        _, _, vh1 = scipy.linalg.svd(w1, full_matrices=False)
+        u2, _, _ = scipy.linalg.svd(w2, full_matrices=False)
+        X = np.outer(u2[:, 0], vh1[0])
+    else:
+        _, X = _top_of_s(chain, "auto")
+    from .loss import _kt_apply
+
+    return _sign_fix(_normalize(_kt_apply(chain, X)))
+
+
+def zero_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.ndarray]:
+    """A deterministic unit direction with zero Hessian curvature at a global minimum.
+
+    The tangent of the rescaling ``W_k -> (1 + t a_k) W_k`` with ``a_k = k - (L+1)/2``
+    (so ``sum_k a_k = 0``): ``U_k = a_k W_k``. Then ``sum_k A_k U_k B_k = (sum_k a_k) P
+    = 0``, so ``U`` lies in the null space of ``K`` and of ``H = 2 K^T K``: it points
+    along the manifold of minima (Appendix D.1, "Scale Invariance and Manifolds").
+    Used as the second direction ``v_N`` of the landscape maps.
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "zero_eigenvector")
+    L = chain.depth
+    blocks = [(k - (L + 1) / 2.0) * w for k, w in enumerate(chain.factors, start=1)]
+    return _sign_fix(_normalize(blocks))

@@ -1,0 +1,240 @@
+"""Flatness, balance and step-size stability diagnostics at a global minimum.
+
+Bounds (whitened case, eq. 15): every global minimum satisfies
+
+.. math::
+
+    2 L \\sigma_{\\max}(M)^{2 - 2/L} \\;\\le\\; \\lambda_{\\max}
+    \\;\\le\\; 2 \\sum_k \\sigma_{\\max}(A_k)^2 \\sigma_{\\max}(B_k)^2,
+
+the lower bound attained exactly by the flat minima (Mulayoff & Michaeli 2020, eq. 35)
+and the upper bound by Corollary 10 (eq. 34). A minimum is linearly unstable for
+gradient descent with step ``eta`` iff ``lambda_max > 2 / eta``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .chain import FactorsLike, as_chain
+from .exact import _require_minimum, _sigma_max_sq, hessian_trace, sharpness
+
+__all__ = [
+    "FlatnessReport",
+    "flatness_report",
+    "flat_sharpness",
+    "sharpness_upper_bound",
+    "layer_norm_products",
+    "spectral_imbalance",
+    "frobenius_imbalance",
+    "is_stable_step",
+]
+
+#: Relative tolerance for the flatness and balance conditions of Corollaries 7, 8, 10.
+CONDITION_RTOL = 1e-8
+
+
+def flat_sharpness(target: Any, depth: int) -> float:
+    """``2 L sigma_max(M)^(2 - 2/L)``: sharpness of every flat minimum of ``M`` (eq. 35).
+
+    A lower bound on ``lambda_max`` at every global minimum (Mulayoff & Michaeli 2020).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flat_sharpness(np.diag([11.0, 2.0, 1.0]), 2)  # the Section 6 value
+    44.0
+    """
+    m = np.atleast_2d(np.asarray(target, dtype=float))
+    if int(depth) < 2:
+        raise ValueError(f"depth must be at least 2, got {depth}")
+    smax = float(np.sqrt(_sigma_max_sq(m)))
+    return 2.0 * depth * smax ** (2.0 - 2.0 / depth)
+
+
+def layer_norm_products(factors: FactorsLike) -> np.ndarray:
+    """``sigma_max(A_k) sigma_max(B_k)`` for ``k = 1..L`` (Corollaries 7 and 10)."""
+    chain = as_chain(factors)
+    return np.array(
+        [np.sqrt(_sigma_max_sq(a) * _sigma_max_sq(b)) for a, b in zip(chain.suffix, chain.prefix)]
+    )
+
+
+def sharpness_upper_bound(factors: FactorsLike, *, target: Any = None) -> float:
+    """Corollary 10's bound ``2 sum_k sigma_max(A_k)^2 sigma_max(B_k)^2`` (eq. 34).
+
+    Equal to ``lambda_max`` when ``d_0 = d_L = 1`` (Theorem 4).
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "sharpness_upper_bound")
+    return 2.0 * float(np.sum(layer_norm_products(chain) ** 2))
+
+
+def spectral_imbalance(factors: FactorsLike) -> float:
+    """Spectral-norm imbalance ``max_i sigma_max(W_i)^2 / min_i sigma_max(W_i)^2 - 1``.
+
+    Zero exactly when every factor has the same spectral norm (the flat minima of
+    depth 2 are these, Corollary 8).
+    """
+    chain = as_chain(factors)
+    s = np.array([_sigma_max_sq(w) for w in chain.factors])
+    if s.min() == 0:
+        return float("inf")
+    return float(s.max() / s.min() - 1.0)
+
+
+def frobenius_imbalance(factors: FactorsLike) -> float:
+    """Relative Frobenius imbalance ``max_i ||W_{i+1}^T W_{i+1} - W_i W_i^T||_F / s_i``.
+
+    ``s_i = (||W_{i+1}||_F^2 + ||W_i||_F^2) / 2``. Zero exactly for balanced factors
+    (``W_{i+1}^T W_{i+1} = W_i W_i^T``, the sense of Ghosh et al. 2025 and of Section 6).
+    """
+    chain = as_chain(factors)
+    worst = 0.0
+    for wi, wn in zip(chain.factors[:-1], chain.factors[1:]):
+        scale = 0.5 * (float(np.vdot(wi, wi)) + float(np.vdot(wn, wn)))
+        if scale == 0:
+            continue
+        worst = max(worst, float(np.linalg.norm(wn.T @ wn - wi @ wi.T)) / scale)
+    return worst
+
+
+def is_stable_step(factors: FactorsLike, eta: float, *, target: Any = None) -> bool:
+    """Whether GD with step ``eta`` is linearly stable at this minimum: ``lambda_max <= 2/eta``."""
+    eta = _check_eta(eta)
+    return sharpness(factors, target=target) <= 2.0 / eta
+
+
+def _check_eta(eta: float) -> float:
+    eta = float(eta)
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"step size eta must be a positive finite number, got {eta!r}")
+    return eta
+
+
+@dataclass(frozen=True)
+class FlatnessReport:
+    """Flatness, balance and stability of a global minimum (see :func:`flatness_report`).
+
+    Attributes
+    ----------
+    lambda_max : float
+        Exact sharpness (Theorem 5).
+    flat_lambda_max : float
+        ``2 L sigma_max(M)^(2 - 2/L)``, the sharpness of flat minima; a lower bound.
+    flatness_ratio : float
+        ``lambda_max / flat_lambda_max >= 1``; 1 exactly at flat minima.
+    upper_bound : float
+        Corollary 10's ``2 sum_k sigma_max(A_k)^2 sigma_max(B_k)^2``.
+    trace : float
+        Exact Hessian trace.
+    layer_products : tuple of float
+        ``sigma_max(A_k) sigma_max(B_k)`` per k.
+    is_flat : bool
+        ``lambda_max`` equals ``flat_lambda_max`` to ``CONDITION_RTOL``.
+    corollary7 : bool or None
+        For ``d_0 = d_L = 1``: every layer product equals ``|m|^(1 - 1/L)`` (iff flat).
+        None when the corollary does not apply.
+    corollary8 : bool or None
+        For ``L = 2``: ``sigma_max(W_1) = sigma_max(W_2) = sqrt(sigma_max(M))`` (iff
+        flat). None when ``L != 2``.
+    corollary10 : bool
+        Every layer product equals ``sigma_max(M)^(1 - 1/L)`` (sufficient for flatness).
+    spectral_norms : tuple of float
+        ``sigma_max(W_i)``.
+    spectral_imbalance, frobenius_imbalance : float
+        See :func:`spectral_imbalance` and :func:`frobenius_imbalance`.
+    max_stable_step : float
+        ``2 / lambda_max``: GD with a larger step is linearly unstable here.
+    depth, dims, num_params : int, tuple, int
+        The chain's shape.
+    """
+
+    lambda_max: float
+    flat_lambda_max: float
+    flatness_ratio: float
+    upper_bound: float
+    trace: float
+    layer_products: tuple
+    is_flat: bool
+    corollary7: bool | None
+    corollary8: bool | None
+    corollary10: bool
+    spectral_norms: tuple
+    spectral_imbalance: float
+    frobenius_imbalance: float
+    max_stable_step: float
+    depth: int
+    dims: tuple
+    num_params: int
+
+    def is_stable(self, eta: float) -> bool:
+        """Whether step ``eta`` is linearly stable here (``lambda_max <= 2 / eta``)."""
+        return self.lambda_max <= 2.0 / _check_eta(eta)
+
+    def classify_step(self, eta: float) -> str:
+        """``"stable"`` or ``"unstable"`` for GD with step ``eta`` at this minimum."""
+        return "stable" if self.is_stable(eta) else "unstable"
+
+    def to_dict(self) -> dict:
+        """Plain-Python dict (JSON-serializable)."""
+        d = asdict(self)
+        d["layer_products"] = list(d["layer_products"])
+        d["spectral_norms"] = list(d["spectral_norms"])
+        d["dims"] = list(d["dims"])
+        return d
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= CONDITION_RTOL * max(abs(a), abs(b))
+
+
+def flatness_report(factors: FactorsLike, *, target: Any = None) -> FlatnessReport:
+    """Flatness, balance and stability diagnostics at a global minimum.
+
+    Examples
+    --------
+    >>> from dmfsharp import section6_example
+    >>> rep = flatness_report(section6_example())
+    >>> rep.lambda_max, rep.flat_lambda_max, rep.is_flat, rep.frobenius_imbalance > 0
+    (44.0, 44.0, True, True)
+    >>> rep.classify_step(0.05)
+    'unstable'
+    """
+    chain = as_chain(factors)
+    _require_minimum(chain, target, "flatness_report")
+    L = chain.depth
+    lam = sharpness(chain)
+    m = chain.product
+    flat = flat_sharpness(m, L)
+    prods = layer_norm_products(chain)
+    smax_m = float(np.sqrt(_sigma_max_sq(m)))
+    c10_value = smax_m ** (1.0 - 1.0 / L)
+    norms = tuple(float(np.sqrt(_sigma_max_sq(w))) for w in chain.factors)
+    d0, dl = chain.dims[0], chain.dims[-1]
+    cor7 = all(_close(p, c10_value) for p in prods) if d0 == dl == 1 else None
+    cor8 = (
+        all(_close(s, np.sqrt(smax_m)) for s in norms) if L == 2 else None
+    )
+    return FlatnessReport(
+        lambda_max=lam,
+        flat_lambda_max=flat,
+        flatness_ratio=lam / flat if flat > 0 else float("inf"),
+        upper_bound=2.0 * float(np.sum(prods**2)),
+        trace=hessian_trace(chain),
+        layer_products=tuple(float(p) for p in prods),
+        is_flat=_close(lam, flat),
+        corollary7=cor7,
+        corollary8=cor8,
+        corollary10=all(_close(p, c10_value) for p in prods),
+        spectral_norms=norms,
+        spectral_imbalance=spectral_imbalance(chain),
+        frobenius_imbalance=frobenius_imbalance(chain),
+        max_stable_step=2.0 / lam if lam > 0 else float("inf"),
+        depth=L,
+        dims=tuple(chain.dims),
+        num_params=chain.num_params,
+    )
