@@ -101,8 +101,36 @@ def _require_minimum(chain: FactorChain, target: Any, what: str) -> None:
 
 
 def _grams(chain: FactorChain):
-    """``(B_k^T B_k, A_k A_k^T)`` for each k: ``d_0 x d_0`` and ``d_L x d_L``."""
-    return [(b.T @ b, a @ a.T) for a, b in zip(chain.suffix, chain.prefix)]
+    """``(B_k^T B_k, A_k A_k^T)`` for each k: ``d_0 x d_0`` and ``d_L x d_L``.
+
+    Streams the prefix and suffix products (``2 (L - 1)`` matrix products, one ``B_k``
+    and one ``A_k`` alive at a time) unless the chain has them cached already, so the
+    exact route holds O(``d_0^2 + d_L^2``) per factor beyond the factors themselves.
+    The first pair's ``B_1^T B_1`` and the last pair's ``A_L A_L^T`` are identities.
+    """
+    cached = chain.__dict__
+    L, W = chain.depth, chain.factors
+    gb = [None] * L
+    if "prefix" in cached:
+        gb = [b.T @ b for b in chain.prefix]
+    else:
+        gb[0] = np.eye(chain.dims[0])
+        b = W[0]
+        for k in range(1, L):  # B_{k+1} = W_k B_k
+            gb[k] = b.T @ b
+            if k < L - 1:
+                b = W[k] @ b
+    ga = [None] * L
+    if "suffix" in cached:
+        ga = [a @ a.T for a in chain.suffix]
+    else:
+        ga[L - 1] = np.eye(chain.dims[-1])
+        a = W[L - 1]
+        for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
+            ga[k] = a @ a.T
+            if k > 0:
+                a = a @ W[k]
+    return list(zip(gb, ga))
 
 
 def sharpness_matrix(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
@@ -124,15 +152,67 @@ def _dense_s(grams) -> np.ndarray:
     return 0.5 * (s + s.T)
 
 
+def _is_identity(g: np.ndarray) -> bool:
+    return bool(np.all(np.diagonal(g) == 1.0)) and np.count_nonzero(g) == g.shape[0]
+
+
+class _KroneckerSum:
+    """``X -> sum_k Ga_k X Gb_k`` on ``d_L x d_0`` matrices, identity factors skipped.
+
+    ``B_1^T B_1 = I`` and ``A_L A_L^T = I``, so of the ``2 L`` products per application
+    two are dropped: ``(L - 1) (d_L^2 d_0 + d_L d_0^2)`` multiply-adds in all.
+    """
+
+    def __init__(self, grams):
+        self.d0, self.dl = grams[0][0].shape[0], grams[0][1].shape[0]
+        self.terms = [
+            (None if _is_identity(gb) else gb, None if _is_identity(ga) else ga)
+            for gb, ga in grams
+        ]
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        Y = np.zeros((self.dl, self.d0))
+        for gb, ga in self.terms:
+            T = X if ga is None else ga @ X
+            Y += T if gb is None else T @ gb
+        return Y
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        X = np.reshape(x, (self.dl, self.d0), order="F")
+        return np.reshape(self.apply(X), -1, order="F")
+
+    def rank_one_start(self, steps: int = 12) -> np.ndarray:
+        """``vec(a b^T)`` from alternating power steps on ``sum_k (a^T Ga_k a)(b^T Gb_k b)``.
+
+        Each step costs ``O(L (d_0^2 + d_L^2))``, a fraction ``1 / min(d_0, d_L)`` of one
+        application of S, and it lands near the top eigenvector of S (exactly on it for
+        ``L = 2``), so Lanczos from it needs far fewer steps than from a random vector.
+        """
+        rng = np.random.default_rng(0)
+        a = np.abs(rng.standard_normal(self.dl)) + 1.0
+        b = np.abs(rng.standard_normal(self.d0)) + 1.0
+        a /= np.linalg.norm(a)
+        b /= np.linalg.norm(b)
+
+        def half(vec, which):  # -> (sum_k c_k G_k vec, quad forms vec^T G_k vec)
+            outs = [vec if t[which] is None else t[which] @ vec for t in self.terms]
+            return outs, np.array([float(vec @ o) for o in outs])
+
+        for _ in range(steps):
+            ga_a, qa = half(a, 1)
+            gb_b, _ = half(b, 0)
+            b = sum(q * v for q, v in zip(qa, gb_b))
+            b /= np.linalg.norm(b)
+            _, qb = half(b, 0)
+            a = sum(q * v for q, v in zip(qb, ga_a))
+            a /= np.linalg.norm(a)
+        return np.reshape(np.outer(a, b), -1, order="F")
+
+
 def _s_operator(grams) -> LinearOperator:
-    d0, dl = grams[0][0].shape[0], grams[0][1].shape[0]
-
-    def matvec(x):
-        X = np.reshape(x, (dl, d0), order="F")
-        Y = sum(ga @ X @ gb for gb, ga in grams)
-        return np.reshape(Y, -1, order="F")
-
-    return LinearOperator((d0 * dl, d0 * dl), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+    ks = _KroneckerSum(grams)
+    n = ks.d0 * ks.dl
+    return LinearOperator((n, n), matvec=ks.matvec, rmatvec=ks.matvec, dtype=np.float64)
 
 
 def sharpness_operator(factors: FactorsLike, *, target: Any = None) -> LinearOperator:
@@ -157,13 +237,72 @@ def _top_eig_dense(s: np.ndarray):
     return float(w[0]), v[:, 0]
 
 
-def _top_eig_lanczos(op: LinearOperator):
-    n = op.shape[0]
-    try:
-        w, v = eigsh(op, k=1, which="LA", tol=0.0, v0=_v0(n), ncv=min(n, 24))
-    except ArpackNoConvergence as exc:  # pragma: no cover - S is PSD and well behaved
-        raise RuntimeError(f"Lanczos on S did not converge: {exc}") from exc
-    return float(w[0]), v[:, 0]
+#: Relative accuracy of ``lambda_max`` the Krylov route stops at (a posteriori bound).
+LANCZOS_VALUE_RTOL = 1e-14
+#: Relative eigen-residual ``||S x - theta x|| / theta`` required when the vector is wanted.
+LANCZOS_VECTOR_RTOL = 1e-12
+#: Most Lanczos steps before handing over to restarted ARPACK.
+LANCZOS_MAX_STEPS = 120
+#: Bytes the Lanczos basis may take; fewer steps are allowed when ``d_0 d_L`` is huge.
+LANCZOS_BASIS_BYTES = 128 * 2**20
+
+
+def _lanczos_top(matvec, v0: np.ndarray, *, want_vector: bool, max_steps: int = LANCZOS_MAX_STEPS):
+    """Largest eigenpair of a symmetric PSD operator by Lanczos with full reorthogonalization.
+
+    Stops on the a posteriori bound for the Ritz value ``theta``: with residual
+    ``rho = ||S x - theta x||`` (read off the tridiagonal matrix) and ``delta`` the gap
+    to the next Ritz value, ``|lambda - theta| <= min(rho, rho^2 / delta)`` (Kahan;
+    Rayleigh quotient bound). It stops when that is below ``LANCZOS_VALUE_RTOL theta``,
+    and, when the vector is wanted, also ``rho <= LANCZOS_VECTOR_RTOL theta``. The
+    eigenvalue converges quadratically in the eigenvector, which is why this stops
+    well before ARPACK at ``tol=0`` does. Returns ``None`` when not converged within
+    ``max_steps`` (the caller falls back to ARPACK from the best Ritz vector).
+    """
+    n = v0.size
+    m = max(1, min(n, max_steps, LANCZOS_BASIS_BYTES // (8 * n) - 1))
+    Q = np.empty((m + 1, n))
+    alpha, beta = np.empty(m), np.empty(m)
+    Q[0] = v0 / np.linalg.norm(v0)
+    theta, y = 0.0, None
+    for j in range(m):
+        w = matvec(Q[j])
+        alpha[j] = float(Q[j] @ w)
+        # two passes of classical Gram-Schmidt against the whole basis
+        for _ in range(2):
+            w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
+        beta[j] = float(np.linalg.norm(w))
+        if j == 0:
+            vals, vecs = np.array([alpha[0]]), np.ones((1, 1))
+        else:
+            vals, vecs = scipy.linalg.eigh_tridiagonal(alpha[: j + 1], beta[:j])
+        theta, y = float(vals[-1]), vecs[:, -1]
+        rho = abs(beta[j] * y[-1])
+        gap = theta - vals[-2] if j > 0 else 0.0
+        scale = max(abs(theta), np.finfo(float).tiny)
+        err = min(rho, rho * rho / gap) if gap > 0 else rho
+        done = err <= LANCZOS_VALUE_RTOL * scale
+        if want_vector:
+            done = done and rho <= LANCZOS_VECTOR_RTOL * scale
+        if done or beta[j] <= np.finfo(float).eps * scale or j + 1 == n:
+            return theta, y @ Q[: j + 1], j + 1
+        Q[j + 1] = w / beta[j]
+    return None, y @ Q[:m], m
+
+
+def _top_eig_matrix_free(grams, want_vector: bool = True):
+    """``(lambda_max(S), x)`` matrix-free: Lanczos from the rank-one start, ARPACK fallback."""
+    ks = _KroneckerSum(grams)
+    lam, x, _ = _lanczos_top(ks.matvec, ks.rank_one_start(), want_vector=want_vector)
+    if lam is None:  # pragma: no cover - clustered top of the spectrum
+        n = ks.d0 * ks.dl
+        op = LinearOperator((n, n), matvec=ks.matvec, rmatvec=ks.matvec, dtype=np.float64)
+        try:
+            w, v = eigsh(op, k=1, which="LA", tol=0.0, v0=x, ncv=min(n, 24))
+        except ArpackNoConvergence as exc:
+            raise RuntimeError(f"Lanczos on S did not converge: {exc}") from exc
+        lam, x = float(w[0]), v[:, 0]
+    return lam, x / np.linalg.norm(x)
 
 
 def _sigma_max_sq(w: np.ndarray) -> float:
@@ -175,14 +314,18 @@ def _sigma_max_sq(w: np.ndarray) -> float:
     return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
 
 
-def _top_of_s(chain: FactorChain, method: str):
-    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix."""
+def _top_of_s(chain: FactorChain, method: str, want_vector: bool = True):
+    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix.
+
+    With ``want_vector=False`` the Krylov route stops once ``lambda_max`` is exact to
+    ``LANCZOS_VALUE_RTOL`` (``X`` is then only approximately the eigenvector).
+    """
     d0, dl = chain.dims[0], chain.dims[-1]
     grams = _grams(chain)
     if method == "dense" or d0 * dl < 3 or (method == "auto" and d0 * dl <= DENSE_S_MAX):
         lam, x = _top_eig_dense(_dense_s(grams))
     else:
-        lam, x = _top_eig_lanczos(_s_operator(grams))
+        lam, x = _top_eig_matrix_free(grams, want_vector)
     return lam, np.reshape(x, (dl, d0), order="F")
 
 
@@ -248,7 +391,7 @@ def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto")
             raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
         w1, w2 = chain.factors
         return 2.0 * (_sigma_max_sq(w1) + _sigma_max_sq(w2))
-    lam, _ = _top_of_s(chain, method)
+    lam, _ = _top_of_s(chain, method, want_vector=False)
     return 2.0 * lam
 
 
