@@ -293,8 +293,9 @@ def _lanczos_top(matvec, v0: np.ndarray, *, want_vector: bool, max_steps: int = 
 def _top_eig_matrix_free(grams, want_vector: bool = True):
     """``(lambda_max(S), x)`` matrix-free: Lanczos from the rank-one start, ARPACK fallback."""
     ks = _KroneckerSum(grams)
-    lam, x, _ = _lanczos_top(ks.matvec, ks.rank_one_start(), want_vector=want_vector)
-    if lam is None:  # pragma: no cover - clustered top of the spectrum
+    lam, x, _ = _lanczos_top(ks.matvec, ks.rank_one_start(), want_vector=want_vector,
+                             max_steps=LANCZOS_MAX_STEPS)
+    if lam is None:  # a clustered top of the spectrum: restarted ARPACK takes over
         n = ks.d0 * ks.dl
         op = LinearOperator((n, n), matvec=ks.matvec, rmatvec=ks.matvec, dtype=np.float64)
         try:
@@ -305,13 +306,33 @@ def _top_eig_matrix_free(grams, want_vector: bool = True):
     return lam, x / np.linalg.norm(x)
 
 
+#: Above this ``min(W.shape)``, ``sigma_max(W)^2`` comes from Lanczos on ``W W^T`` applied
+#: matrix-free (O(steps * size of W)) instead of ``eigvalsh`` of the Gram (O(n^3)).
+SIGMA_DENSE_MAX = 64
+
+
 def _sigma_max_sq(w: np.ndarray) -> float:
-    """``sigma_max(W)^2`` from the smaller Gram matrix (largest eigenvalue only)."""
-    g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-    n = g.shape[0]
-    if n == 1:
-        return float(g[0, 0])
-    return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
+    """``sigma_max(W)^2``: the largest eigenvalue of the smaller Gram matrix.
+
+    Small: ``eigvalsh`` of the Gram. Large: Lanczos on ``v -> W (W^T v)`` (or ``W^T W``)
+    with the same a posteriori stop as for S, never forming the Gram.
+    """
+    n = min(w.shape)
+    if n <= SIGMA_DENSE_MAX:
+        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        if n == 1:
+            return float(g[0, 0])
+        return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
+    if w.shape[0] <= w.shape[1]:
+        matvec = lambda v: w @ (v @ w)  # noqa: E731 - W W^T v
+    else:
+        matvec = lambda v: (w @ v) @ w  # noqa: E731 - W^T W v
+    lam, _, _ = _lanczos_top(matvec, np.random.default_rng(0).standard_normal(n),
+                             want_vector=False, max_steps=LANCZOS_MAX_STEPS)
+    if lam is None:  # a clustered top of the spectrum: the dense route
+        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
+    return lam
 
 
 def _top_of_s(chain: FactorChain, method: str, want_vector: bool = True):
