@@ -48,6 +48,8 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
+from .data import NORMALIZATIONS
+from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 
 __version__ = "0.1.0"
 
@@ -77,6 +79,12 @@ __all__ = [
     "gauss_newton_vector_product",
     "hessian_operator",
     "dense_hessian",
+    # anywhere: the Gauss-Newton part and the diagonal (per-factor) blocks
+    "gauss_newton_sharpness",
+    "layer_sharpness",
+    "layer_hessian_block",
+    # deep linear networks with data (data=, covariance=, normalization= keywords)
+    "NORMALIZATIONS",
     # numerical references
     "numerical_sharpness",
     "EigenResult",
