@@ -49,6 +49,7 @@ from .minima import (
 )
 from .numeric import EigenResult, numerical_sharpness
 from .data import NORMALIZATIONS
+from .torch_interop import from_torch, load_torch_factors
 from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 
 __version__ = "0.1.0"
@@ -103,6 +104,9 @@ __all__ = [
     "flattest_minimizer",
     "rescale",
     "section6_example",
+    # PyTorch (optional; imported lazily)
+    "from_torch",
+    "load_torch_factors",
     # files
     "save_factors",
     "load_factors",

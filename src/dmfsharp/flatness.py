@@ -49,6 +49,8 @@ def flat_sharpness(target: Any, depth: int) -> float:
     >>> flat_sharpness(np.diag([11.0, 2.0, 1.0]), 2)  # the Section 6 value
     44.0
     """
+    if hasattr(target, "detach") and hasattr(target, "cpu"):  # a torch.Tensor
+        target = target.detach().cpu().numpy()
     m = np.atleast_2d(np.asarray(target, dtype=float))
     if int(depth) < 2:
         raise ValueError(f"depth must be at least 2, got {depth}")

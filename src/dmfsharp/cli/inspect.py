@@ -15,14 +15,17 @@ from ..numeric import numerical_sharpness
 def register(sub) -> None:
     p = sub.add_parser(
         "inspect",
-        help="exact sharpness and flatness of the factors in an .npz file",
+        help="exact sharpness and flatness of the factors in an .npz or .pt file",
         description=(
             "Read W1 ... WL (and optionally M) from an .npz file and report the exact "
             "sharpness, Hessian trace, flatness and the largest stable GD step. At a point "
-            "that is not a global minimum of M the sharpness comes from Lanczos instead."
+            "that is not a global minimum of M the sharpness comes from Lanczos instead. "
+            "A .pt/.pth file is read as a PyTorch state_dict of bias-free nn.Linear "
+            "weights (torch.load with weights_only=True), first layer = W1."
         ),
     )
-    p.add_argument("file", help=".npz file with arrays W1 ... WL (W1 first) and optionally M")
+    p.add_argument("file", help=".npz file with arrays W1 ... WL (W1 first) and optionally M, "
+                   "or a .pt state_dict of a bias-free linear network")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--eta", type=float, default=None, help="also classify this GD step size")
     p.set_defaults(func=run)
@@ -79,7 +82,12 @@ def inspect_factors(chain, target) -> dict:
 
 
 def run(args) -> int:
-    chain, target = load_factors(args.file)
+    if str(args.file).lower().endswith((".pt", ".pth")):
+        from ..torch_interop import load_torch_factors
+
+        chain, target = load_torch_factors(args.file), None
+    else:
+        chain, target = load_factors(args.file)
     info = inspect_factors(chain, target)
     if args.eta is not None:
         eta = float(args.eta)
