@@ -49,6 +49,7 @@ from .minima import (
 )
 from .numeric import EigenResult, numerical_sharpness
 from .data import NORMALIZATIONS
+from .manifold import ManifoldPath, minima_path, plot_minima_path
 from .torch_interop import from_torch, load_torch_factors
 from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 
@@ -104,6 +105,10 @@ __all__ = [
     "flattest_minimizer",
     "rescale",
     "section6_example",
+    # the manifold of minima (Section 6)
+    "minima_path",
+    "ManifoldPath",
+    "plot_minima_path",
     # PyTorch (optional; imported lazily)
     "from_torch",
     "load_torch_factors",
