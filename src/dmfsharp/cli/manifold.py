@@ -47,14 +47,15 @@ def _read_target(path: str) -> np.ndarray:
     if not file.is_file():
         raise CLIError(f"--target {path}: no such file")
     try:
-        with np.load(file, allow_pickle=False) as obj:
-            if isinstance(obj, np.ndarray):
-                return np.array(obj)
-            if "M" not in obj.files:
-                raise CLIError(f"--target {path}: the .npz holds no array named M")
-            return np.array(obj["M"])
-    except (OSError, ValueError) as exc:
+        obj = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
         raise CLIError(f"--target {path}: not a readable .npy/.npz file ({exc})") from None
+    if isinstance(obj, np.ndarray):
+        return obj
+    with obj:
+        if "M" not in obj.files:
+            raise CLIError(f"--target {path}: the .npz holds no array named M")
+        return np.array(obj["M"])
 
 
 def _parse_dims(text: str):
