@@ -12,7 +12,7 @@ import torch
 
 def _unpack(v, shapes):
     sizes = [a * b for a, b in shapes]
-    return [p.reshape(s) for p, s in zip(torch.split(v, sizes), shapes)]
+    return [p.reshape(s) for p, s in zip(torch.split(v, sizes), shapes, strict=True)]
 
 
 def _product(ws):

@@ -7,10 +7,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-import dmfsharp as dmf  # noqa: E402
 from autodiff_reference import gradient as torch_gradient  # noqa: E402
 from autodiff_reference import hessian as torch_hessian  # noqa: E402
 from autodiff_reference import rel  # noqa: E402
+
+import dmfsharp as dmf  # noqa: E402
 
 SCALES = {"sum": lambda n: 1.0, "mean": lambda n: 1.0 / n, "half_mean": lambda n: 0.5 / n}
 
@@ -107,7 +108,7 @@ def test_normalizations_scale_as_documented():
                    c * dmf.loss(ws, data=x, target=y)) <= 1e-12
         g0 = dmf.gradient(ws, data=x, target=y)
         g1 = dmf.gradient(ws, data=x, target=y, normalization=norm)
-        for a, b in zip(g1, g0):
+        for a, b in zip(g1, g0, strict=True):
             np.testing.assert_allclose(a, c * b, rtol=1e-12, atol=0)
     # "sum" is the default and is the plain ||Y - P X||_F^2
     r = y - dmf.FactorChain(ws).product @ x

@@ -18,9 +18,9 @@ def test_default_path_reproduces_section6():
     i = int(np.flatnonzero(path.scales == path.marks["section6"])[0])
     assert path.lambda_max[i] == pytest.approx(44.0, rel=1e-14)
     assert path.flat_lambda_max == 44.0
-    # the point is the paper's (L*, R*): W_1 = R^T = diag(sqrt 11, 3, 1), W_2 = diag(sqrt 11, 2/3, 1)
+    # the paper's (L*, R*): W_1 = R^T = diag(sqrt 11, 3, 1), W_2 = L = diag(sqrt 11, 2/3, 1)
     pt = path.factors_at(SECTION6_SCALE)
-    for a, b in zip(pt, dmf.section6_example()):
+    for a, b in zip(pt, dmf.section6_example(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
     # trace there: 2 * 3 * (||W_1||^2 + ||W_2||^2) = 6 * (21 + 11 + 4/9 + 1)
     assert path.trace[i] == pytest.approx(6 * (21 + 12 + 4 / 9), rel=1e-13)

@@ -12,8 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-import dmfsharp as dmf  # noqa: E402
 from autodiff_reference import rel  # noqa: E402
+
+import dmfsharp as dmf  # noqa: E402
 from dmfsharp.cli import main  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def _network_hessian(net, x, y, scale=1.0):
     sizes = [p.numel() for p in params]
 
     def f(v):
-        ps = {n: q.reshape(s) for n, q, s in zip(names, torch.split(v, sizes), shapes)}
+        ps = {n: q.reshape(s) for n, q, s in zip(names, torch.split(v, sizes), shapes, strict=True)}
         out = functional_call(net, ps, (x,))
         return scale * ((y - out) ** 2).sum()
 
@@ -83,7 +84,7 @@ def test_three_input_kinds_agree():
     b = dmf.from_torch(net.state_dict())
     c = dmf.from_torch(list(net.parameters()))
     assert a.dims == b.dims == c.dims == (3, 4, 5, 5, 2)
-    for wa, wb, wc in zip(a, b, c):
+    for wa, wb, wc in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(wa, wb)
         np.testing.assert_array_equal(wa, wc)
     np.testing.assert_allclose(a.product, (net(torch.eye(3, dtype=torch.float64)).T)
@@ -109,7 +110,8 @@ def test_three_input_kinds_agree():
     (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(),
                            nn.Linear(4, 2, bias=False)).state_dict(), "skip layer index 1"),
     (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.BatchNorm1d(4),
-                           nn.Linear(4, 2, bias=False)).state_dict(), r"'1.weight' has shape \(4,\)"),
+                           nn.Linear(4, 2, bias=False)).state_dict(),
+     r"'1.weight' has shape \(4,\)"),
     (lambda: [torch.zeros(4, 3, 1), torch.zeros(2, 4)], r"weight 0 has shape \(4, 3, 1\)"),
     (lambda: {"0.weight": torch.zeros(4, 3), "0.running_mean": torch.zeros(4)},
      "not a layer weight"),
@@ -156,7 +158,8 @@ def test_tensors_accepted_by_public_functions():
     s6 = dmf.section6_example()
     tw = [torch.tensor(np.array(w), requires_grad=True) for w in s6]
     assert dmf.sharpness(tw) == 44.0
-    assert dmf.flat_sharpness(torch.tensor(np.diag([11.0, 2.0, 1.0]), requires_grad=True), 2) == 44.0
+    m = torch.tensor(np.diag([11.0, 2.0, 1.0]), requires_grad=True)
+    assert dmf.flat_sharpness(m, 2) == 44.0
     g = torch.tensor(np.diag([1.0, 1 / 3, 1.0]), requires_grad=True)
     assert dmf.sharpness(dmf.rescale(tw, 1, g)) == 44.0
     x = torch.randn(3, 5, dtype=torch.float32)

@@ -196,7 +196,9 @@ def data_terms(
         return DataTerms(gram, factor, scale, x, norm, "samples")
     s = as_float_array(covariance, "covariance Sigma_x")
     if s.shape != (d0, d0):
-        raise FactorError(f"covariance Sigma_x has shape {s.shape}, expected (d_0, d_0) = ({d0}, {d0})")
+        raise FactorError(
+            f"covariance Sigma_x has shape {s.shape}, expected (d_0, d_0) = ({d0}, {d0})"
+        )
     asym = float(np.max(np.abs(s - s.T)))
     if asym > 1e-12 * max(float(np.max(np.abs(s))), 1e-300):
         raise FactorError(f"covariance Sigma_x is not symmetric (max |S - S^T| = {asym:.3e})")
@@ -269,7 +271,7 @@ def residual_terms(chain: FactorChain, terms: DataTerms, target: Any):
 
 
 def minimum_residual_data(chain: FactorChain, terms: DataTerms, target: Any) -> tuple[float, float]:
-    """``(||G||_F, tol)`` for the residual correlation ``G = R X^T`` (see :func:`residual_terms`)."""
+    """``(||G||_F, tol)`` for the residual correlation ``G = R X^T`` (:func:`residual_terms`)."""
     g, _, tol = residual_terms(chain, terms, target)
     return float(np.linalg.norm(g)), tol
 
@@ -297,7 +299,7 @@ def data_grams(chain: FactorChain, terms: DataTerms):
     """``(F^T B_k^T B_k F, A_k A_k^T)`` for each k: ``r x r`` and ``d_L x d_L``."""
     out = []
     f = terms.factor
-    for a, b in zip(chain.suffix, chain.prefix):
+    for a, b in zip(chain.suffix, chain.prefix, strict=True):
         bf = b @ f
         gb = bf.T @ bf
         out.append((0.5 * (gb + gb.T), a @ a.T))
@@ -377,9 +379,8 @@ def trace_data(chain, terms, target) -> float:
     """``2c sum_k ||A_k||_F^2 tr(B_k C B_k^T)`` at a global minimum of the data loss."""
     require_minimum_data(chain, terms, target, "hessian_trace")
     c = terms.gram
-    return 2.0 * terms.scale * float(
-        sum(np.vdot(a, a) * np.vdot(b @ c, b) for a, b in zip(chain.suffix, chain.prefix))
-    )
+    pairs = zip(chain.suffix, chain.prefix, strict=True)
+    return 2.0 * terms.scale * float(sum(np.vdot(a, a) * np.vdot(b @ c, b) for a, b in pairs))
 
 
 def spectrum_data(chain, terms, target, k=None) -> np.ndarray:
@@ -482,6 +483,7 @@ def dense_hessian_data(chain, terms, target) -> np.ndarray:
 def is_multiple_of_identity(c: np.ndarray) -> float | None:
     """``c0`` when ``C = c0 I`` to rounding, else None."""
     c0 = float(np.mean(np.diag(c)))
-    if c0 > 0 and np.linalg.norm(c - c0 * np.eye(c.shape[0])) <= 64 * np.finfo(float).eps * c0 * c.shape[0]:
+    tol = 64 * np.finfo(float).eps * c0 * c.shape[0]
+    if c0 > 0 and np.linalg.norm(c - c0 * np.eye(c.shape[0])) <= tol:
         return c0
     return None

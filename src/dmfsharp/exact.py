@@ -66,7 +66,12 @@ SPECTRUM_DENSE_MAX = 4096
 
 
 def minimum_residual(
-    factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> tuple[float, float]:
     """``(||M - P||_F, tolerance)``: the residual and the largest one taken as zero.
 
@@ -92,7 +97,14 @@ def minimum_residual(
     return res, tol
 
 
-def is_minimum(factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None) -> bool:
+def is_minimum(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> bool:
     """Whether the factors are a global minimum of ``||M - W_L ... W_1||_F^2`` (eq. 19).
 
     ``True`` when the residual is zero to working precision (:func:`minimum_residual`).
@@ -295,7 +307,12 @@ def sharpness(
 
 
 def hessian_trace(
-    factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> float:
     """Exact Hessian trace at a global minimum: ``2 sum_k ||A_k||_F^2 ||B_k||_F^2``.
 
@@ -414,7 +431,12 @@ def _normalize(blocks: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def top_eigenvector(
-    factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> list[np.ndarray]:
     """Unit top Hessian eigenvector at a global minimum, as arrays shaped like the factors.
 

@@ -145,7 +145,7 @@ def layer_sharpness(
     chain = as_chain(factors)
     terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
     out = []
-    for a, b in zip(chain.suffix, chain.prefix):
+    for a, b in zip(chain.suffix, chain.prefix, strict=True):
         bf = b if terms is None else b @ terms.factor
         out.append(_sigma_max_sq(a) * _sigma_max_sq(bf))
     c = 1.0 if terms is None else terms.scale

@@ -65,7 +65,14 @@ def residual(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
     return check_target(chain, target) - chain.product
 
 
-def loss(factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None) -> float:
+def loss(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> float:
     """Loss ``||M - W_L ... W_1||_F^2`` of eq. 15.
 
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
@@ -88,7 +95,12 @@ def loss(factors: FactorsLike, *, target: Any = None, data: Any = None, covarian
 
 
 def gradient(
-    factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> list[np.ndarray]:
     """Gradient ``dL/dW_k = -2 A_k^T R B_k^T`` for each factor, W_1 first.
 
@@ -211,7 +223,12 @@ def _hvp(chain: FactorChain, u: Sequence[np.ndarray], r: np.ndarray) -> list[np.
 
 
 def hessian_operator(
-    factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> LinearOperator:
     """The Hessian of eq. 15 as a SciPy :class:`~scipy.sparse.linalg.LinearOperator`.
 
@@ -246,7 +263,12 @@ def hessian_operator(
 
 
 def dense_hessian(
-    factors: FactorsLike, *, target: Any = None, data: Any = None, covariance: Any = None, normalization: str | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> np.ndarray:
     """The ``N x N`` Hessian of eq. 15, built column by column from exact products.
 

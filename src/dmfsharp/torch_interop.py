@@ -83,7 +83,8 @@ def _check_gaps(keys: list[str]) -> None:
     if not all(matches) or len({m.group(1) for m in matches}) != 1:
         return
     idx = [int(m.group(2)) for m in matches]
-    for (a, ka), (b, kb) in zip(zip(idx, keys), zip(idx[1:], keys[1:])):
+    for i in range(len(idx) - 1):
+        a, ka, b, kb = idx[i], keys[i], idx[i + 1], keys[i + 1]
         if b != a + 1:
             raise FactorError(
                 f"state_dict entries {ka!r} and {kb!r} skip layer index {a + 1}: a layer "

@@ -14,6 +14,7 @@ from . import CLIError
 
 
 def register(sub) -> None:
+    """Add the ``manifold`` subcommand to the parser's subparsers."""
     p = sub.add_parser(
         "manifold",
         help="walk minimizers of one M from balanced through flat to sharp (Section 6)",
@@ -26,7 +27,8 @@ def register(sub) -> None:
             "lambda_max = 44."
         ),
     )
-    p.add_argument("--out", required=True, help="output folder (created; must not exist unless --force)")
+    p.add_argument("--out", required=True,
+                   help="output folder (created; must not exist unless --force)")
     p.add_argument("--target", default=None,
                    help="M as a 2-D .npy file or an .npz holding M (default: diag(11, 2, 1))")
     p.add_argument("--dims", default=None,
@@ -66,6 +68,7 @@ def _parse_dims(text: str):
 
 
 def run(args) -> int:
+    """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
     from ..io import write_json
     from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
 
@@ -85,7 +88,8 @@ def run(args) -> int:
             writer = csv.DictWriter(fh, fieldnames=list(CSV_COLUMNS))
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+                writer.writerow({k: (repr(v) if isinstance(v, float) else v)
+                                 for k, v in row.items()})
         config = {
             "command": "manifold",
             "target": path.target,
@@ -119,7 +123,8 @@ def run(args) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     lo, hi = path.flat_stretch
-    print(f"wrote {out}/manifold.csv ({len(rows)} points)" + ("" if args.no_plot else f" and {out}/manifold.png"))
+    fig = "" if args.no_plot else f" and {out}/manifold.png"
+    print(f"wrote {out}/manifold.csv ({len(rows)} points){fig}")
     print(f"flat value {path.flat_lambda_max:.12g}; flat stretch s in [{lo:.6g}, {hi:.6g}]")
     if "section6" in path.marks:
         print(f"Section 6 point s = {path.marks['section6']:.6g}: lambda_max = "
