@@ -178,6 +178,11 @@ def _sigma_max_sq(w: np.ndarray) -> float:
 def _top_of_s(chain: FactorChain, method: str):
     """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix."""
     d0, dl = chain.dims[0], chain.dims[-1]
+    if method == "dense" and d0 * dl > SPECTRUM_DENSE_MAX:
+        raise ValueError(
+            f"method='dense' would form S of size {d0 * dl} x {d0 * dl} (d_0 d_L > "
+            f"{SPECTRUM_DENSE_MAX}); use method='lanczos' or 'auto'"
+        )
     grams = _grams(chain)
     if method == "dense" or d0 * dl < 3 or (method == "auto" and d0 * dl <= DENSE_S_MAX):
         lam, x = _top_eig_dense(_dense_s(grams))
