@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from autodiff_reference import gradient as torch_gradient  # noqa: E402
-from autodiff_reference import hessian as torch_hessian  # noqa: E402
-from autodiff_reference import rel  # noqa: E402
-
 import dmfsharp as dmf  # noqa: E402
+
+from .autodiff_reference import gradient as torch_gradient  # noqa: E402
+from .autodiff_reference import hessian as torch_hessian  # noqa: E402
+from .autodiff_reference import rel  # noqa: E402
 
 SCALES = {"sum": lambda n: 1.0, "mean": lambda n: 1.0 / n, "half_mean": lambda n: 0.5 / n}
 

@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from autodiff_reference import gauss_newton as torch_gn  # noqa: E402
-from autodiff_reference import hessian as torch_hessian  # noqa: E402
-from autodiff_reference import rel  # noqa: E402
-
 import dmfsharp as dmf  # noqa: E402
+
+from .autodiff_reference import gauss_newton as torch_gn  # noqa: E402
+from .autodiff_reference import hessian as torch_hessian  # noqa: E402
+from .autodiff_reference import rel  # noqa: E402
 
 DIMS = [(3, 4, 2), (5, 3, 6, 4), (1, 4, 3, 1), (4, 6, 5, 6, 3), (2, 7, 2)]
 

@@ -12,10 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from autodiff_reference import rel  # noqa: E402
-
 import dmfsharp as dmf  # noqa: E402
 from dmfsharp.cli import main  # noqa: E402
+
+from .autodiff_reference import rel  # noqa: E402
 
 
 def _net(dims, seed=0, bias=False):

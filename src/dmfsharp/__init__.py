@@ -8,6 +8,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 """
 
 from .chain import FactorChain, as_chain
+from .data import NORMALIZATIONS
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
     hessian_spectrum,
@@ -30,6 +31,7 @@ from .flatness import (
     sharpness_upper_bound,
     spectral_imbalance,
 )
+from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 from .io import load_factors, save_factors
 from .loss import (
     dense_hessian,
@@ -40,6 +42,7 @@ from .loss import (
     loss,
     residual,
 )
+from .manifold import ManifoldPath, minima_path, plot_minima_path
 from .minima import (
     flattest_minimizer,
     random_dims,
@@ -48,10 +51,7 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
-from .data import NORMALIZATIONS
-from .manifold import ManifoldPath, minima_path, plot_minima_path
 from .torch_interop import from_torch, load_torch_factors
-from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 
 __version__ = "0.1.0"
 

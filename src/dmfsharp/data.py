@@ -1,4 +1,4 @@
-"""Deep linear networks with data: exact curvature of ``c ||Y - W_L ... W_1 X||_F^2``.
+r"""Deep linear networks with data: exact curvature of ``c ||Y - W_L ... W_1 X||_F^2``.
 
 The paper works with the whitened loss of eq. 15, ``||M - W_L ... W_1||_F^2``. With
 samples ``X`` (shape ``d_0 x n``, one sample per column) and targets ``Y`` (shape
@@ -6,7 +6,7 @@ samples ``X`` (shape ``d_0 x n``, one sample per column) and targets ``Y`` (shap
 
 .. math::
 
-    L(w) = c\\, \\|Y - P X\\|_F^2, \\qquad P = W_L \\cdots W_1,
+    L(w) = c\, \|Y - P X\|_F^2, \qquad P = W_L \cdots W_1,
 
 with ``c = 1`` (``normalization="sum"``, eq. 15 when ``X = I``), ``c = 1/n``
 (``"mean"``) or ``c = 1/(2n)`` (``"half_mean"``). Given a second-moment (covariance)
@@ -23,7 +23,7 @@ Derivation. Write ``C = X X^T`` (or ``Sigma_x``) and ``G = R X^T`` with ``R = Y 
 
 .. math::
 
-    \\frac{d^2}{dt^2} L = 2c\\, \\|J(U) X\\|_F^2 - 2c \\langle G, P''(0) \\rangle .
+    \frac{d^2}{dt^2} L = 2c\, \|J(U) X\|_F^2 - 2c \langle G, P''(0) \rangle .
 
 The data loss depends on ``P`` only through ``tr(P C P^T) - 2 tr(P Z^T)`` with
 ``Z = Y X^T``, a convex function of ``P`` minimized exactly where ``G = Z - P C = 0``;
@@ -33,15 +33,15 @@ term vanishes and, with any ``F`` such that ``F F^T = C``,
 
 .. math::
 
-    \\nabla^2 L = 2c\\, K_C^\\top K_C, \\qquad
-    K_C = [\\,F^\\top B_1^\\top \\otimes A_1 \\mid \\cdots \\mid F^\\top B_L^\\top \\otimes A_L\\,],
+    \nabla^2 L = 2c\, K_C^\top K_C, \qquad
+    K_C = [\,F^\top B_1^\top \otimes A_1 \mid \cdots \mid F^\top B_L^\top \otimes A_L\,],
 
 because ``vec(A_k U_k B_k F) = (F^T B_k^T (x) A_k) vec(U_k)``. The nonzero Hessian
 eigenvalues are therefore ``2c eig(S_C)`` with the ``r d_L``-square PSD matrix
 
 .. math::
 
-    S_C = K_C K_C^\\top = \\sum_{k=1}^L (F^\\top B_k^\\top B_k F) \\otimes (A_k A_k^\\top),
+    S_C = K_C K_C^\top = \sum_{k=1}^L (F^\top B_k^\top B_k F) \otimes (A_k A_k^\top),
 
 which is Theorem 5's ``S`` with ``B_k^T B_k`` replaced by ``F^T B_k^T B_k F``
 (``F = I``, ``c = 1`` recovers it). ``F`` has ``r = rank(C) <= min(d_0, n)`` columns:

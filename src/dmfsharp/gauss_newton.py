@@ -1,4 +1,4 @@
-"""Curvature that is exact at any point: the Gauss-Newton part and the diagonal blocks.
+r"""Curvature that is exact at any point: the Gauss-Newton part and the diagonal blocks.
 
 Gauss-Newton part. By Lemma 3 (eqs. 56-58) the Hessian of eq. 15 at any point is
 ``2 K^T K`` minus a term linear in the residual ``M - P``; ``2 K^T K`` (the Gauss-Newton
@@ -18,8 +18,8 @@ point the ``k``-th diagonal Hessian block is, for row-major ``vec(U_k)``,
 
 .. math::
 
-    H_{kk} = 2c\\, (A_k^\\top A_k) \\otimes (B_k C B_k^\\top), \\qquad
-    \\lambda_{\\max}(H_{kk}) = 2c\\, \\sigma_{\\max}(A_k)^2 \\sigma_{\\max}(B_k F)^2,
+    H_{kk} = 2c\, (A_k^\top A_k) \otimes (B_k C B_k^\top), \qquad
+    \lambda_{\max}(H_{kk}) = 2c\, \sigma_{\max}(A_k)^2 \sigma_{\max}(B_k F)^2,
 
 since ``vec_row(A U B F) = (A (x) (B F)^T) vec_row(U)`` and the eigenvalues of a
 Kronecker product of PSD matrices are the products of theirs. Without data
@@ -30,7 +30,7 @@ As ``S = sum_k K_k K_k^T`` is a sum of PSD terms with
 
 .. math::
 
-    \\max_k \\lambda_{\\max}(H_{kk}) \\le \\lambda_{\\max}(H) \\le \\sum_k \\lambda_{\\max}(H_{kk}),
+    \max_k \lambda_{\max}(H_{kk}) \le \lambda_{\max}(H) \le \sum_k \lambda_{\max}(H_{kk}),
 
 the left side because a diagonal block of a PSD matrix cannot exceed its largest
 eigenvalue, the right side being Corollary 10.
@@ -56,12 +56,12 @@ def gauss_newton_sharpness(
     normalization: str | None = None,
     method: str = "auto",
 ) -> float:
-    """Exact largest eigenvalue of the Gauss-Newton part ``2 K^T K`` at any point.
+    r"""Exact largest eigenvalue of the Gauss-Newton part ``2 K^T K`` at any point.
 
     .. math::
 
-        \\lambda_{\\max}(2 K^\\top K) = 2\\, \\lambda_{\\max}\\Big(\\sum_k B_k^\\top B_k
-        \\otimes A_k A_k^\\top\\Big)
+        \lambda_{\max}(2 K^\top K) = 2\, \lambda_{\max}\Big(\sum_k B_k^\top B_k
+        \otimes A_k A_k^\top\Big)
 
     (Theorem 5's expression, valid for the Gauss-Newton matrix everywhere since it does
     not involve the residual; eq. 57). With ``data=X``: ``2c lambda_max(S_C)``.

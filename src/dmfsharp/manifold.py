@@ -1,4 +1,4 @@
-"""A one-parameter path along the manifold of minima, and the Section 6 discussion.
+r"""A one-parameter path along the manifold of minima, and the Section 6 discussion.
 
 All factorizations of one target ``M`` are global minima (eq. 19), and invertible
 rescalings ``W_k -> G W_k``, ``W_{k+1} -> W_{k+1} G^{-1}`` move along them without
@@ -7,7 +7,7 @@ walks the path
 
 .. math::
 
-    G(s) = I + (s - 1)\\, e_j e_j^\\top \\quad (s > 0)
+    G(s) = I + (s - 1)\, e_j e_j^\top \quad (s > 0)
 
 in hidden layer ``k`` of the flattest minimizer of ``M`` (:func:`dmfsharp.flattest_minimizer`,
 whose hidden coordinate ``j`` carries the ``j``-th singular direction of ``M``): row
@@ -20,7 +20,7 @@ sigma_max(B_k)`` with index ``k`` and ``k + 1`` change, to
 
 .. math::
 
-    (\\sigma_j / \\sigma_1)^{(L-k)/L} \\le s \\le (\\sigma_1 / \\sigma_j)^{k/L},
+    (\sigma_j / \sigma_1)^{(L-k)/L} \le s \le (\sigma_1 / \sigma_j)^{k/L},
 
 so by Corollary 10 every minimizer on this *flat stretch* has the flat sharpness
 ``2 L sigma_1^{2 - 2/L}`` (eq. 35), while the Hessian trace
