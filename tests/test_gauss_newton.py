@@ -36,6 +36,7 @@ def test_gauss_newton_at_non_minima(dims):
     assert not dmf.is_minimum(ws, target=m)
     gn = torch_gn(ws)
     assert rel(dmf.gauss_newton_sharpness(ws), np.linalg.eigvalsh(gn)[-1]) <= 1e-9
+    assert dmf.gauss_newton_sharpness(ws, target=m) == dmf.gauss_newton_sharpness(ws)
     # the full Hessian differs there: the residual term is real
     h = torch_hessian(ws, M=m)
     assert np.abs(h - gn).max() > 1e-3 * np.abs(gn).max()
@@ -63,7 +64,7 @@ def test_each_diagonal_block_at_minima_and_elsewhere(dims):
     sl = _block_slices(ws)
     for target in (None, rng.standard_normal((dims[-1], dims[0]))):
         h = torch_hessian(ws, M=dmf.FactorChain(ws).product if target is None else target)
-        ls = dmf.layer_sharpness(ws)
+        ls = dmf.layer_sharpness(ws, target=target)
         for k, s in enumerate(sl, start=1):
             block = h[s, s]
             assert rel(ls[k - 1], np.linalg.eigvalsh(block)[-1]) <= 1e-9
@@ -105,6 +106,8 @@ def test_section6_blocks():
 
 
 def test_bad_block_index():
+    with pytest.raises(dmf.FactorError, match="target M has shape"):
+        dmf.layer_sharpness(dmf.section6_example(), target=np.ones((2, 3)))
     with pytest.raises(ValueError, match="1 <= k <= L"):
         dmf.layer_hessian_block(dmf.section6_example(), 3)
     with pytest.raises(ValueError, match="method"):

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from .chain import FactorsLike, as_chain
+from .chain import FactorsLike, as_chain, check_target
 from .data import data_terms, gauss_newton_top
 
 __all__ = ["gauss_newton_sharpness", "layer_sharpness", "layer_hessian_block"]
@@ -51,6 +51,7 @@ __all__ = ["gauss_newton_sharpness", "layer_sharpness", "layer_hessian_block"]
 def gauss_newton_sharpness(
     factors: FactorsLike,
     *,
+    target: Any = None,
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
@@ -70,9 +71,11 @@ def gauss_newton_sharpness(
     ----------
     factors : FactorChain or sequence of array_like
         Any point ``[W_1, ..., W_L]`` (a torch tensor per factor is fine).
+    target : array_like, optional
+        Accepted for symmetry with :func:`dmfsharp.sharpness` and checked for shape,
+        but not used: the Gauss-Newton part does not depend on the target.
     data, covariance, normalization
-        As in :func:`dmfsharp.sharpness`; no target is needed (the Gauss-Newton part
-        does not depend on it).
+        As in :func:`dmfsharp.sharpness`.
     method : {"auto", "dense", "lanczos"} or a core route
         Passed on to the eigenvalue computation.
 
@@ -91,6 +94,7 @@ def gauss_newton_sharpness(
     """
     chain = as_chain(factors)
     terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    _check_unused_target(chain, terms, target)
     if terms is None:
         from .exact import sharpness
 
@@ -98,6 +102,18 @@ def gauss_newton_sharpness(
     if method not in ("auto", "dense", "lanczos"):
         raise ValueError(f"with data, method must be 'auto', 'dense' or 'lanczos', got {method!r}")
     return gauss_newton_top(chain, terms, method)
+
+
+def _check_unused_target(chain, terms, target) -> None:
+    """Validate the shape of a target that the result does not depend on."""
+    if target is None:
+        return
+    if terms is None:
+        check_target(chain, target)
+    else:
+        from .data import _check_data_target
+
+        _check_data_target(chain, terms, target)
 
 
 def _sigma_max_sq(w: np.ndarray) -> float:
@@ -109,6 +125,7 @@ def _sigma_max_sq(w: np.ndarray) -> float:
 def layer_sharpness(
     factors: FactorsLike,
     *,
+    target: Any = None,
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
@@ -125,6 +142,8 @@ def layer_sharpness(
     ----------
     factors : FactorChain or sequence of array_like
         Any point.
+    target : array_like, optional
+        Checked for shape but not used: the diagonal blocks do not depend on it.
     data, covariance, normalization
         As in :func:`dmfsharp.sharpness`: then ``2c sigma_max(A_k)^2 sigma_max(B_k F)^2``
         with ``F F^T = X X^T``.
@@ -144,6 +163,7 @@ def layer_sharpness(
     """
     chain = as_chain(factors)
     terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    _check_unused_target(chain, terms, target)
     out = []
     for a, b in zip(chain.suffix, chain.prefix, strict=True):
         bf = b if terms is None else b @ terms.factor
@@ -156,6 +176,7 @@ def layer_hessian_block(
     factors: FactorsLike,
     k: int,
     *,
+    target: Any = None,
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
@@ -169,6 +190,7 @@ def layer_hessian_block(
     if not (isinstance(k, (int, np.integer)) and 1 <= k <= chain.depth):
         raise ValueError(f"k must be an integer with 1 <= k <= L = {chain.depth}, got {k!r}")
     terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    _check_unused_target(chain, terms, target)
     a, b = chain.suffix[k - 1], chain.prefix[k - 1]
     c = np.eye(chain.dims[0]) if terms is None else terms.gram
     scale = 1.0 if terms is None else terms.scale
