@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 
@@ -270,3 +272,23 @@ def test_many_samples_cost_nothing_extra():
     assert all(gb.shape == (3, 3) for gb, _ in data_grams(chain, terms))
     assert rel(dmf.sharpness(chain, data=x), dmf.sharpness(chain, covariance=x @ x.T / 5000,
                                                            normalization="mean") * 5000) <= 1e-10
+
+
+@settings(max_examples=25)
+@given(
+    dims=st.lists(st.integers(1, 4), min_size=3, max_size=5),
+    n=st.integers(1, 7),
+    normalization=st.sampled_from(["sum", "mean", "half_mean"]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_data_sharpness_matches_autograd(dims, n, normalization, seed):
+    rng = np.random.default_rng(seed)
+    ws = _factors(rng, dims)
+    x = _aniso(rng, dims[0], n)
+    y = dmf.FactorChain(ws).product @ x
+    c = SCALES[normalization](n)
+    eig = np.linalg.eigvalsh(torch_hessian(ws, X=x, Y=y, scale=c))
+    lam = dmf.sharpness(ws, data=x, target=y, normalization=normalization)
+    assert abs(lam - eig[-1]) <= 1e-9 * eig[-1] + 1e-300
+    gn = dmf.gauss_newton_sharpness(ws, data=x, normalization=normalization)
+    assert gn == pytest.approx(lam, rel=1e-12)
