@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -174,3 +175,14 @@ def test_torch_is_imported_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**__import__("os").environ})
     assert out.stdout.strip() == "False"
+
+
+def test_inspect_lists_layer_sharpness(tmp_path, capsys):
+    file = tmp_path / "s6.pt"
+    torch.save({"0.weight": torch.tensor(np.array(dmf.section6_example()[0])),
+                "1.weight": torch.tensor(np.array(dmf.section6_example()[1]))}, file)
+    assert main(["inspect", str(file), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["lambda_max"] == 44.0 and info["layer_sharpness"] == pytest.approx([22.0, 22.0])
+    assert main(["inspect", str(file)]) == 0
+    assert re.search(r"layer sharpness \(sum = bound\) +22, 22\n", capsys.readouterr().out)

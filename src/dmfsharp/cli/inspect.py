@@ -56,6 +56,7 @@ def inspect_factors(chain, target) -> dict:
             flatness_ratio=rep.flatness_ratio,
             is_flat=rep.is_flat,
             upper_bound=rep.upper_bound,
+            layer_sharpness=list(rep.layer_sharpness),
             max_stable_step=rep.max_stable_step,
             hessian_rank=int(nonzero.size) if chain.dims[0] * chain.dims[-1] <= 4096 else None,
             spectral_imbalance=rep.spectral_imbalance,
@@ -139,6 +140,7 @@ def _table(path, info) -> str:
         rows += [
             ("Hessian trace", _fmt(info["trace"])),
             ("Corollary 10 upper bound", _fmt(info["upper_bound"])),
+            ("layer sharpness (sum = bound)", ", ".join(f"{v:.6g}" for v in info["layer_sharpness"])),
             ("nonzero Hessian eigenvalues", _fmt(info["hessian_rank"])),
             ("flat", _fmt(info["is_flat"])),
             ("spectral-norm imbalance", _fmt(info["spectral_imbalance"])),
