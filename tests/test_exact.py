@@ -127,6 +127,8 @@ def test_large_d0_dl_matrix_free_only():
     assert top[0] == pytest.approx(lam, rel=1e-11)
     with pytest.raises(ValueError, match="pass k="):
         dmf.hessian_spectrum(chain)
+    with pytest.raises(ValueError, match="method='dense' would form S"):
+        dmf.sharpness(chain, method="dense")
 
 
 @given(minima(max_depth=5, max_dim=6))
