@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import dmf, gaussian_minimizer, num_params, save, table, timed, torch_loss
+from common import dmf, gaussian_minimizer, num_params, paired, save, table, timed, torch_loss
 
 from dmfsharp import exact
 
@@ -32,15 +32,13 @@ def run_case(name, dims, seed, repeat):
     factors = gaussian_minimizer(dims, seed)
     m = np.linalg.multi_dot(factors[::-1])
     print(f"\n== {name}: dims {dims}, N = {num_params(dims):,}")
-    t_exact, runs, lam = timed(lambda: dmf.sharpness(factors), repeat=repeat)
+    lam = dmf.sharpness(factors)
 
     def loss_grad():
         c = dmf.FactorChain(factors)
         return dmf.loss(c, target=m), dmf.gradient(c, target=m)
 
-    t_lg, runs_lg, _ = timed(loss_grad, repeat=repeat)
-    rows = [dict(what="exact sharpness (total)", time=t_exact),
-            dict(what="loss+gradient, NumPy (dmfsharp)", time=t_lg)]
+    fns = {"exact": lambda: dmf.sharpness(factors), "numpy": loss_grad}
     try:
         from common import torch_setup
 
@@ -52,12 +50,20 @@ def run_case(name, dims, seed, repeat):
             ps = [p.detach().requires_grad_() for p in params]
             loss = torch_loss(ps, mt)
             loss.backward()
-            return float(loss), [p.grad for p in ps]
+            return float(loss.detach()), [p.grad for p in ps]
 
-        t_tlg, _, _ = timed(torch_lg, repeat=repeat)
-        rows.append(dict(what="loss+gradient, PyTorch autograd", time=t_tlg))
+        fns["torch"] = torch_lg
     except ImportError:
-        t_tlg = None
+        pass
+    med, ratios, times = paired(fns, repeat=repeat)
+    t_exact, t_lg = med["exact"], med["numpy"]
+    t_tlg = med.get("torch")
+    rows = [dict(what="exact sharpness (total)", time=t_exact),
+            dict(what="loss+gradient, NumPy (dmfsharp)", time=t_lg,
+                 exact_over_this=1.0 / ratios["numpy"])]
+    if t_tlg is not None:
+        rows.append(dict(what="loss+gradient, PyTorch autograd", time=t_tlg,
+                         exact_over_this=1.0 / ratios["torch"]))
     # breakdown of the exact route
     t_val, _, chain = timed(lambda: dmf.FactorChain(factors), repeat=repeat)
     t_gram, _, grams = timed(lambda: exact._grams(dmf.FactorChain(factors)), repeat=repeat)
@@ -77,26 +83,30 @@ def run_case(name, dims, seed, repeat):
     for r in rows:
         r["vs_loss_grad"] = r["time"] / t_lg
         r["vs_torch_loss_grad"] = None if t_tlg is None else r["time"] / t_tlg
-    table(rows, [("what", "stage", None), ("time", "time [s]", "{:.4g}"),
+    table(rows, [("what", "stage", None), ("time", "median time [s]", "{:.4g}"),
                  ("vs_loss_grad", "/ NumPy loss+grad", "{:.2f}x"),
-                 ("vs_torch_loss_grad", "/ torch loss+grad", "{:.2f}x")])
+                 ("vs_torch_loss_grad", "/ torch loss+grad", "{:.2f}x"),
+                 ("exact_over_this", "exact / this, paired", "{:.2f}x")])
     # exactness cross-check: Lanczos on the analytic Hessian from a random start
     ref = dmf.numerical_sharpness(factors, method="lanczos", tol=1e-10, seed=seed)
     check = abs(ref.value - lam) / lam
+    print(f"exact / one loss+gradient (median of paired rounds): NumPy {1 / ratios['numpy']:.2f}x"
+          + (f", PyTorch {1 / ratios['torch']:.2f}x" if "torch" in ratios else ""))
     print(f"cross-check vs Lanczos on the Hessian: relative difference {check:.1e} "
           f"({ref.num_hvp} HVPs)")
     if check > 1e-10:
         raise SystemExit(f"exact value disagrees with the numerical one ({check:.1e})")
     return dict(dims=list(dims), num_params=num_params(dims), seed=seed, exact=lam,
-                lanczos_steps=steps, rows=rows, runs_exact=runs, runs_loss_grad=runs_lg,
-                ratio_exact_vs_numpy_loss_grad=t_exact / t_lg,
-                ratio_exact_vs_torch_loss_grad=None if t_tlg is None else t_exact / t_tlg,
+                lanczos_steps=steps, rows=rows, paired_times=times,
+                ratio_exact_vs_numpy_loss_grad_paired=1.0 / ratios["numpy"],
+                ratio_exact_vs_torch_loss_grad_paired=(1.0 / ratios["torch"]
+                                                      if "torch" in ratios else None),
                 cross_check_rel_diff=check)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     out = {name: run_case(name, dims, args.seed, args.repeat) for name, dims in CASES.items()}

@@ -56,17 +56,46 @@ def num_params(dims):
     return int(sum(dims[i] * dims[i - 1] for i in range(1, len(dims))))
 
 
-def timed(fn, repeat=5, warmup=1):
-    """``(median seconds, all times, last result)`` of ``fn()``."""
+def timed(fn, repeat=5, warmup=1, min_total=1.0, max_repeat=25):
+    """``(median seconds, all times, last result)`` of ``fn()``.
+
+    Short calls are repeated more (until about ``min_total`` seconds or ``max_repeat``
+    runs) so that a burst of load from other jobs cannot move the median.
+    """
     out = None
     for _ in range(warmup):
         out = fn()
     times = []
-    for _ in range(repeat):
+    while len(times) < repeat or (sum(times) < min_total and len(times) < max_repeat):
         t = clock()
         out = fn()
         times.append(clock() - t)
     return statistics.median(times), times, out
+
+
+def paired(fns, repeat=15, warmup=1):
+    """Time several functions in interleaved rounds (each once per round, order rotated).
+
+    Returns ``(medians, ratios, times)``: the median time of each, the median over
+    rounds of each one's time divided by the first one's in the same round, and all
+    times. Ratios taken within a round see the same load from other jobs, so they are
+    far steadier than ratios of separately taken medians on a shared machine.
+    """
+    names = list(fns)
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times = {n: [] for n in names}
+    for r in range(repeat):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            t = clock()
+            fns[n]()
+            times[n].append(clock() - t)
+    medians = {n: statistics.median(times[n]) for n in names}
+    first = times[names[0]]
+    ratios = {n: statistics.median([a / b for a, b in zip(times[n], first)]) for n in names}
+    return medians, ratios, times
 
 
 def rel_err(value, ref):

@@ -269,7 +269,7 @@ def _top_eig_dense(s: np.ndarray):
 
 
 #: Relative accuracy of ``lambda_max`` the Krylov route stops at (a posteriori bound).
-LANCZOS_VALUE_RTOL = 1e-14
+LANCZOS_VALUE_RTOL = 1e-13
 #: Relative eigen-residual ``||S x - theta x|| / theta`` required when the vector is wanted.
 LANCZOS_VECTOR_RTOL = 1e-12
 #: Most Lanczos steps before handing over to restarted ARPACK.
