@@ -292,16 +292,39 @@ def _lanczos_top(matvec, v0: np.ndarray, *, want_vector: bool, max_steps: int = 
     """
     n = v0.size
     m = max(1, min(n, max_steps, LANCZOS_BASIS_BYTES // (8 * n) - 1))
-    Q = np.empty((m + 1, n))
+    # the basis lives in blocks of rows, allocated as the steps go: memory follows the
+    # number of steps taken, never a copy of the whole basis
+    blocks: list[np.ndarray] = []
+
+    def row(i):
+        return blocks[i // _BLOCK][i % _BLOCK]
+
+    def combine(coef):  # sum_i coef_i q_i
+        out = np.zeros(n)
+        for b, blk in enumerate(blocks):
+            c = coef[b * _BLOCK : (b + 1) * _BLOCK]
+            if c.size:
+                out += c @ blk[: c.size]
+        return out
+
+    def push(q, i):
+        if i % _BLOCK == 0:
+            blocks.append(np.empty((min(_BLOCK, m + 1 - i), n)))
+        row(i)[:] = q
+
     alpha, beta = np.empty(m), np.empty(m)
-    Q[0] = v0 / np.linalg.norm(v0)
+    push(v0 / np.linalg.norm(v0), 0)
     theta, y = 0.0, None
     for j in range(m):
-        w = matvec(Q[j])
-        alpha[j] = float(Q[j] @ w)
+        qj = row(j)
+        w = matvec(qj)
+        alpha[j] = float(qj @ w)
         # two passes of classical Gram-Schmidt against the whole basis
         for _ in range(2):
-            w -= Q[: j + 1].T @ (Q[: j + 1] @ w)
+            for b, blk in enumerate(blocks):
+                k = min(_BLOCK, j + 1 - b * _BLOCK)
+                if k > 0:
+                    w -= (blk[:k] @ w) @ blk[:k]
         beta[j] = float(np.linalg.norm(w))
         if j == 0:
             vals, vecs = np.array([alpha[0]]), np.ones((1, 1))
@@ -316,9 +339,13 @@ def _lanczos_top(matvec, v0: np.ndarray, *, want_vector: bool, max_steps: int = 
         if want_vector:
             done = done and rho <= LANCZOS_VECTOR_RTOL * scale
         if done or beta[j] <= np.finfo(float).eps * scale or j + 1 == n:
-            return theta, y @ Q[: j + 1], j + 1
-        Q[j + 1] = w / beta[j]
-    return None, y @ Q[:m], m
+            return theta, combine(y), j + 1
+        push(w / beta[j], j + 1)
+    return None, combine(y), m
+
+
+#: Rows per block of the Lanczos basis.
+_BLOCK = 16
 
 
 def _top_eig_matrix_free(grams, want_vector: bool = True):
