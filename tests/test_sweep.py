@@ -190,8 +190,10 @@ def test_small_sweep_on_local_cluster_is_complete_consistent_and_repeatable(clus
     # re-running resumes: nothing to do, nothing duplicated
     s2 = run_sweep(spec, tmp_path / "a", cluster=cluster)
     assert (s2.done, s2.skipped) == (0, spec.num_tasks)
-    # a fresh run gives identical rows (seeds derived from the spec, not from the order)
-    run_sweep(spec, tmp_path / "b", cluster=cluster, max_in_flight=1)
+    # a fresh run gives identical rows (seeds derived from the spec, not from the order),
+    # here through the scheduler's address as against an existing cluster
+    s3 = run_sweep(spec, tmp_path / "b", scheduler=cluster.scheduler_address, max_in_flight=1)
+    assert s3.done == spec.num_tasks and s3.workers == 2
     assert rows(tmp_path / "a") == rows(tmp_path / "b")
     # the spec is kept in the store, and another spec is refused in this folder
     conn = sqlite3.connect(tmp_path / "a" / "results.sqlite")
