@@ -1,4 +1,4 @@
-"""Closed forms at a global minimum: sharpness, Hessian spectrum, trace, eigenvectors.
+r"""Closed forms at a global minimum: sharpness, Hessian spectrum, trace, eigenvectors.
 
 At a global minimum (``M = W_L ... W_1``, eq. 19) the Hessian of eq. 15 is
 ``H = 2 K^T K`` with ``K = [B_1^T (x) A_1 | ... | B_L^T (x) A_L]`` (Lemma 3, eqs. 73-77).
@@ -6,7 +6,7 @@ At a global minimum (``M = W_L ... W_1``, eq. 19) the Hessian of eq. 15 is
 
 .. math::
 
-    S = \\sum_{k=1}^L (B_k^\\top B_k) \\otimes (A_k A_k^\\top),
+    S = \sum_{k=1}^L (B_k^\top B_k) \otimes (A_k A_k^\top),
 
 so the nonzero Hessian eigenvalues are exactly ``2 eig(S)`` (Theorem 5 for the
 largest), the other ``N - rank(S)`` are zero, and the top Hessian eigenvector is
@@ -178,6 +178,11 @@ def _sigma_max_sq(w: np.ndarray) -> float:
 def _top_of_s(chain: FactorChain, method: str):
     """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix."""
     d0, dl = chain.dims[0], chain.dims[-1]
+    if method == "dense" and d0 * dl > SPECTRUM_DENSE_MAX:
+        raise ValueError(
+            f"method='dense' would form S of size {d0 * dl} x {d0 * dl} (d_0 d_L > "
+            f"{SPECTRUM_DENSE_MAX}); use method='lanczos' or 'auto'"
+        )
     grams = _grams(chain)
     if method == "dense" or d0 * dl < 3 or (method == "auto" and d0 * dl <= DENSE_S_MAX):
         lam, x = _top_eig_dense(_dense_s(grams))
@@ -187,12 +192,12 @@ def _top_of_s(chain: FactorChain, method: str):
 
 
 def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto") -> float:
-    """Exact largest Hessian eigenvalue at a global minimum (Theorem 5).
+    r"""Exact largest Hessian eigenvalue at a global minimum (Theorem 5).
 
     .. math::
 
-        \\lambda_{\\max}(\\nabla^2 L(w^*)) = 2\\, \\lambda_{\\max}\\Big(\\sum_{k=1}^L
-        B_k^\\top B_k \\otimes A_k A_k^\\top\\Big)
+        \lambda_{\max}(\nabla^2 L(w^*)) = 2\, \lambda_{\max}\Big(\sum_{k=1}^L
+        B_k^\top B_k \otimes A_k A_k^\top\Big)
 
     with the special cases Theorem 4 (``d_0 = d_L = 1``: ``2 sum_k ||A_k||^2 ||B_k||^2``)
     and Corollary 6 (``L = 2``: ``2 (sigma_max(W_1)^2 + sigma_max(W_2)^2)``).
@@ -260,8 +265,8 @@ def hessian_trace(factors: FactorsLike, *, target: Any = None) -> float:
     Examples
     --------
     >>> from dmfsharp import section6_example
-    >>> round(hessian_trace(section6_example()), 10)  # 2 * 3 * (||L||^2 + ||R||^2)
-    172.6666666667
+    >>> round(hessian_trace(section6_example()), 10)  # 2 * 3 * (||W_1||_F^2 + ||W_2||_F^2)
+    200.6666666667
     """
     chain = as_chain(factors)
     _require_minimum(chain, target, "hessian_trace")

@@ -1,11 +1,11 @@
-"""Flatness, balance and step-size stability diagnostics at a global minimum.
+r"""Flatness, balance and step-size stability diagnostics at a global minimum.
 
 Bounds (whitened case, eq. 15): every global minimum satisfies
 
 .. math::
 
-    2 L \\sigma_{\\max}(M)^{2 - 2/L} \\;\\le\\; \\lambda_{\\max}
-    \\;\\le\\; 2 \\sum_k \\sigma_{\\max}(A_k)^2 \\sigma_{\\max}(B_k)^2,
+    2 L \sigma_{\max}(M)^{2 - 2/L} \;\le\; \lambda_{\max}
+    \;\le\; 2 \sum_k \sigma_{\max}(A_k)^2 \sigma_{\max}(B_k)^2,
 
 the lower bound attained exactly by the flat minima (Mulayoff & Michaeli 2020, eq. 35)
 and the upper bound by Corollary 10 (eq. 34). A minimum is linearly unstable for

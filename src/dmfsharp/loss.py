@@ -1,11 +1,11 @@
-"""Loss, gradient, Hessian-vector product and dense Hessian at any point (eqs. 15, 56-58).
+r"""Loss, gradient, Hessian-vector product and dense Hessian at any point (eqs. 15, 56-58).
 
 The loss is ``L(w) = ||M - W_L ... W_1||_F^2`` (eq. 15: a sum, no 1/2). With the
 residual ``R = M - P`` and ``A_k``, ``B_k`` the suffix and prefix products,
 
 .. math::
 
-    \\nabla_{W_k} L = -2 A_k^\\top R B_k^\\top .
+    \nabla_{W_k} L = -2 A_k^\top R B_k^\top .
 
 For a direction ``U = (U_1, ..., U_L)`` the Hessian-vector product is the derivative
 of the gradient along ``U``. Writing ``J(U) = sum_k A_k U_k B_k`` (the derivative of
@@ -13,8 +13,8 @@ of the gradient along ``U``. Writing ``J(U) = sum_k A_k U_k B_k`` (the derivativ
 
 .. math::
 
-    (H U)_k = 2 A_k^\\top J(U) B_k^\\top
-              - 2\\, dA_k^\\top R B_k^\\top - 2 A_k^\\top R\\, dB_k^\\top ,
+    (H U)_k = 2 A_k^\top J(U) B_k^\top
+              - 2\, dA_k^\top R B_k^\top - 2 A_k^\top R\, dB_k^\top ,
 
 whose inner product with ``U`` is eqs. 56-58 (Lemma 3 and its proof, Appendix A.2):
 the first term is the Gauss-Newton part ``2 K^T K``, the other two are the residual

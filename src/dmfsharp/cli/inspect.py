@@ -13,6 +13,7 @@ from ..numeric import numerical_sharpness
 
 
 def register(sub) -> None:
+    """Add the ``inspect`` subcommand."""
     p = sub.add_parser(
         "inspect",
         help="exact sharpness and flatness of the factors in an .npz file",
@@ -79,6 +80,7 @@ def inspect_factors(chain, target) -> dict:
 
 
 def run(args) -> int:
+    """Run ``dmfsharp inspect``."""
     chain, target = load_factors(args.file)
     info = inspect_factors(chain, target)
     if args.eta is not None:
@@ -113,12 +115,14 @@ def _table(path, info) -> str:
         ("dims (d_0 ... d_L)", _fmt(info["dims"])),
         ("depth L", _fmt(info["depth"])),
         ("parameters N", _fmt(info["num_params"])),
-        ("global minimum", _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
+        ("global minimum",
+         _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
     ]
     if not info["is_minimum"]:
         rows.append(("residual ||M - P||_F", f"{info['residual_norm']:.3e}"))
     rows += [
-        ("lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"), _fmt(info["lambda_max"])),
+        ("lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"),
+         _fmt(info["lambda_max"])),
         ("flat value 2L s_max(M)^(2-2/L)", _fmt(info["flat_lambda_max"])),
         ("flatness ratio", _fmt(info["flatness_ratio"])),
         ("max stable GD step 2/lambda_max", _fmt(info["max_stable_step"])),
