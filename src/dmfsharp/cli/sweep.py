@@ -10,6 +10,7 @@ from . import CLIError
 
 
 def register(sub) -> None:
+    """Add the ``sweep``, ``sweep-export`` and ``sweep-report`` subcommands."""
     p = sub.add_parser(
         "sweep",
         help="run (or resume) a sweep of escape experiments on Dask distributed",
@@ -63,6 +64,7 @@ def _terminate(signum, frame):
 
 
 def run_sweep_cmd(args) -> int:
+    """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
     from ..sweep.driver import run_sweep
     from ..sweep.spec import load_spec
 
@@ -99,6 +101,7 @@ def run_sweep_cmd(args) -> int:
 
 
 def export_cmd(args) -> int:
+    """``dmfsharp sweep-export``: write the runs as parquet or CSV."""
     from ..sweep.export import export_runs
 
     try:
@@ -110,6 +113,7 @@ def export_cmd(args) -> int:
 
 
 def report_cmd(args) -> int:
+    """``dmfsharp sweep-report``: write ``DIR/report/``."""
     from ..sweep.report import write_report
 
     try:

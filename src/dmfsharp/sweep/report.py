@@ -119,7 +119,8 @@ def _fig_escape(df, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, status, title in ((axes[0], "escaped", "escaped"), (axes[1], "returned", "returned")):
         for depth, g in d.groupby("depth"):
-            agg = g.groupby("level")["status"].agg(n="size", k=lambda s: int((s == status).sum()))
+            hit = (g["status"] == status).astype(int)
+            agg = hit.groupby(g["level"]).agg(n="size", k="sum")
             x = agg.index.to_numpy(float)
             p = agg["k"] / agg["n"]
             lo, hi = wilson_interval(agg["k"], agg["n"])

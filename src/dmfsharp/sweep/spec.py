@@ -7,9 +7,9 @@ perturbation *directions*. One **task** is one minimizer with every step size of
 sweep batched into one call of the escape engine; each step size gives one **run**.
 
 A task's id is a hash of its parameters (not of its position in the grid), so the same
-task has the same id in every run of the same spec, and its random numbers come from 63-bit seeds hashed from those
-parameters (:attr:`SweepTask.minimizer_seed`, :attr:`SweepTask.engine_seed`), recorded in
-every row: re-running gives the same rows.
+task has the same id in every run of the same spec, and its random numbers come from
+63-bit seeds hashed from those parameters (:attr:`SweepTask.minimizer_seed`,
+:attr:`SweepTask.engine_seed`), recorded in every row: re-running gives the same rows.
 
 Example spec::
 
@@ -36,11 +36,12 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 __all__ = [
     "PAPER_ARCHITECTURES",
