@@ -54,6 +54,7 @@ class _Run:
     step_multiplier: float
     status: str
     stop_reason: str
+    iterations: int
     escape_iteration: int | None
     predicted_escape_iteration: float | None
     peak_loss: float
@@ -77,6 +78,8 @@ def _interim_escape_experiment(
     from ..chain import FactorChain, as_chain
     from ..exact import sharpness, top_eigenvector
 
+    if step_multipliers is not None and etas is not None:
+        raise ValueError("give step_multipliers or etas, not both")
     chain = as_chain(minimum)
     m = chain.product if target is None else np.asarray(target, dtype=float)
     lam = sharpness(chain, target=m)
@@ -96,7 +99,7 @@ def _interim_escape_experiment(
         growth = abs(1.0 - eta * lam)
         pred = math.log(escape_dist / radius) / math.log(growth) if growth > 1 else None
         w = [np.array(x) for x in chain.unflatten(wstar + radius * v)]
-        escaped_at, peak, status, reason = None, 0.0, "undecided", "budget"
+        escaped_at, peak, status, reason = None, 0.0, "undecided", "max_iterations"
         cur = 0.0
         for k in range(iterations):
             pre = [np.eye(w[0].shape[1])]
@@ -105,14 +108,13 @@ def _interim_escape_experiment(
             r = m - w[-1] @ pre[-1]
             cur = float(np.vdot(r, r))
             if not math.isfinite(cur) or cur > 1e12 * m2:
-                status, reason = "diverged", "loss_overflow"
+                status, reason = "diverged", "diverged"
                 break
             peak = max(peak, cur)
             dist = float(np.linalg.norm(np.concatenate([x.ravel() for x in w]) - wstar))
             if escaped_at is None and dist > escape_dist:
                 escaped_at = k
-            if cur <= 1e-24 * m2:
-                status = "escaped" if escaped_at is not None else "returned"
+            if escaped_at is not None and cur <= 1e-14 * m2:
                 reason = "converged"
                 break
             g = r
@@ -121,10 +123,16 @@ def _interim_escape_experiment(
                 grads[i] = -2.0 * g @ pre[i].T
                 g = w[i].T @ g
             w = [x - eta * gi for x, gi in zip(w, grads)]
+        if status != "diverged":
+            end = float(np.linalg.norm(np.concatenate([x.ravel() for x in w]) - wstar))
+            if escaped_at is not None and end > escape_dist:
+                status = "escaped"
+            elif end <= max(radius, 1e-12 * max(1.0, float(np.linalg.norm(wstar)))):
+                status = "returned"
         final = None if status == "diverged" else FactorChain(w)
-        flam = None if final is None else sharpness(final)
+        flam = None if final is None or cur > 1e-12 * m2 else sharpness(final)
         runs.append(_Run(
-            eta=eta, step_multiplier=mult, status=status, stop_reason=reason,
+            eta=eta, step_multiplier=mult, status=status, stop_reason=reason, iterations=k,
             escape_iteration=escaped_at, predicted_escape_iteration=pred, peak_loss=peak,
             final_loss=cur, final_lambda_max=flam,
             final_is_stable=None if flam is None else bool(flam * eta / 2.0 <= 1.0),

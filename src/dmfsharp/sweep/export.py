@@ -36,7 +36,8 @@ def read_runs(folder: str | os.PathLike):
     finally:
         conn.close()
     df["final_is_stable"] = df["final_is_stable"].astype("boolean")
-    df["escape_iteration"] = df["escape_iteration"].astype("Int64")
+    for c in ("escape_iteration", "steps"):
+        df[c] = df[c].astype("Int64")
     return df
 
 

@@ -27,7 +27,7 @@ RUN_COLUMNS = (
     "task_id", "run_index", "sweep", "architecture", "minimizer", "seed", "minimizer_seed",
     "engine_seed", "dims", "depth", "num_params", "lambda_max", "flat_lambda_max",
     "sharpness_ratio", "radius", "direction", "iterations", "step_multiplier", "eta",
-    "status", "stop_reason", "escape_iteration", "predicted_escape_iteration", "peak_loss",
+    "steps", "status", "stop_reason", "escape_iteration", "predicted_escape_iteration", "peak_loss",
     "final_loss", "final_lambda_max", "final_edge_ratio", "final_is_stable", "engine",
     "minimum_file", "final_file",
 )
@@ -62,6 +62,10 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _int(x: Any) -> int | None:
+    return None if x is None else int(x)
+
+
 def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -> dict[str, Any]:
     """Run one task; return its rows and, with ``save_points``, the factor arrays.
 
@@ -74,12 +78,17 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
     """
     t0 = time.perf_counter()
     chain, target = build_minimizer(task)
-    res = escape_experiment(
-        chain, target=target, step_multipliers=list(task.step_multipliers) or None,
-        etas=list(task.etas) or None, radius=task.radius, direction=task.direction,
-        seed=task.engine_seed, iterations=task.iterations,
-    )
-    lam = float(res.lambda_max)
+    common = dict(target=target, radius=task.radius, direction=task.direction,
+                  seed=task.engine_seed, iterations=task.iterations)
+    # the engine takes step sizes either relative or absolute per call: one call each
+    results = []
+    if task.step_multipliers:
+        results.append(escape_experiment(chain, step_multipliers=list(task.step_multipliers),
+                                         **common))
+    if task.etas:
+        results.append(escape_experiment(chain, etas=list(task.etas), **common))
+    res_runs = [run for res in results for run in res.runs]
+    lam = float(results[0].lambda_max)
     flat = flat_sharpness(target, chain.depth)
     base = {
         "task_id": task.task_id, "sweep": sweep_name, "architecture": task.architecture,
@@ -91,11 +100,12 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         "engine": engine_name(),
     }
     rows, finals = [], []
-    for i, run in enumerate(res.runs):
+    for i, run in enumerate(res_runs):
         eta = float(run.eta)
         flam = _num(run.final_lambda_max)
         rows.append({
             **base, "run_index": i, "step_multiplier": float(run.step_multiplier), "eta": eta,
+            "steps": _int(getattr(run, "iterations", None)),
             "status": str(run.status), "stop_reason": str(run.stop_reason),
             "escape_iteration": None if run.escape_iteration is None else int(run.escape_iteration),
             "predicted_escape_iteration": _num(run.predicted_escape_iteration),
