@@ -253,6 +253,28 @@ def test_failed_tasks_are_recorded_and_retried_on_resume(cluster, tmp_path):
     conn.close()
 
 
+def _broken_task(task, name, save_points):
+    raise ImportError("no module named dmfsharp on this worker")
+
+
+def test_sweep_stops_when_every_task_fails(cluster, tmp_path):
+    import cloudpickle
+
+    from dmfsharp.sweep.driver import SweepAborted
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    spec = spec_of(seeds=5)
+    with pytest.raises(SweepAborted, match="first .* tasks all failed.*no module named dmfsharp"):
+        run_sweep(spec, tmp_path, cluster=cluster, task_fn=_broken_task, abort_after=4,
+                  max_in_flight=2)
+    conn = sqlite3.connect(tmp_path / "results.sqlite")
+    n_failed = conn.execute("SELECT count(*) FROM tasks WHERE status = 'failed'").fetchone()[0]
+    conn.close()
+    assert 4 <= n_failed < spec.num_tasks
+    s = run_sweep(spec, tmp_path, cluster=cluster)  # the next run retries them
+    assert (s.done, s.failed) == (spec.num_tasks, 0)
+
+
 def test_store_refuses_to_store_a_task_twice(tmp_path):
     spec = spec_of(seeds=1, depths=[2], d0=[1])
     task = next(spec.tasks())

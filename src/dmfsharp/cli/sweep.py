@@ -65,7 +65,7 @@ def _terminate(signum, frame):
 
 def run_sweep_cmd(args) -> int:
     """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
-    from ..sweep.driver import run_sweep
+    from ..sweep.driver import SweepAborted, run_sweep
     from ..sweep.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -78,7 +78,7 @@ def run_sweep_cmd(args) -> int:
             retry_failed=not args.no_retry_failed, progress=None if args.quiet else sys.stderr,
             spec_toml=spec_toml,
         )
-    except ImportError as exc:
+    except (ImportError, SweepAborted) as exc:
         raise CLIError(str(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -87,7 +87,8 @@ def run_sweep_cmd(args) -> int:
         f"sweep {spec.name}: {summary.skipped + summary.done}/{summary.total} tasks done "
         f"({summary.done} now, {summary.skipped} before), {summary.failed} failed; "
         f"{summary.runs} runs in {summary.compute_elapsed:.1f} s "
-        f"({summary.runs_per_second:.1f} runs/s on {summary.workers} workers); "
+        f"({summary.runs_per_second:.1f} runs/s on {summary.workers} "
+        f"worker{'s' if summary.workers != 1 else ''}); "
         f"results in {out / 'results.sqlite'}"
     )
     if not args.no_report:

@@ -5,7 +5,8 @@ keeps at most ``max_in_flight`` tasks on the cluster at once (memory stays flat 
 any number of tasks) and writes each result to the store as it arrives, in one
 transaction per task. Point files (``--save-points``) are written before the task's
 transaction commits, so a stored row always references a complete file. A task that
-raises is stored as failed with its error; the sweep goes on. Re-running the same
+raises is stored as failed with its error; the sweep goes on (unless the first
+``abort_after`` tasks all fail, which points at the environment rather than a task). Re-running the same
 command resumes: done tasks are skipped, failed ones are tried again.
 """
 
@@ -27,7 +28,7 @@ from .spec import SweepSpec, SweepTask
 from .store import ResultStore
 from .task import run_task
 
-__all__ = ["SweepSummary", "run_sweep", "require_distributed", "MISSING_DASK"]
+__all__ = ["SweepSummary", "SweepAborted", "run_sweep", "require_distributed", "MISSING_DASK"]
 
 MISSING_DASK = (
     "the sweep runs on Dask distributed, which is not installed; "
@@ -42,6 +43,10 @@ def require_distributed():
     except ImportError:
         raise ImportError(MISSING_DASK) from None
     return distributed
+
+
+class SweepAborted(RuntimeError):
+    """Every task so far failed: the sweep stopped early (see ``abort_after``)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,7 @@ def run_sweep(
     progress: TextIO | None = None,
     spec_toml: str | None = None,
     task_fn: Callable[..., dict[str, Any]] = run_task,
+    abort_after: int = 50,
 ) -> SweepSummary:
     """Run (or resume) a sweep into the folder ``out``.
 
@@ -184,6 +190,9 @@ def run_sweep(
     task_fn : callable
         The task function ``(task, sweep_name, save_points) -> result dict``; the
         default :func:`dmfsharp.sweep.task.run_task`.
+    abort_after : int
+        Stop with :class:`SweepAborted` when this many tasks have failed and none has
+        succeeded (a broken environment, not a bad task); failures already stored stay.
 
     Returns
     -------
@@ -207,6 +216,7 @@ def run_sweep(
     own_cluster = None
     client = None
     done = failed = runs = 0
+    last_error = ""
     t_first = t_last = None
     try:
         skipped = store.counts()["done"]
@@ -267,6 +277,7 @@ def run_sweep(
                 msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 store.record_failed(task, msg)
                 failed += 1
+                last_error = msg.splitlines()[0]
             else:
                 if save_points:
                     _save_points(folder, task, result)
@@ -277,6 +288,14 @@ def run_sweep(
                 fut.release()
             t_last = time.perf_counter()
             bar.update(done, failed, runs)
+            if done == 0 and failed >= abort_after:
+                bar.update(done, failed, runs, final=True)
+                raise SweepAborted(
+                    f"the first {failed} tasks all failed, so the sweep stopped (they are stored "
+                    f"as failed and are retried on the next run); last error: {last_error}; "
+                    "on an existing cluster, check that the scheduler and workers run the same "
+                    "dmfsharp as this driver"
+                )
             while len(by_key) < limit and submit_one():
                 pass
         bar.update(done, failed, runs, final=True)
