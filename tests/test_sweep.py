@@ -46,7 +46,7 @@ def spec_of(**over):
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=50,
     ) as c:
         yield c
@@ -206,6 +206,49 @@ def test_small_sweep_on_local_cluster_is_complete_consistent_and_repeatable(clus
     assert stored == spec.to_dict()
     with pytest.raises(ValueError, match="different spec"):
         run_sweep(spec_of(seeds=4), tmp_path / "a", cluster=cluster)
+
+
+def test_stored_tasks_recompute_to_identical_rows(cluster, tmp_path):
+    from dmfsharp.sweep.task import recompute_task
+
+    spec = spec_of(seeds=2, direction=["top", "random"], minimizers=["random", "flattest"])
+    run_sweep(spec, tmp_path, cluster=cluster)
+    stored = rows(tmp_path)
+    sample = sorted({r[0] for r in stored})[::5]
+    assert sample
+    for task_id in sample:
+        again = [tuple(r.get(c) for c in RUN_COLUMNS) for r in recompute_task(tmp_path, task_id)]
+        again = [tuple(int(v) if isinstance(v, bool) else v for v in r) for r in again]
+        assert again == [r for r in stored if r[0] == task_id]
+    with pytest.raises(ValueError, match="no task"):
+        recompute_task(tmp_path, "0" * 16)
+
+
+def test_killed_worker_does_not_lose_tasks(tmp_path):
+    import threading
+
+    spec = spec_of(seeds=6, iterations=3000)
+    out = tmp_path / "w"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=50) as c:
+        with distributed.Client(c) as client:
+            pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def kill_one():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _count_tasks(out / "results.sqlite") < 3:
+                time.sleep(0.01)
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(_count_tasks(out / "results.sqlite"))
+
+        th = threading.Thread(target=kill_one)
+        th.start()
+        s = run_sweep(spec, out, cluster=c, max_in_flight=4)
+        th.join()
+    assert killed and killed[0] < spec.num_tasks  # the worker died mid-sweep
+    assert (s.done, s.failed) == (spec.num_tasks, 0)
+    _check_rows_consistent(out, spec)
 
 
 def test_save_points_writes_minimizers_and_final_points(cluster, tmp_path):

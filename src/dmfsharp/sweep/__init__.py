@@ -2,7 +2,10 @@
 
 from .driver import SweepSummary, run_sweep
 from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask, load_spec, parse_spec
+from .export import export_runs, read_runs, read_tasks
+from .report import summary_table, wilson_interval, write_report
 from .store import STORE_NAME, ResultStore
+from .task import build_minimizer, recompute_task, run_task
 
 __all__ = [
     "SweepSpec",
@@ -15,4 +18,13 @@ __all__ = [
     "SweepSummary",
     "ResultStore",
     "STORE_NAME",
+    "build_minimizer",
+    "run_task",
+    "recompute_task",
+    "read_runs",
+    "read_tasks",
+    "export_runs",
+    "write_report",
+    "summary_table",
+    "wilson_interval",
 ]

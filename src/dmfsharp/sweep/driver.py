@@ -245,7 +245,7 @@ def run_sweep(
             n = workers or os.cpu_count() or 1
             own_cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR,
+                dashboard_address=":0", silence_logs=logging.ERROR,
             )
             client = distributed.Client(own_cluster)
         nthreads = sum(client.nthreads().values()) or 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..io import atomic_write
 from .store import open_readonly
+from .task import RUN_COLUMNS
 
 __all__ = ["read_runs", "read_tasks", "export_runs", "EXPORT_FORMATS"]
 
@@ -21,8 +22,11 @@ def _pandas():
     return pd
 
 
-def read_runs(folder: str | os.PathLike):
+def read_runs(folder: str | os.PathLike, columns: list[str] | None = None):
     """All run rows of ``folder/results.sqlite`` as a pandas DataFrame.
+
+    ``columns`` selects a subset (default: all of
+    :data:`dmfsharp.sweep.task.RUN_COLUMNS`).
 
     ``dims`` stays JSON text (``json.loads`` gives ``[d_0, ..., d_L]``);
     ``final_is_stable`` is a nullable boolean and ``escape_iteration`` a nullable
@@ -32,12 +36,20 @@ def read_runs(folder: str | os.PathLike):
     pd = _pandas()
     conn = open_readonly(folder)
     try:
-        df = pd.read_sql_query("SELECT * FROM runs ORDER BY task_id, run_index", conn)
+        cols = list(RUN_COLUMNS) if columns is None else list(columns)
+        unknown = sorted(set(cols) - set(RUN_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown run column(s) {unknown}")
+        df = pd.read_sql_query(
+            f"SELECT {', '.join(cols)} FROM runs ORDER BY task_id, run_index", conn
+        )
     finally:
         conn.close()
-    df["final_is_stable"] = df["final_is_stable"].astype("boolean")
+    if "final_is_stable" in df:
+        df["final_is_stable"] = df["final_is_stable"].astype("boolean")
     for c in ("escape_iteration", "steps"):
-        df[c] = df[c].astype("Int64")
+        if c in df:
+            df[c] = df[c].astype("Int64")
     return df
 
 

@@ -34,6 +34,10 @@ from .store import open_readonly
 __all__ = ["wilson_interval", "summary_table", "write_report", "REPORT_DIR"]
 
 REPORT_DIR = "report"
+_REPORT_COLUMNS = [
+    "task_id", "depth", "minimizer", "step_multiplier", "status", "escape_iteration",
+    "predicted_escape_iteration", "final_edge_ratio", "final_is_stable", "sharpness_ratio",
+]
 _MAX_LEVELS = 30
 
 
@@ -257,7 +261,7 @@ def write_report(folder: str | os.PathLike) -> Path:
     finally:
         conn.close()
     name, spec = (row[0], json.loads(row[1])) if row else ("?", {})
-    df = read_runs(folder)
+    df = read_runs(folder, columns=_REPORT_COLUMNS)
     tasks = read_tasks(folder)
     counts = {"done": int((tasks["status"] == "done").sum()),
               "failed": int((tasks["status"] == "failed").sum()), "runs": len(df)}

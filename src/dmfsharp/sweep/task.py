@@ -20,7 +20,7 @@ from ..minima import flattest_minimizer, random_dims, random_minimizer
 from .engine import engine_name, escape_experiment
 from .spec import SweepTask
 
-__all__ = ["build_minimizer", "run_task", "RUN_COLUMNS"]
+__all__ = ["build_minimizer", "run_task", "recompute_task", "task_from_params", "RUN_COLUMNS"]
 
 #: Columns of one run row, in store order (see :mod:`dmfsharp.sweep.store`).
 RUN_COLUMNS = (
@@ -123,3 +123,40 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         "finals": finals if save_points else None,
         "elapsed": time.perf_counter() - t0,
     }
+
+
+def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask:
+    """Rebuild a :class:`SweepTask` from its stored parameters (``tasks.params``).
+
+    Raises ``ValueError`` if the parameters do not hash to ``task_id``.
+    """
+    from .spec import _task_id
+
+    if _task_id(params) != task_id:
+        raise ValueError(f"stored parameters do not match task id {task_id}")
+    p = dict(params)
+    for key in ("widths", "dims", "step_multipliers", "etas"):
+        if p.get(key) is not None:
+            p[key] = tuple(p[key])
+    return SweepTask(task_id=task_id, **p)
+
+
+def recompute_task(folder, task_id: str) -> list[dict[str, Any]]:
+    """Run a stored task again in this process and return its rows (for checking a store).
+
+    The rows equal the stored ones exactly when the same code runs: every random number
+    comes from the task's stored parameters.
+    """
+    import json as _json
+
+    from .store import open_readonly
+
+    conn = open_readonly(folder)
+    try:
+        row = conn.execute("SELECT params FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        name = conn.execute("SELECT name FROM spec").fetchone()[0]
+    finally:
+        conn.close()
+    if row is None:
+        raise ValueError(f"{folder}: no task {task_id}")
+    return run_task(task_from_params(task_id, _json.loads(row[0])), name)["rows"]
