@@ -1,9 +1,9 @@
 """Sweeps of escape experiments at scale on Dask distributed (spec, driver, store, report)."""
 
 from .driver import SweepSummary, run_sweep
-from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask, load_spec, parse_spec
 from .export import export_runs, read_runs, read_tasks
 from .report import summary_table, wilson_interval, write_report
+from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask, load_spec, parse_spec
 from .store import STORE_NAME, ResultStore
 from .task import build_minimizer, recompute_task, run_task
 
