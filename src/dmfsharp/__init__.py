@@ -8,6 +8,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 """
 
 from .chain import FactorChain, as_chain
+from .data import NORMALIZATIONS
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
     hessian_spectrum,
@@ -30,6 +31,7 @@ from .flatness import (
     sharpness_upper_bound,
     spectral_imbalance,
 )
+from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 from .io import load_factors, save_factors
 from .loss import (
     dense_hessian,
@@ -40,6 +42,7 @@ from .loss import (
     loss,
     residual,
 )
+from .manifold import ManifoldPath, minima_path, plot_minima_path
 from .minima import (
     flattest_minimizer,
     random_dims,
@@ -48,6 +51,7 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
+from .torch_interop import from_torch, load_torch_factors
 
 __version__ = "0.1.0"
 
@@ -77,6 +81,12 @@ __all__ = [
     "gauss_newton_vector_product",
     "hessian_operator",
     "dense_hessian",
+    # anywhere: the Gauss-Newton part and the diagonal (per-factor) blocks
+    "gauss_newton_sharpness",
+    "layer_sharpness",
+    "layer_hessian_block",
+    # deep linear networks with data (data=, covariance=, normalization= keywords)
+    "NORMALIZATIONS",
     # numerical references
     "numerical_sharpness",
     "EigenResult",
@@ -95,6 +105,13 @@ __all__ = [
     "flattest_minimizer",
     "rescale",
     "section6_example",
+    # the manifold of minima (Section 6)
+    "minima_path",
+    "ManifoldPath",
+    "plot_minima_path",
+    # PyTorch (optional; imported lazily)
+    "from_torch",
+    "load_torch_factors",
     # files
     "save_factors",
     "load_factors",

@@ -180,6 +180,8 @@ def rescale(factors: FactorsLike, k: int, g: Any) -> FactorChain:
     if not (isinstance(k, (int, np.integer)) and 1 <= k < L):
         raise ValueError(f"k must be an integer with 1 <= k < L = {L}, got {k!r}")
     d = chain.dims[k]
+    if hasattr(g, "detach") and hasattr(g, "cpu"):  # a torch.Tensor
+        g = g.detach().cpu().numpy()
     garr = np.asarray(g, dtype=float)
     if garr.ndim == 0:
         garr = float(garr) * np.eye(d)
