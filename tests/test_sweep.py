@@ -208,6 +208,27 @@ def test_small_sweep_on_local_cluster_is_complete_consistent_and_repeatable(clus
         run_sweep(spec_of(seeds=4), tmp_path / "a", cluster=cluster)
 
 
+def test_tasks_on_the_cluster_stay_within_the_window(cluster, tmp_path):
+    import threading
+
+    spec = spec_of(seeds=8)  # 32 tasks through a window of 3
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(sum(k.startswith("dmfsharp-sweep-") for k in list(cluster.scheduler.tasks)))
+            time.sleep(0.002)
+
+    th = threading.Thread(target=watch)
+    th.start()
+    try:
+        run_sweep(spec, tmp_path, cluster=cluster, max_in_flight=3)
+    finally:
+        stop.set()
+        th.join()
+    assert spec.num_tasks == 32 and max(seen) <= 3 and max(seen) >= 1
+
+
 def test_stored_tasks_recompute_to_identical_rows(cluster, tmp_path):
     from dmfsharp.sweep.task import recompute_task
 

@@ -28,6 +28,11 @@ Example spec::
     minimizers = ["random"]        # "random" and/or "flattest"
     architectures = ["fig1"]       # the paper's layer dimensions (optional)
     dims = [[1, 9, 4, 8, 1]]       # explicit layer dimensions (optional)
+    scale = 1.0                    # std of the Gaussian factors (optional)
+    description = "..."            # free text (optional)
+
+The loss is the whitened eq. 15; a data covariance is not a spec key yet (the escape
+engine runs GD on ``||M - W_L ... W_1||_F^2``).
 """
 
 from __future__ import annotations
