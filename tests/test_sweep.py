@@ -118,7 +118,11 @@ def test_spec_counts_presets_and_explicit_dims():
     tasks = list(spec.tasks())
     assert len(tasks) == spec.num_tasks
     assert len({t.task_id for t in tasks}) == len(tasks)
-    assert {t.dims for t in tasks if t.architecture == "fig7"} == {(1, 9, 4, 8, 1)}
+    # Fig. 7: 5 layers and N = 293 as the caption and text say (the printed widths drop a 24)
+    fig7 = {t.dims for t in tasks if t.architecture == "fig7"}
+    assert fig7 == {(1, 9, 4, 8, 24, 1)}
+    (d,) = fig7
+    assert sum(a * b for a, b in zip(d, d[1:])) == 293
 
 
 def test_task_ids_and_seeds_are_deterministic_and_shared_where_documented():

@@ -57,22 +57,37 @@ __all__ = [
     "parse_spec",
 ]
 
-#: Layer dimensions ``(d_0, ..., d_L)`` of the paper's experiments.
+_FIG6_DIMS = (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1)
+
+#: Layer dimensions ``(d_0, ..., d_L)`` of the paper's experiments, the same as the
+#: figure presets of :mod:`dmfsharp.presets` (which are used when that module exists).
 #:
 #: ``fig1``: ``M = L R^T`` with ``L`` 10 x 20, ``R`` 20 x 20 (so ``W_1 = R^T``, ``W_2 = L``);
 #: ``fig4``: ``L`` 10 x 30, ``R`` 20 x 30; ``fig5``: ``L`` 25 x 30, ``R`` 20 x 30;
 #: ``fig6``: the 20-layer scalar factorization of Appendix D.2 (``N = 2421``, as stated);
-#: ``fig7``: the dimensions Appendix D.2 lists for Fig. 7, ``1, 9, 4, 8, 1``. Those give
-#: ``L = 4`` and ``N = 85``, whereas the caption says 5 layers and the text ``N = 293``;
-#: the paper is inconsistent here and we use the listed dimensions. Figs. 2-3 (15-layer
-#: scalar factorization) list no dimensions: use ``depths = [15]``, ``d0 = dL = [1]``.
+#: ``fig2``/``fig3``: 15 layers, whose widths the paper does not print: the first 15
+#: widths of the Fig. 6 list closed by ``d_15 = 1``; ``fig7``: Appendix D.2 prints
+#: ``1, 9, 4, 8, 1`` (``L = 4``, ``N = 85``) but the caption says 5 layers and the text
+#: ``N = 293``; ``1, 9, 4, 8, 24, 1`` (the Fig. 6 prefix closed by 1) matches both, so the
+#: printed list dropped the 24 and it is restored here.
 PAPER_ARCHITECTURES: dict[str, tuple[int, ...]] = {
     "fig1": (20, 20, 10),
+    "fig2": _FIG6_DIMS[:15] + (1,),
+    "fig3": _FIG6_DIMS[:15] + (1,),
     "fig4": (20, 30, 10),
     "fig5": (20, 30, 25),
-    "fig6": (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1),
-    "fig7": (1, 9, 4, 8, 1),
+    "fig6": _FIG6_DIMS,
+    "fig7": (1, 9, 4, 8, 24, 1),
 }
+
+
+def _paper_architectures() -> dict[str, tuple[int, ...]]:
+    try:
+        from ..presets import PRESETS
+    except ImportError:
+        return PAPER_ARCHITECTURES
+    return {name: tuple(p.dims) for name, p in PRESETS.items()}
+
 
 _MINIMIZERS = ("random", "flattest")
 _DIRECTIONS = ("top", "random")
@@ -377,13 +392,13 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
                 )
         for depth, d0, dL in itertools.product(depths, d0s, dLs):
             architectures.append(("random", depth, d0, dL, (lo, hi), None))
+    paper = _paper_architectures()
     for preset in _choices_any(s.get("architectures", []), "architectures"):
-        if preset not in PAPER_ARCHITECTURES:
+        if preset not in paper:
             raise SpecError(
-                f"[sweep] architectures: unknown preset {preset!r}; "
-                f"expected one of {sorted(PAPER_ARCHITECTURES)}"
+                f"[sweep] architectures: unknown preset {preset!r}; expected one of {sorted(paper)}"
             )
-        d = PAPER_ARCHITECTURES[preset]
+        d = paper[preset]
         architectures.append((preset, len(d) - 1, d[0], d[-1], None, d))
     explicit = s.get("dims", [])
     if not isinstance(explicit, list):
