@@ -343,6 +343,18 @@ def test_sweep_stops_when_every_task_fails(cluster, tmp_path):
     assert (s.done, s.failed) == (spec.num_tasks, 0)
 
 
+def test_unreachable_scheduler_leaves_nothing_behind(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a free port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "never"
+    with pytest.raises(OSError, match="cannot reach the Dask scheduler"):
+        run_sweep(spec_of(), out, scheduler=f"tcp://127.0.0.1:{port}", connect_timeout=1)
+    assert not out.exists()
+
+
 def test_store_refuses_to_store_a_task_twice(tmp_path):
     spec = spec_of(seeds=1, depths=[2], d0=[1])
     task = next(spec.tasks())

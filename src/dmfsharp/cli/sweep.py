@@ -88,7 +88,7 @@ def run_sweep_cmd(args) -> int:
         f"({summary.done} now, {summary.skipped} before), {summary.failed} failed; "
         f"{summary.runs} runs in {summary.compute_elapsed:.1f} s "
         f"({summary.runs_per_second:.1f} runs/s on {summary.workers} "
-        f"worker{'s' if summary.workers != 1 else ''}); "
+        f"worker thread{'s' if summary.workers != 1 else ''}); "
         f"results in {out / 'results.sqlite'}"
     )
     if not args.no_report:

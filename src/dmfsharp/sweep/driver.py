@@ -16,6 +16,7 @@ import itertools
 import logging
 import math
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -128,6 +129,14 @@ def _fmt_time(s: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
 
 
+def _close(client, cluster, store) -> None:
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
+    store.close()
+
+
 def _save_points(folder: Path, task: SweepTask, result: dict[str, Any]) -> None:
     """Write the task's minimizer and final points; set the rows' file columns."""
     import numpy as np
@@ -160,6 +169,7 @@ def run_sweep(
     spec_toml: str | None = None,
     task_fn: Callable[..., dict[str, Any]] = run_task,
     abort_after: int = 50,
+    connect_timeout: float = 20.0,
 ) -> SweepSummary:
     """Run (or resume) a sweep into the folder ``out``.
 
@@ -193,6 +203,8 @@ def run_sweep(
     abort_after : int
         Stop with :class:`SweepAborted` when this many tasks have failed and none has
         succeeded (a broken environment, not a bad task); failures already stored stay.
+    connect_timeout : float
+        Seconds to wait for ``scheduler``.
 
     Returns
     -------
@@ -211,8 +223,14 @@ def run_sweep(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: exists and is not a folder")
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(folder, spec, spec_toml=spec_toml)
+    try:
+        store = ResultStore(folder, spec, spec_toml=spec_toml)
+    except BaseException:
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     own_cluster = None
     client = None
     done = failed = runs = 0
@@ -231,6 +249,7 @@ def run_sweep(
         queue = pending()
         head = next(queue, None)
         if head is None:  # nothing left to do: no cluster needed
+            store.close()
             return SweepSummary(spec.num_tasks, skipped, 0, 0, 0,
                                 time.perf_counter() - t_start, 0.0, 0)
         queue = itertools.chain([head], queue)
@@ -238,7 +257,7 @@ def run_sweep(
             client = distributed.Client(cluster)
         elif scheduler is not None:
             try:
-                client = distributed.Client(scheduler, timeout="20s")
+                client = distributed.Client(scheduler, timeout=f"{connect_timeout}s")
             except (OSError, TimeoutError) as exc:
                 raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         else:
@@ -299,12 +318,15 @@ def run_sweep(
             while len(by_key) < limit and submit_one():
                 pass
         bar.update(done, failed, runs, final=True)
-    finally:
-        if client is not None:
-            client.close()
-        if own_cluster is not None:
-            own_cluster.close()
-        store.close()
+    except BaseException:
+        # a folder this call created and that holds no result (say, the scheduler could
+        # not be reached) is removed, so a failed start leaves nothing behind
+        empty = created and store.counts() == {"done": 0, "failed": 0, "runs": 0}
+        _close(client, own_cluster, store)
+        if empty:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _close(client, own_cluster, store)
     return SweepSummary(
         total=spec.num_tasks, skipped=skipped, done=done, failed=failed, runs=runs,
         elapsed=time.perf_counter() - t_start,
