@@ -143,10 +143,18 @@ def _fig_escape(df, path):
 def _fig_edge(df, path):
     import matplotlib.pyplot as plt
 
-    x = df.loc[df["status"] == "escaped", "final_edge_ratio"].dropna().to_numpy(float)
+    esc = df[df["status"] == "escaped"].dropna(subset=["final_edge_ratio"])
+    esc = esc.assign(level=_levels(esc)) if len(esc) else esc
+    x = esc["final_edge_ratio"].to_numpy(float)
     fig, ax = plt.subplots(figsize=(6, 4))
     if x.size:
-        ax.hist(x, bins=min(60, max(10, int(np.sqrt(x.size)))), color="C0")
+        bins = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
+        levels = sorted(esc["level"].unique())
+        if len(levels) <= 6:  # one histogram per step size, stacked
+            ax.hist([esc.loc[esc["level"] == v, "final_edge_ratio"].to_numpy(float) for v in levels],
+                    bins=bins, stacked=True, label=[rf"$\eta\lambda_{{\max}}/2$ = {v:g}" for v in levels])
+        else:
+            ax.hist(x, bins=bins, color="C0")
     ax.axvline(1.0, color="k", lw=0.8, ls="--", label=r"edge $\lambda_{\max} = 2/\eta$")
     ax.set_xlabel(r"$\lambda_{\max}(\mathrm{final})\,\eta/2$ (escaped runs)")
     ax.set_ylabel("runs")
