@@ -339,6 +339,10 @@ def test_sweep_stops_when_every_task_fails(cluster, tmp_path):
     n_failed = conn.execute("SELECT count(*) FROM tasks WHERE status = 'failed'").fetchone()[0]
     conn.close()
     assert 4 <= n_failed < spec.num_tasks
+    from dmfsharp.sweep import write_report
+
+    html = (write_report(tmp_path) / "index.html").read_text()  # no runs yet, only failures
+    assert f"Failed tasks ({n_failed})" in html and "no module named dmfsharp" in html
     s = run_sweep(spec, tmp_path, cluster=cluster)  # the next run retries them
     assert (s.done, s.failed) == (spec.num_tasks, 0)
 
