@@ -48,6 +48,10 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
+from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
+from .landscape import loss_grid, plane_directions
+from .plots import plot_escape, plot_sharpness
+from .presets import PRESETS, EscapePreset, get_preset
 
 __version__ = "0.1.0"
 
@@ -98,4 +102,19 @@ __all__ = [
     # files
     "save_factors",
     "load_factors",
+    # gradient-descent escape experiments (Section 7)
+    "escape_experiment",
+    "EscapeResult",
+    "RunResult",
+    "gradient_descent",
+    "start_direction",
+    # loss-landscape maps (Appendix D.1)
+    "plane_directions",
+    "loss_grid",
+    # the paper's figure presets and plots
+    "EscapePreset",
+    "PRESETS",
+    "get_preset",
+    "plot_escape",
+    "plot_sharpness",
 ]
