@@ -151,3 +151,23 @@ def test_bad_input():
         escape_experiment(chain, target=chain.product + 1.0)
     with pytest.raises(ValueError, match="depth"):
         escape_experiment([np.ones((2, 2))])
+
+
+@pytest.mark.parametrize("dims", [(1, 2, 3, 1), (1, 3, 2, 4, 2, 1)])
+def test_scalar_engine_matches_general_engine(dims):
+    from dmfsharp.dynamics import _Batch, _ScalarBatch
+
+    chain = random_minimizer(dims, seed=1)
+    rng = np.random.default_rng(0)
+    start = FactorChain([w + 1e-3 * rng.standard_normal(w.shape) for w in chain.factors])
+    lam = _dense_lambda(chain, chain.product)
+    etas = np.array([0.5, 1.3, 2.5]) * 2 / lam
+    z = rng.standard_normal((2, chain.num_params))
+    a = gradient_descent(start, etas, iterations=200, reference=chain, plane=z, engine=_Batch)
+    b = gradient_descent(start, etas, iterations=200, reference=chain, plane=z,
+                         engine=_ScalarBatch)
+    assert list(a["stop_iteration"]) == list(b["stop_iteration"])
+    np.testing.assert_allclose(b["final"], a["final"], rtol=0, atol=1e-12)
+    for i, t in enumerate(a["stop_iteration"]):
+        np.testing.assert_allclose(b["normalized_loss"][: t + 1, i],
+                                   a["normalized_loss"][: t + 1, i], rtol=1e-8, atol=1e-14)

@@ -336,7 +336,8 @@ class _Batch:
 
     The parameters of all runs live in one C-contiguous ``(B, N)`` array; the factor
     ``W_i`` of every run is a ``(B, d_i, d_{i-1})`` view into it, and so is each block
-    of the gradient buffer. One step is ``3L - 3`` batched matmuls, a residual, and one
+    of the gradient buffer. One step is ``3L - 3`` batched matmuls (the chain products
+    without ``out=``, which is cheaper for these tiny arrays), a residual, and one
     in-place add.
     """
 
@@ -355,45 +356,124 @@ class _Batch:
         ]
         self.WT = [x.transpose(0, 2, 1) for x in self.W]
         d0, dl = dims[0], dims[-1]
-        # prefix products B_{i+1} = W_i ... W_1 (index i), B_2 = W_1 is a view
-        self.Bp: list[Any] = [None, self.W[0]] + [np.empty((B, dims[i], d0)) for i in range(2, L)]
-        self.BpT = [None] + [x.transpose(0, 2, 1) for x in self.Bp[1:]]
-        self.P = np.empty((B, dl, d0))
+        # prefix products B_{i+1} = W_i ... W_1 at index i (B_2 = W_1); filled by residual()
+        self.prefix: list[Any] = [None] * L
+        self.prefix[1] = self.W[0]
+        self.Wmid = self.W[1:-1]
         self.R = np.empty((B, dl, d0))
-        self.Rs = np.empty((B, dl, d0))
         self.Rflat = self.R.reshape(B, dl * d0)
-        # C_i = A_i^T R scaled; C_1 is written straight into the gradient block of W_1
-        self.C = [self.G[0]] + [np.empty((B, dims[i + 1], d0)) for i in range(1, L - 1)]
         self.M = np.asarray(target, dtype=np.float64)
         self.scale = np.zeros((B, 1, 1))
-        # precomputed call plans
-        self.fwd = [(self.W[i - 1], self.Bp[i - 1], self.Bp[i]) for i in range(2, L)]
-        self.last = (self.W[L - 1], self.Bp[L - 1])
-        bwd = []
-        c = self.Rs
-        for i in range(L - 1, 0, -1):
-            nxt = self.C[i - 1]
-            bwd.append((c, self.BpT[i], self.G[i], self.WT[i], nxt))
-            c = nxt
-        self.bwd = bwd
+        # backward plan: for i = L-1 .. 1, G_{i+1} = C_{i+1} B_{i+1}^T, C_i = W_{i+1}^T C_{i+1}
+        self.bwd = [(i, self.G[i], self.WT[i]) for i in range(L - 1, 1, -1)]
+        self.params = self.w
+
+    def layout(self, v: np.ndarray) -> np.ndarray:
+        """Flat ``(..., N)`` vectors in the layout of :attr:`params`."""
+        return np.ascontiguousarray(v, dtype=np.float64)
+
+    def flat(self) -> np.ndarray:
+        """The parameters of all runs as ``(B, N)`` (W_1 first, row-major blocks)."""
+        return self.w.copy()
+
+    def set_scale(self, b, value) -> None:
+        """Set ``2 eta`` of run ``b`` (0 freezes it)."""
+        self.scale[b] = value
+
+    def reset(self, b: int, flat: np.ndarray) -> None:
+        """Overwrite run ``b``'s parameters with the flat vector ``flat``."""
+        self.w[b] = flat
 
     def residual(self) -> np.ndarray:
-        """Compute ``R = M - P`` for the current parameters; return the raw losses."""
-        mm = np.matmul
-        for w, b, out in self.fwd:
-            mm(w, b, out=out)
-        mm(self.last[0], self.last[1], out=self.P)
-        np.subtract(self.M, self.P, out=self.R)
+        """Compute ``R = M - P`` for the current parameters; return it as ``(B, d_L d_0)``."""
+        b = self.W[0]
+        prefix = self.prefix
+        for i, w in enumerate(self.Wmid, start=2):
+            b = w @ b
+            prefix[i] = b
+        np.subtract(self.M, self.W[-1] @ b, out=self.R)
         return self.Rflat
 
     def step(self) -> None:
         """One GD step from the residual computed last: ``w += 2 eta A^T R B^T``."""
         mm = np.matmul
-        np.multiply(self.R, self.scale, out=self.Rs)
-        for c, bt, gout, wt, cout in self.bwd:
-            mm(c, bt, out=gout)
-            mm(wt, c, out=cout)
+        c = self.R * self.scale
+        prefix = self.prefix
+        for i, gout, wt in self.bwd:
+            mm(c, prefix[i].mT, out=gout)
+            c = wt @ c
+        mm(c, self.W[0].mT, out=self.G[1])
+        np.matmul(self.WT[1], c, out=self.G[0])
         np.add(self.w, self.g, out=self.w)
+
+
+class _ScalarBatch(_Batch):
+    """GD buffers for a scalar factorization (``d_0 = d_L = 1``): gradients in one pass.
+
+    With ``d_0 = d_L = 1`` every gradient block is an outer product,
+    ``grad_{W_k} = -2 r a_k b_k^T`` with ``b_k = B_k`` (a ``d_{k-1}``-vector) and
+    ``a_k = A_k^T`` (a ``d_k``-vector). Both chains of vectors are written into two
+    concatenated buffers, and the whole flat gradient is
+    ``repeat(c a, d_{k-1}) * take(b, index)``: three long array operations instead of
+    ``L`` small outer products, whose cost is dominated by per-call overhead.
+    """
+
+    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray):
+        super().__init__(w0, dims, target)
+        L = len(dims) - 1
+        B = self.w.shape[0]
+        d = dims
+        boffs = np.cumsum([0] + [d[k - 1] for k in range(1, L + 1)])  # b_1 .. b_L
+        aoffs = np.cumsum([0] + [d[k] for k in range(1, L + 1)])      # a_1 .. a_L
+        self.bcat = np.zeros((B, int(boffs[-1])))
+        self.acat = np.zeros((B, int(aoffs[-1])))
+        self.acs = np.zeros_like(self.acat)
+        bv = [self.bcat[:, boffs[k]: boffs[k + 1], None] for k in range(L)]  # bv[k-1] = b_k
+        av = [self.acat[:, aoffs[k]: aoffs[k + 1], None] for k in range(L)]  # av[k-1] = a_k
+        self.bcat[:, 0] = 1.0  # b_1 = 1
+        self.acat[:, -1] = 1.0  # a_L = 1
+        # forward: b_2 = W_1 b_1 (a copy), b_{k+1} = W_k b_k for k = 2 .. L-1, P = W_L b_L
+        self.b2 = (self.W[0], bv[1])
+        self.fwd = [(self.W[k - 1], bv[k - 1], bv[k]) for k in range(2, L)]
+        self.lastb = bv[L - 1]
+        # backward: a_{L-1} = W_L^T (a copy), a_{k-1} = W_k^T a_k for k = L-1 .. 2
+        self.aL1 = (self.WT[L - 1], av[L - 2])
+        self.bwd_a = [(self.WT[k - 1], av[k - 1], av[k - 2]) for k in range(L - 1, 1, -1)]
+        self.reps = np.repeat(np.array([d[k - 1] for k in range(1, L + 1)]),
+                              [d[k] for k in range(1, L + 1)])
+        self.bidx = np.concatenate([
+            np.tile(np.arange(d[k - 1]) + boffs[k - 1], d[k]) for k in range(1, L + 1)
+        ]).astype(np.intp)
+        self.tk = np.empty_like(self.w)
+        self.c = np.zeros((B, 1))
+
+    def residual(self) -> np.ndarray:
+        """Run the forward chain into the ``b`` buffer; ``R = m - P``."""
+        mm = np.matmul
+        np.copyto(self.b2[1], self.b2[0])
+        for w, b, out in self.fwd:
+            mm(w, b, out=out)
+        np.subtract(self.M, mm(self.W[-1], self.lastb), out=self.R)
+        return self.Rflat
+
+    def step(self) -> None:
+        """``W_k += 2 eta r a_k b_k^T`` for all k at once."""
+        mm = np.matmul
+        np.copyto(self.aL1[1], self.aL1[0])
+        for wt, a, out in self.bwd_a:
+            mm(wt, a, out=out)
+        np.multiply(self.Rflat, self.scale[:, 0], out=self.c)
+        np.multiply(self.acat, self.c, out=self.acs)
+        g = np.repeat(self.acs, self.reps, axis=1)
+        np.take(self.bcat, self.bidx, axis=1, out=self.tk)
+        np.multiply(g, self.tk, out=g)
+        np.add(self.w, g, out=self.w)
+
+
+def _make_batch(w0, dims, target):
+    if dims[0] == 1 and dims[-1] == 1 and len(dims) > 3:
+        return _ScalarBatch(w0, dims, target)
+    return _Batch(w0, dims, target)
 
 
 def gradient_descent(
@@ -408,6 +488,7 @@ def gradient_descent(
     converge_tol: float = 1e-14,
     track_every: int | None = None,
     track_hessian_every: int | None = None,
+    engine: Any = None,
 ) -> dict[str, Any]:
     """Run GD on eq. 15 from one start with several step sizes at once (the raw engine).
 
@@ -454,6 +535,7 @@ def gradient_descent(
             raise ValueError(f"{name} must be a positive integer, got {val!r}")
     n = start.num_params
     nb = eta.size
+    engine = _make_batch if engine is None else engine
     wstar = ref.flatten()
     wstar_norm2 = float(wstar @ wstar) or 1.0
     z = np.zeros((2, n)) if plane is None else np.asarray(plane, dtype=np.float64)
@@ -465,12 +547,15 @@ def gradient_descent(
     conv_limit = converge_tol * mscale
     tau2 = escape_threshold**2 * wstar_norm2
 
-    batch = _Batch(np.tile(start.flatten(), (nb, 1)), start.dims, m)
-    batch.scale[:, 0, 0] = 2.0 * eta
+    batch = engine(np.tile(start.flatten(), (nb, 1)), start.dims, m)
+    for b in range(nb):
+        batch.set_scale(b, 2.0 * eta[b])
+    wstar_l = np.ascontiguousarray(np.broadcast_to(batch.layout(wstar), batch.params.shape))
+    z_l = batch.layout(z)
     loss_tr = np.empty((iterations + 1, nb))
     dist_tr = np.empty((iterations + 1, nb))
     coord_tr = np.empty((iterations + 1, nb, 2))
-    diff = np.empty((nb, n))
+    diff = np.empty(batch.params.shape)
     diff3 = diff[:, None, :]
     active = np.ones(nb, bool)
     escaped = np.zeros(nb, bool)
@@ -488,9 +573,9 @@ def gradient_descent(
         while True:
             rflat = batch.residual()
             vecdot(rflat, rflat, out=loss_tr[k])
-            subtract(batch.w, wstar, out=diff)
+            subtract(batch.params, wstar_l, out=diff)
             vecdot(diff, diff, out=dist_tr[k])
-            vecdot(diff3, z, out=coord_tr[k])
+            vecdot(diff3, z_l, out=coord_tr[k])
             if k - last_check >= _CHECK_EVERY or k == iterations:
                 _check(k, last_check, loss_tr, dist_tr, active, escaped, stop_it, reason,
                        div_limit, conv_limit, tau2, batch, wstar)
@@ -512,7 +597,7 @@ def gradient_descent(
         "coords": coord_tr,
         "stop_iteration": stop_it,
         "stop_reason": reason,
-        "final": batch.w.copy(),
+        "final": batch.flat(),
         "mnorm2": mnorm2,
         "target": m,
         "gn_track": gn_track,
@@ -532,15 +617,15 @@ def _check(k, last, loss_tr, dist_tr, active, escaped, stop_it, reason, div_limi
         stop_it[b] = max(first - 1, 0)
         reason[b] = "diverged"
         active[b] = False
-        batch.scale[b] = 0.0
-        batch.w[b] = wstar  # keep NaN/inf out of the shared arithmetic
+        batch.set_scale(b, 0.0)
+        batch.reset(b, wstar)  # keep NaN/inf out of the shared arithmetic
     escaped |= (dist_tr[lo: k + 1] > tau2).any(axis=0)
     done = active & escaped & (loss_tr[k] <= conv_limit)
     for b in np.flatnonzero(done):
         stop_it[b] = k
         reason[b] = "converged"
         active[b] = False
-        batch.scale[b] = 0.0
+        batch.set_scale(b, 0.0)
 
 
 def _track_gn(batch: _Batch, like: FactorChain, active: np.ndarray) -> np.ndarray:
