@@ -35,7 +35,8 @@ def test_one_step_matches_autograd():
     grad = np.concatenate([w.grad.numpy().ravel() for w in ws])
     for b, eta in enumerate(etas):
         expect = start.flatten() - eta * grad
-        np.testing.assert_allclose(raw["final"][b], expect, rtol=0, atol=1e-13 * np.abs(expect).max())
+        tol = 1e-13 * np.abs(expect).max()
+        np.testing.assert_allclose(raw["final"][b], expect, rtol=0, atol=tol)
     assert raw["loss"][0, 0] == pytest.approx(loss(start, target=m), rel=1e-13)
 
 
@@ -96,7 +97,7 @@ def test_deterministic_and_seeded_random_direction():
     a = escape_experiment(chain, seed=7, **kw)
     b = escape_experiment(chain, seed=7, **kw)
     c = escape_experiment(chain, seed=8, **kw)
-    for ra, rb in zip(a.runs, b.runs):
+    for ra, rb in zip(a.runs, b.runs, strict=False):
         assert np.array_equal(ra.normalized_loss, rb.normalized_loss)
         assert np.array_equal(ra.coords, rb.coords)
         assert ra.summary() == rb.summary()

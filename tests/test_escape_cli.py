@@ -60,7 +60,7 @@ def test_run_folder_contents_roundtrip_and_determinism(tmp_path):
     assert s["minimum_file"] == "minimum.npz" and s["config"]["seed"] == p.seed
     chain, m = load_factors(tmp_path / "a" / "minimum.npz")
     assert np.array_equal(chain.flatten(), p.minimum().flatten())
-    for i, (entry, run) in enumerate(zip(a["runs"], res.runs), start=1):
+    for _i, (entry, run) in enumerate(zip(a["runs"], res.runs, strict=False), start=1):
         for key in ("eta", "step_multiplier", "status", "escape_iteration",
                     "predicted_escape_iteration", "final_loss", "final_lambda_max",
                     "final_is_stable", "final_file"):

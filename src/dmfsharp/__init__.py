@@ -8,6 +8,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 """
 
 from .chain import FactorChain, as_chain
+from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
     hessian_spectrum,
@@ -31,6 +32,7 @@ from .flatness import (
     spectral_imbalance,
 )
 from .io import load_factors, save_factors
+from .landscape import loss_grid, plane_directions
 from .loss import (
     dense_hessian,
     gauss_newton_vector_product,
@@ -48,8 +50,6 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
-from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
-from .landscape import loss_grid, plane_directions
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
 

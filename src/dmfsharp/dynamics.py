@@ -1,11 +1,11 @@
-"""Gradient descent near a global minimum, batched over step sizes; escape detection.
+r"""Gradient descent near a global minimum, batched over step sizes; escape detection.
 
 Section 7 of the paper starts gradient descent (GD) on eq. 15,
 
 .. math::
 
-    w_{k+1} = w_k - \\eta \\nabla L(w_k), \\qquad
-    \\nabla_{W_i} L = -2 A_i^\\top (M - W_L \\cdots W_1) B_i^\\top ,
+    w_{k+1} = w_k - \eta \nabla L(w_k), \qquad
+    \nabla_{W_i} L = -2 A_i^\top (M - W_L \cdots W_1) B_i^\top ,
 
 at ``w_0 = w* + r v_1`` (``v_1`` the top Hessian eigenvector at the minimum ``w*``,
 ``r`` between 1e-15 and 1e-9) and observes: with ``eta > 2 / lambda_max`` GD escapes

@@ -171,7 +171,7 @@ def loss_grid(
             cx = px[s: s + chunk, None, None]
             cy = py[s: s + chunk, None, None]
             prod = None
-            for w, a, b in zip(chain.factors, zeta, gamma):
+            for w, a, b in zip(chain.factors, zeta, gamma, strict=False):
                 wk = w + cx * a
                 wk += cy * b
                 prod = wk if prod is None else np.matmul(wk, prod)

@@ -96,7 +96,7 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
         ax_l, ax_d, ax_c = axes
         floor_l = _floor([r.normalized_loss for r in runs])
         floor_d = _floor([r.distance_sq for r in runs])
-        for run, c in zip(runs, colors):
+        for run, c in zip(runs, colors, strict=False):
             k = np.arange(run.iterations + 1)
             ax_l.semilogy(k, np.maximum(run.normalized_loss, floor_l), color=c, lw=1.3,
                           label=_label(run))
@@ -132,7 +132,7 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
                      linewidths=0.4, alpha=0.5)
         cb = fig.colorbar(cs, ax=ax_c, shrink=0.9)
         cb.set_label(r"$\log_{10}\,\mathcal{L}(w^* + x\zeta + y\gamma)/\|M\|_F^2$")
-        for run, c in zip(runs, colors):
+        for run, c in zip(runs, colors, strict=False):
             if run.status == "diverged":
                 continue
             ax_c.plot(run.coords[:, 0], run.coords[:, 1], color=c, lw=1.0, alpha=0.9)
@@ -176,7 +176,7 @@ def plot_sharpness(result, path: str | Path | None = None, *, title: str = "",
     colors = _colors(len(result.runs))
     with plt.rc_context({"font.size": 11, "legend.fontsize": 9}):
         fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
-        for run, c in zip(result.runs, colors):
+        for run, c in zip(result.runs, colors, strict=False):
             if len(run.track_iterations):
                 ax.plot(run.track_iterations, run.gn_lambda_max, color=c, lw=1.4,
                         label=_label(run))
@@ -189,7 +189,7 @@ def plot_sharpness(result, path: str | Path | None = None, *, title: str = "",
         ax.set_title((title + "\n" if title else "") + r"sharpness along GD: lines "
                      r"$\lambda_{\max}(2K^\top K)$, dots $\lambda_{\max}(\nabla^2\mathcal{L})$, "
                      r"dashed $2/\eta$")
-        ax.legend(loc="best", frameon=False)
+        ax.legend(loc="center right", frameon=True, framealpha=0.85)
         if path is not None:
             for fmt in formats:
                 fig.savefig(f"{path}.{fmt}", dpi=130)

@@ -85,7 +85,7 @@ class EscapePreset:
     @property
     def num_params(self) -> int:
         """``N = sum_i d_i d_{i-1}`` (eq. 16)."""
-        return sum(a * b for a, b in zip(self.dims, self.dims[1:]))
+        return sum(a * b for a, b in zip(self.dims, self.dims[1:], strict=False))
 
     def minimum(self) -> FactorChain:
         """The seeded Gaussian minimum of Appendix D.2 (``M`` is its product)."""
@@ -144,7 +144,7 @@ _PRESET_LIST = [
     EscapePreset(
         name="fig2",
         figure="Figure 2",
-        title="15-layer scalar factorization; eta > 2/lambda_max escapes, eta = 2/lambda_max returns",
+        title="15-layer scalar factorization; eta > 2/lambda_max escapes, = 2/lambda_max returns",
         dims=_FIG6_DIMS[:15] + (1,),
         radius=1e-12,
         step_multipliers=(1.0, 1.1, 1.3, 1.6),

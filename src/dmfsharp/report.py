@@ -108,7 +108,9 @@ def staged_folder(dest: str | Path, *, overwrite: bool = False):
         if not dest.is_dir():
             raise OSError(f"{dest}: exists and is not a folder")
         if any(dest.iterdir()) and not overwrite:
-            raise OSError(f"{dest}: folder exists and is not empty (pass --overwrite to replace it)")
+            raise OSError(
+                f"{dest}: folder exists and is not empty (pass --overwrite to replace it)"
+            )
     parent = dest.parent if str(dest.parent) else Path(".")
     if not parent.is_dir():
         raise OSError(f"{parent}: no such folder")

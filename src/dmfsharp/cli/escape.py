@@ -93,7 +93,9 @@ def run(args) -> int:
     from ..report import write_run_folder
 
     _check_options(args)
-    mults = parse_floats(args.step_multipliers, "--step-multipliers") if args.step_multipliers else None
+    mults = None
+    if args.step_multipliers:
+        mults = parse_floats(args.step_multipliers, "--step-multipliers")
     etas = parse_floats(args.etas, "--etas") if args.etas else None
     target = None
     title = ""
@@ -159,11 +161,13 @@ def format_summary(summary: dict) -> str:
     ]
     for r in summary["runs"]:
         lam = r["final_lambda_max"]
+        esc = "-" if r["escape_iteration"] is None else str(r["escape_iteration"])
+        pred = r["predicted_escape_iteration"]
+        pred = "-" if pred is None else format(pred, ".1f")
+        lam_s = "-" if lam is None else format(lam * r["eta"] / 2, ".6f")
+        stable = {None: "-", True: "yes", False: "no"}[r["final_is_stable"]]
         lines.append(
             f"{r['step_multiplier']:>10.4g} {r['status']:>10} {r['stop_reason']:>15} "
-            f"{'-' if r['escape_iteration'] is None else r['escape_iteration']:>7} "
-            f"{'-' if r['predicted_escape_iteration'] is None else format(r['predicted_escape_iteration'], '.1f'):>9} "
-            f"{'-' if lam is None else format(lam * r['eta'] / 2, '.6f'):>15} "
-            f"{'-' if r['final_is_stable'] is None else ('yes' if r['final_is_stable'] else 'no'):>6}"
+            f"{esc:>7} {pred:>9} {lam_s:>15} {stable:>6}"
         )
     return "\n".join(lines)

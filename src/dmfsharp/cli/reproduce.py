@@ -22,8 +22,9 @@ def register(sub) -> None:
     p.add_argument("--presets", help="comma-separated preset names (default: all)")
     p.add_argument("--iterations", type=int, help="override every preset's GD budget")
     p.add_argument("--grid", type=int, help="override the contour-map resolution")
-    p.add_argument("--track-every", type=int, metavar="K",
-                   help="record exact lambda_max(2 K^T K) every K steps (sharpness.png)")
+    p.add_argument("--track-every", type=int, metavar="K", default=10,
+                   help="record exact lambda_max(2 K^T K) every K steps for sharpness.png "
+                        "(default 10; 0 turns it off)")
     p.add_argument("--track-hessian-every", type=int, metavar="K2",
                    help="record the full Hessian's lambda_max (Lanczos) every K2 steps")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
@@ -55,10 +56,12 @@ def run(args) -> int:
         raise CLIError(f"--iterations must be >= 1, got {args.iterations}")
     if args.grid is not None and args.grid < 2:
         raise CLIError(f"--grid must be >= 2, got {args.grid}")
-    for name in ("track_every", "track_hessian_every"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if args.track_every is not None and args.track_every < 0:
+        raise CLIError(f"--track-every must be >= 0, got {args.track_every}")
+    if args.track_every == 0:
+        args.track_every = None
+    if args.track_hessian_every is not None and args.track_hessian_every < 1:
+        raise CLIError(f"--track-hessian-every must be >= 1, got {args.track_hessian_every}")
     t0 = time.perf_counter()
     entries = []
     with staged_folder(args.out, overwrite=args.overwrite) as tmp:
