@@ -8,6 +8,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 """
 
 from .chain import FactorChain, as_chain
+from .data import NORMALIZATIONS
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
@@ -31,6 +32,7 @@ from .flatness import (
     sharpness_upper_bound,
     spectral_imbalance,
 )
+from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 from .io import load_factors, save_factors
 from .landscape import loss_grid, plane_directions
 from .loss import (
@@ -42,6 +44,7 @@ from .loss import (
     loss,
     residual,
 )
+from .manifold import ManifoldPath, minima_path, plot_minima_path
 from .minima import (
     flattest_minimizer,
     random_dims,
@@ -52,6 +55,7 @@ from .minima import (
 from .numeric import EigenResult, numerical_sharpness
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
+from .torch_interop import from_torch, load_torch_factors
 
 __version__ = "0.1.0"
 
@@ -81,6 +85,12 @@ __all__ = [
     "gauss_newton_vector_product",
     "hessian_operator",
     "dense_hessian",
+    # anywhere: the Gauss-Newton part and the diagonal (per-factor) blocks
+    "gauss_newton_sharpness",
+    "layer_sharpness",
+    "layer_hessian_block",
+    # deep linear networks with data (data=, covariance=, normalization= keywords)
+    "NORMALIZATIONS",
     # numerical references
     "numerical_sharpness",
     "EigenResult",
@@ -99,6 +109,13 @@ __all__ = [
     "flattest_minimizer",
     "rescale",
     "section6_example",
+    # the manifold of minima (Section 6)
+    "minima_path",
+    "ManifoldPath",
+    "plot_minima_path",
+    # PyTorch (optional; imported lazily)
+    "from_torch",
+    "load_torch_factors",
     # files
     "save_factors",
     "load_factors",

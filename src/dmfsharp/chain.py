@@ -1,4 +1,4 @@
-"""The validated factor chain ``[W_1, ..., W_L]`` and its prefix and suffix products.
+r"""The validated factor chain ``[W_1, ..., W_L]`` and its prefix and suffix products.
 
 Conventions (``DESIGN.md``): factors are given W_1 first, ``W_i`` of shape
 ``(d_i, d_{i-1})``; the end-to-end product is ``P = W_L ... W_1`` of shape
@@ -6,8 +6,8 @@ Conventions (``DESIGN.md``): factors are given W_1 first, ``W_i`` of shape
 
 .. math::
 
-    A_k = W_L \\cdots W_{k+1} \\quad (d_L \\times d_k,\\ A_L = I), \\qquad
-    B_k = W_{k-1} \\cdots W_1 \\quad (d_{k-1} \\times d_0,\\ B_1 = I),
+    A_k = W_L \cdots W_{k+1} \quad (d_L \times d_k,\ A_L = I), \qquad
+    B_k = W_{k-1} \cdots W_1 \quad (d_{k-1} \times d_0,\ B_1 = I),
 
 so that ``P = A_k W_k B_k`` for every ``k``. All ``A_k`` and all ``B_k`` are
 accumulated from each end in ``2 (L - 1)`` matrix products.
@@ -53,7 +53,7 @@ def as_float_array(value: Any, name: str, *, ndim: int | None = 2) -> np.ndarray
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise FactorError(
-            f"{name} has a non-finite entry {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
+            f"{name} has a non-finite entry {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}"
         )
     return arr
 
@@ -90,7 +90,6 @@ class FactorChain:
            [3., 3.],
            [3., 3.]])
     """
-
 
     def __init__(self, factors: Sequence[Any]):
         if isinstance(factors, FactorChain):
@@ -210,7 +209,7 @@ class FactorChain:
         return new
 
 
-FactorsLike = Union[FactorChain, Sequence[Any]]
+FactorsLike = Union[FactorChain, Sequence[Any]]  # noqa: UP007 (a runtime alias, Python 3.10)
 
 
 def as_chain(factors: FactorsLike) -> FactorChain:

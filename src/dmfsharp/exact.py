@@ -1,4 +1,4 @@
-"""Closed forms at a global minimum: sharpness, Hessian spectrum, trace, eigenvectors.
+r"""Closed forms at a global minimum: sharpness, Hessian spectrum, trace, eigenvectors.
 
 At a global minimum (``M = W_L ... W_1``, eq. 19) the Hessian of eq. 15 is
 ``H = 2 K^T K`` with ``K = [B_1^T (x) A_1 | ... | B_L^T (x) A_L]`` (Lemma 3, eqs. 73-77).
@@ -6,7 +6,7 @@ At a global minimum (``M = W_L ... W_1``, eq. 19) the Hessian of eq. 15 is
 
 .. math::
 
-    S = \\sum_{k=1}^L (B_k^\\top B_k) \\otimes (A_k A_k^\\top),
+    S = \sum_{k=1}^L (B_k^\top B_k) \otimes (A_k A_k^\top),
 
 so the nonzero Hessian eigenvalues are exactly ``2 eig(S)`` (Theorem 5 for the
 largest), the other ``N - rank(S)`` are zero, and the top Hessian eigenvector is
@@ -29,6 +29,15 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from .chain import FactorChain, FactorsLike, as_chain, check_target
+from .data import (
+    data_terms,
+    has_data,
+    minimum_residual_data,
+    sharpness_data,
+    spectrum_data,
+    top_eigenvector_data,
+    trace_data,
+)
 from .errors import NotAMinimumError
 
 __all__ = [
@@ -56,13 +65,26 @@ SPECTRUM_DENSE_MAX = 4096
 # --------------------------------------------------------------------------- minima
 
 
-def minimum_residual(factors: FactorsLike, *, target: Any = None) -> tuple[float, float]:
+def minimum_residual(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> tuple[float, float]:
     """``(||M - P||_F, tolerance)``: the residual and the largest one taken as zero.
 
     The tolerance is the rounding error of forming ``P`` in float64:
-    ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)``.
+    ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)``. With ``data=X`` (or
+    ``covariance=``) the residual is that of the normal equations, ``||(Y - P X) X^T||_F``
+    (see :mod:`dmfsharp.data`).
     """
     chain = as_chain(factors)
+    if has_data(data, covariance, normalization):
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return minimum_residual_data(chain, terms, target)
     if target is None:
         return 0.0, 0.0
     m = check_target(chain, target)
@@ -75,12 +97,21 @@ def minimum_residual(factors: FactorsLike, *, target: Any = None) -> tuple[float
     return res, tol
 
 
-def is_minimum(factors: FactorsLike, *, target: Any = None) -> bool:
+def is_minimum(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> bool:
     """Whether the factors are a global minimum of ``||M - W_L ... W_1||_F^2`` (eq. 19).
 
     ``True`` when the residual is zero to working precision (:func:`minimum_residual`).
+    With ``data=X``: whether ``(Y - P X) X^T = 0``, the global minima of the data loss.
     """
-    res, tol = minimum_residual(factors, target=target)
+    res, tol = minimum_residual(factors, target=target, data=data, covariance=covariance,
+                                normalization=normalization)
     return res <= tol
 
 
@@ -178,6 +209,11 @@ def _sigma_max_sq(w: np.ndarray) -> float:
 def _top_of_s(chain: FactorChain, method: str):
     """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix."""
     d0, dl = chain.dims[0], chain.dims[-1]
+    if method == "dense" and d0 * dl > SPECTRUM_DENSE_MAX:
+        raise ValueError(
+            f"method='dense' would form S of size {d0 * dl} x {d0 * dl} (d_0 d_L > "
+            f"{SPECTRUM_DENSE_MAX}); use method='lanczos' or 'auto'"
+        )
     grams = _grams(chain)
     if method == "dense" or d0 * dl < 3 or (method == "auto" and d0 * dl <= DENSE_S_MAX):
         lam, x = _top_eig_dense(_dense_s(grams))
@@ -186,13 +222,21 @@ def _top_of_s(chain: FactorChain, method: str):
     return lam, np.reshape(x, (dl, d0), order="F")
 
 
-def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto") -> float:
-    """Exact largest Hessian eigenvalue at a global minimum (Theorem 5).
+def sharpness(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    method: str = "auto",
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> float:
+    r"""Exact largest Hessian eigenvalue at a global minimum (Theorem 5).
 
     .. math::
 
-        \\lambda_{\\max}(\\nabla^2 L(w^*)) = 2\\, \\lambda_{\\max}\\Big(\\sum_{k=1}^L
-        B_k^\\top B_k \\otimes A_k A_k^\\top\\Big)
+        \lambda_{\max}(\nabla^2 L(w^*)) = 2\, \lambda_{\max}\Big(\sum_{k=1}^L
+        B_k^\top B_k \otimes A_k A_k^\top\Big)
 
     with the special cases Theorem 4 (``d_0 = d_L = 1``: ``2 sum_k ||A_k||^2 ||B_k||^2``)
     and Corollary 6 (``L = 2``: ``2 (sigma_max(W_1)^2 + sigma_max(W_2)^2)``).
@@ -208,12 +252,23 @@ def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto")
     method : {"auto", "theorem4", "corollary6", "dense", "lanczos"}
         ``"auto"`` takes Theorem 4 or Corollary 6 where they apply, the dense ``S`` for
         ``d_0 d_L <= 256`` and matrix-free Lanczos on ``S`` (to machine precision)
-        otherwise. The others force a route (for cross-checks).
+        otherwise. The others force a route (for cross-checks). With data only
+        ``"auto"``, ``"dense"`` and ``"lanczos"`` apply.
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``; the loss is then ``c ||Y - P X||_F^2`` and
+        ``target`` is ``Y`` (shape ``(d_L, n)``, None meaning ``Y = P X``). The result
+        is ``2c lambda_max(sum_k F^T B_k^T B_k F (x) A_k A_k^T)`` with ``F F^T = X X^T``,
+        exact where ``(Y - P X) X^T = 0`` (:mod:`dmfsharp.data`).
+    covariance : array_like, optional
+        ``Sigma_x`` instead of samples; ``target`` is then ``T`` with ``y = T x``.
+    normalization : {"sum", "mean", "half_mean"}, optional
+        ``c = 1, 1/n, 1/(2n)`` for samples (default ``"sum"``, eq. 15);
+        ``c = 1, 1/2`` for ``"mean"`` (default) and ``"half_mean"`` with a covariance.
 
     Returns
     -------
     float
-        ``lambda_max`` of the Hessian of eq. 15.
+        ``lambda_max`` of the Hessian of eq. 15 (or of the data loss).
 
     Raises
     ------
@@ -233,6 +288,10 @@ def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto")
     44.0
     """
     chain = as_chain(factors)
+    if has_data(data, covariance, normalization):
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return sharpness_data(chain, terms, target, method)
     if method not in SHARPNESS_METHODS:
         raise ValueError(f"method must be one of {SHARPNESS_METHODS}, got {method!r}")
     _require_minimum(chain, target, "sharpness")
@@ -252,18 +311,31 @@ def sharpness(factors: FactorsLike, *, target: Any = None, method: str = "auto")
     return 2.0 * lam
 
 
-def hessian_trace(factors: FactorsLike, *, target: Any = None) -> float:
+def hessian_trace(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> float:
     """Exact Hessian trace at a global minimum: ``2 sum_k ||A_k||_F^2 ||B_k||_F^2``.
 
-    ``trace(2 K^T K) = 2 sum_k ||B_k^T (x) A_k||_F^2``.
+    ``trace(2 K^T K) = 2 sum_k ||B_k^T (x) A_k||_F^2``. With ``data=X`` (or
+    ``covariance=``, ``normalization=`` as in :func:`sharpness`):
+    ``2c sum_k ||A_k||_F^2 tr(B_k C B_k^T)``, ``C = X X^T``.
 
     Examples
     --------
     >>> from dmfsharp import section6_example
-    >>> round(hessian_trace(section6_example()), 10)  # 2 * 3 * (||L||^2 + ||R||^2)
-    172.6666666667
+    >>> round(hessian_trace(section6_example()), 10)  # 2 * 3 * (||W_1||_F^2 + ||W_2||_F^2)
+    200.6666666667
     """
     chain = as_chain(factors)
+    if has_data(data, covariance, normalization):
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return trace_data(chain, terms, target)
     _require_minimum(chain, target, "hessian_trace")
     return 2.0 * float(
         sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix))
@@ -279,7 +351,13 @@ def _nonzero(eigs: np.ndarray, n: int) -> np.ndarray:
 
 
 def hessian_spectrum(
-    factors: FactorsLike, *, target: Any = None, k: int | None = None
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    k: int | None = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> np.ndarray:
     """Exact nonzero Hessian eigenvalues at a global minimum, descending.
 
@@ -299,6 +377,8 @@ def hessian_spectrum(
     k : int, optional
         Return only the ``k`` largest (by Lanczos on ``S`` when ``d_0 d_L`` is too
         large to form it). Required when ``d_0 d_L > 4096`` and ``L > 2``.
+    data, covariance, normalization
+        As in :func:`sharpness`: the result is then ``2c eig(S_C)`` without zeros.
 
     Examples
     --------
@@ -307,6 +387,10 @@ def hessian_spectrum(
     array([10.,  8.])
     """
     chain = as_chain(factors)
+    if has_data(data, covariance, normalization):
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return spectrum_data(chain, terms, target, k)
     _require_minimum(chain, target, "hessian_spectrum")
     if k is not None and (not isinstance(k, (int, np.integer)) or k < 1):
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -351,12 +435,21 @@ def _normalize(blocks: list[np.ndarray]) -> list[np.ndarray]:
     return [b / nrm for b in blocks]
 
 
-def top_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.ndarray]:
+def top_eigenvector(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> list[np.ndarray]:
     """Unit top Hessian eigenvector at a global minimum, as arrays shaped like the factors.
 
     Built as ``K^T x / ||K^T x||`` with ``x = vec(X)`` the top eigenvector of ``S``:
     block ``k`` is ``A_k^T X B_k^T`` (never forming the Hessian). The sign is fixed so
-    that the entry of largest magnitude is positive.
+    that the entry of largest magnitude is positive. With ``data=X`` (or
+    ``covariance=``): block ``k`` is ``A_k^T X_S F^T B_k^T`` for the top eigenvector
+    ``X_S`` of ``S_C`` (:mod:`dmfsharp.data`).
 
     Examples
     --------
@@ -366,6 +459,10 @@ def top_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.ndar
     [[[0.894427]], [[0.447214]]]
     """
     chain = as_chain(factors)
+    if has_data(data, covariance, normalization):
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return top_eigenvector_data(chain, terms, target)
     _require_minimum(chain, target, "top_eigenvector")
     d0, dl = chain.dims[0], chain.dims[-1]
     if d0 == dl == 1:

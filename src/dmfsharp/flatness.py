@@ -1,11 +1,11 @@
-"""Flatness, balance and step-size stability diagnostics at a global minimum.
+r"""Flatness, balance and step-size stability diagnostics at a global minimum.
 
 Bounds (whitened case, eq. 15): every global minimum satisfies
 
 .. math::
 
-    2 L \\sigma_{\\max}(M)^{2 - 2/L} \\;\\le\\; \\lambda_{\\max}
-    \\;\\le\\; 2 \\sum_k \\sigma_{\\max}(A_k)^2 \\sigma_{\\max}(B_k)^2,
+    2 L \sigma_{\max}(M)^{2 - 2/L} \;\le\; \lambda_{\max}
+    \;\le\; 2 \sum_k \sigma_{\max}(A_k)^2 \sigma_{\max}(B_k)^2,
 
 the lower bound attained exactly by the flat minima (Mulayoff & Michaeli 2020, eq. 35)
 and the upper bound by Corollary 10 (eq. 34). A minimum is linearly unstable for
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorsLike, as_chain
+from .data import data_terms, has_data, is_multiple_of_identity
 from .exact import _require_minimum, _sigma_max_sq, hessian_trace, sharpness
 
 __all__ = [
@@ -48,6 +49,8 @@ def flat_sharpness(target: Any, depth: int) -> float:
     >>> flat_sharpness(np.diag([11.0, 2.0, 1.0]), 2)  # the Section 6 value
     44.0
     """
+    if hasattr(target, "detach") and hasattr(target, "cpu"):  # a torch.Tensor
+        target = target.detach().cpu().numpy()
     m = np.atleast_2d(np.asarray(target, dtype=float))
     if int(depth) < 2:
         raise ValueError(f"depth must be at least 2, got {depth}")
@@ -132,8 +135,9 @@ class FlatnessReport:
     trace : float
         Exact Hessian trace.
     layer_products : tuple of float
-        ``sigma_max(A_k) sigma_max(B_k)`` per k.
-    is_flat : bool
+        ``sigma_max(A_k) sigma_max(B_k)`` per k (``sigma_max(B_k F)``, ``F F^T = C``,
+        with data).
+    is_flat : bool or None
         ``lambda_max`` equals ``flat_lambda_max`` to ``CONDITION_RTOL``.
     corollary7 : bool or None
         For ``d_0 = d_L = 1``: every layer product equals ``|m|^(1 - 1/L)`` (iff flat).
@@ -151,6 +155,20 @@ class FlatnessReport:
         ``2 / lambda_max``: GD with a larger step is linearly unstable here.
     depth, dims, num_params : int, tuple, int
         The chain's shape.
+    layer_sharpness : tuple of float
+        ``lambda_max`` of each diagonal Hessian block,
+        ``2 sigma_max(A_k)^2 sigma_max(B_k)^2`` (:func:`dmfsharp.layer_sharpness`).
+        They sum to ``upper_bound`` (Corollary 10) and their maximum is a lower
+        bound: ``max_k <= lambda_max <= sum_k``.
+    data_source : str
+        ``"identity"`` (eq. 15), ``"samples"`` or ``"covariance"``.
+    normalization : str
+        The loss normalization (``"sum"`` for eq. 15).
+
+    With data (:mod:`dmfsharp.data`) the flat value of eq. 35 is only known for
+    ``C = X X^T`` a multiple of the identity (it scales by ``c c_0``); otherwise
+    ``flat_lambda_max`` and ``flatness_ratio`` are NaN and ``is_flat`` is None. The
+    Corollaries 7, 8 and 10 (stated for ``Sigma_x = I``) are None with data.
     """
 
     lambda_max: float
@@ -159,10 +177,10 @@ class FlatnessReport:
     upper_bound: float
     trace: float
     layer_products: tuple
-    is_flat: bool
+    is_flat: bool | None
     corollary7: bool | None
     corollary8: bool | None
-    corollary10: bool
+    corollary10: bool | None
     spectral_norms: tuple
     spectral_imbalance: float
     frobenius_imbalance: float
@@ -170,6 +188,9 @@ class FlatnessReport:
     depth: int
     dims: tuple
     num_params: int
+    layer_sharpness: tuple = ()
+    data_source: str = "identity"
+    normalization: str = "sum"
 
     def is_stable(self, eta: float) -> bool:
         """Whether step ``eta`` is linearly stable here (``lambda_max <= 2 / eta``)."""
@@ -185,6 +206,7 @@ class FlatnessReport:
         d["layer_products"] = list(d["layer_products"])
         d["spectral_norms"] = list(d["spectral_norms"])
         d["dims"] = list(d["dims"])
+        d["layer_sharpness"] = list(d["layer_sharpness"])
         return d
 
 
@@ -192,8 +214,20 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= CONDITION_RTOL * max(abs(a), abs(b))
 
 
-def flatness_report(factors: FactorsLike, *, target: Any = None) -> FlatnessReport:
+def flatness_report(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> FlatnessReport:
     """Flatness, balance and stability diagnostics at a global minimum.
+
+    ``data``, ``covariance`` and ``normalization`` select the loss of a deep linear
+    network on data (as in :func:`dmfsharp.sharpness`); ``target`` is then ``Y``.
+    The report includes the per-factor block sharpnesses, which sum to Corollary 10's
+    bound (:func:`dmfsharp.layer_sharpness`).
 
     Examples
     --------
@@ -205,6 +239,10 @@ def flatness_report(factors: FactorsLike, *, target: Any = None) -> FlatnessRepo
     'unstable'
     """
     chain = as_chain(factors)
+    if has_data(data, covariance, normalization):
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return _flatness_report_data(chain, terms, target)
     _require_minimum(chain, target, "flatness_report")
     L = chain.depth
     lam = sharpness(chain)
@@ -237,4 +275,48 @@ def flatness_report(factors: FactorsLike, *, target: Any = None) -> FlatnessRepo
         depth=L,
         dims=tuple(chain.dims),
         num_params=chain.num_params,
+        layer_sharpness=tuple(float(v) for v in 2.0 * prods**2),
+    )
+
+
+def _flatness_report_data(chain, terms, target) -> FlatnessReport:
+    """:func:`flatness_report` for the loss ``c ||Y - P X||_F^2`` (see :mod:`dmfsharp.data`)."""
+    from .data import require_minimum_data, sharpness_data, trace_data
+    from .gauss_newton import layer_sharpness
+
+    require_minimum_data(chain, terms, target, "flatness_report")
+    L = chain.depth
+    lam = sharpness_data(chain, terms, None)
+    layers = layer_sharpness(chain, data=terms.samples,
+                             covariance=terms.gram if terms.samples is None else None,
+                             normalization=terms.normalization)
+    c0 = is_multiple_of_identity(terms.gram)
+    if c0 is not None:
+        flat = terms.scale * c0 * flat_sharpness(chain.product, L)
+        ratio = lam / flat if flat > 0 else float("inf")
+        is_flat = _close(lam, flat)
+    else:
+        flat, ratio, is_flat = float("nan"), float("nan"), None
+    norms = tuple(float(np.sqrt(_sigma_max_sq(w))) for w in chain.factors)
+    return FlatnessReport(
+        lambda_max=lam,
+        flat_lambda_max=flat,
+        flatness_ratio=ratio,
+        upper_bound=float(np.sum(layers)),
+        trace=trace_data(chain, terms, None),
+        layer_products=tuple(float(v) for v in np.sqrt(layers / (2.0 * terms.scale))),
+        is_flat=is_flat,
+        corollary7=None,
+        corollary8=None,
+        corollary10=None,
+        spectral_norms=norms,
+        spectral_imbalance=spectral_imbalance(chain),
+        frobenius_imbalance=frobenius_imbalance(chain),
+        max_stable_step=2.0 / lam if lam > 0 else float("inf"),
+        depth=L,
+        dims=tuple(chain.dims),
+        num_params=chain.num_params,
+        layer_sharpness=tuple(float(v) for v in layers),
+        data_source=terms.source,
+        normalization=terms.normalization,
     )

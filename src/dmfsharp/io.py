@@ -119,8 +119,8 @@ def load_factors(path: str | os.PathLike) -> tuple[FactorChain, np.ndarray | Non
     if idx != list(range(1, len(idx) + 1)):
         missing = sorted(set(range(1, max(idx) + 1)) - set(idx))
         raise FactorFileError(
-            f"{path}: factor keys must be W1 ... WL without gaps; found {['W%d' % i for i in idx]}"
-            + (f", missing {['W%d' % i for i in missing]}" if missing else "")
+            f"{path}: factor keys must be W1 ... WL without gaps; found {[f'W{i}' for i in idx]}"
+            + (f", missing {[f'W{i}' for i in missing]}" if missing else "")
         )
     try:
         chain = FactorChain([arrays[f"W{i}"] for i in idx])

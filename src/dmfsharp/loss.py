@@ -1,11 +1,11 @@
-"""Loss, gradient, Hessian-vector product and dense Hessian at any point (eqs. 15, 56-58).
+r"""Loss, gradient, Hessian-vector product and dense Hessian at any point (eqs. 15, 56-58).
 
 The loss is ``L(w) = ||M - W_L ... W_1||_F^2`` (eq. 15: a sum, no 1/2). With the
 residual ``R = M - P`` and ``A_k``, ``B_k`` the suffix and prefix products,
 
 .. math::
 
-    \\nabla_{W_k} L = -2 A_k^\\top R B_k^\\top .
+    \nabla_{W_k} L = -2 A_k^\top R B_k^\top .
 
 For a direction ``U = (U_1, ..., U_L)`` the Hessian-vector product is the derivative
 of the gradient along ``U``. Writing ``J(U) = sum_k A_k U_k B_k`` (the derivative of
@@ -13,8 +13,8 @@ of the gradient along ``U``. Writing ``J(U) = sum_k A_k U_k B_k`` (the derivativ
 
 .. math::
 
-    (H U)_k = 2 A_k^\\top J(U) B_k^\\top
-              - 2\\, dA_k^\\top R B_k^\\top - 2 A_k^\\top R\\, dB_k^\\top ,
+    (H U)_k = 2 A_k^\top J(U) B_k^\top
+              - 2\, dA_k^\top R B_k^\top - 2 A_k^\top R\, dB_k^\top ,
 
 whose inner product with ``U`` is eqs. 56-58 (Lemma 3 and its proof, Appendix A.2):
 the first term is the Gauss-Newton part ``2 K^T K``, the other two are the residual
@@ -35,6 +35,15 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .chain import FactorChain, FactorsLike, as_chain, check_like, check_target
+from .data import (
+    data_terms,
+    dense_hessian_data,
+    gradient_data,
+    has_data,
+    hessian_vector_product_data,
+    hvp_closure,
+    loss_data,
+)
 
 __all__ = [
     "loss",
@@ -56,8 +65,19 @@ def residual(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
     return check_target(chain, target) - chain.product
 
 
-def loss(factors: FactorsLike, *, target: Any = None) -> float:
+def loss(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> float:
     """Loss ``||M - W_L ... W_1||_F^2`` of eq. 15.
+
+    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
+    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
+    (see :mod:`dmfsharp.data` for the formulas and conventions).
 
     Examples
     --------
@@ -65,15 +85,37 @@ def loss(factors: FactorsLike, *, target: Any = None) -> float:
     >>> loss([np.eye(2), 2 * np.eye(2)], target=np.eye(2))
     2.0
     """
+    if has_data(data, covariance, normalization):
+        chain = as_chain(factors)
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return loss_data(chain, terms, target)
     r = residual(factors, target=target)
     return float(np.vdot(r, r))
 
 
-def gradient(factors: FactorsLike, *, target: Any = None) -> list[np.ndarray]:
+def gradient(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> list[np.ndarray]:
     """Gradient ``dL/dW_k = -2 A_k^T R B_k^T`` for each factor, W_1 first.
 
     Computed by reverse accumulation (one backward sweep of ``L - 1`` products).
+    With data: ``-2c A_k^T (Y - P X) X^T B_k^T``.
+
+    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
+    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
+    (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
+    if has_data(data, covariance, normalization):
+        chain = as_chain(factors)
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return gradient_data(chain, terms, target)
     chain = as_chain(factors)
     r = check_target(chain, target) - chain.product
     g = -2.0 * r  # dL/dP
@@ -131,7 +173,13 @@ def _kt_apply(chain: FactorChain, x: np.ndarray) -> list[np.ndarray]:
 
 
 def hessian_vector_product(
-    factors: FactorsLike, direction: Sequence[Any], *, target: Any = None
+    factors: FactorsLike,
+    direction: Sequence[Any],
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> list[np.ndarray]:
     """Hessian of eq. 15 applied to a direction ``U``, at any point (eqs. 56-58).
 
@@ -148,7 +196,16 @@ def hessian_vector_product(
     -------
     list of ndarray
         ``(H U)_k`` for each factor, W_1 first.
+
+    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
+    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
+    (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
+    if has_data(data, covariance, normalization):
+        chain = as_chain(factors)
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return hessian_vector_product_data(chain, terms, direction, target)
     chain = as_chain(factors)
     u = check_like(chain, direction, "direction")
     r = check_target(chain, target) - chain.product
@@ -165,7 +222,14 @@ def _hvp(chain: FactorChain, u: Sequence[np.ndarray], r: np.ndarray) -> list[np.
     return out
 
 
-def hessian_operator(factors: FactorsLike, *, target: Any = None) -> LinearOperator:
+def hessian_operator(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> LinearOperator:
     """The Hessian of eq. 15 as a SciPy :class:`~scipy.sparse.linalg.LinearOperator`.
 
     Acts on parameter vectors flattened as :meth:`FactorChain.flatten` (each factor
@@ -182,6 +246,11 @@ def hessian_operator(factors: FactorsLike, *, target: Any = None) -> LinearOpera
     26.0
     """
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        apply = hvp_closure(chain, terms, target)
+        n = chain.num_params
+        return LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
     r = check_target(chain, target) - chain.product
 
     def matvec(v):
@@ -193,13 +262,29 @@ def hessian_operator(factors: FactorsLike, *, target: Any = None) -> LinearOpera
     )
 
 
-def dense_hessian(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
+def dense_hessian(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> np.ndarray:
     """The ``N x N`` Hessian of eq. 15, built column by column from exact products.
 
     Meant for tests and small problems (``N <= 6000``). Rows and columns follow
     :meth:`FactorChain.flatten`: each factor row-major, W_1 first. The result is
     symmetrized to remove rounding asymmetry.
+
+    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
+    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
+    (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
+    if has_data(data, covariance, normalization):
+        chain = as_chain(factors)
+        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+        if terms is not None:
+            return dense_hessian_data(chain, terms, target)
     chain = as_chain(factors)
     n = chain.num_params
     if n > DENSE_HESSIAN_MAX_PARAMS:

@@ -124,14 +124,18 @@ def flattest_minimizer(target: Any, dims: Sequence[int], *, seed: Any = None) ->
     m = as_float_array(target, "target M")
     dims = check_dims(dims, feasible=False)
     if (dims[-1], dims[0]) != m.shape:
-        raise FactorError(f"target M has shape {m.shape}, but dims {list(dims)} need (d_L, d_0) = {(dims[-1], dims[0])}")
+        raise FactorError(
+            f"target M has shape {m.shape}, but dims {list(dims)} need (d_L, d_0) = {(dims[-1], dims[0])}"
+        )
     u, s, vt = np.linalg.svd(m, full_matrices=False)
     tol = max(m.shape) * np.finfo(float).eps * (s[0] if s.size else 0.0)
     r = int(np.sum(s > tol))
     narrow = [i for i, d in enumerate(dims[1:-1], start=1) if d < r]
     if narrow:
         i = narrow[0]
-        raise FactorError(f"hidden width d_{i} = {dims[i]} is below rank(M) = {r}: no factorization exists")
+        raise FactorError(
+            f"hidden width d_{i} = {dims[i]} is below rank(M) = {r}: no factorization exists"
+        )
     L = len(dims) - 1
     root = s[:r] ** (1.0 / L)
     factors = []
@@ -167,7 +171,7 @@ def rescale(factors: FactorsLike, k: int, g: Any) -> FactorChain:
     --------
     >>> import numpy as np
     >>> from dmfsharp import sharpness, section6_example
-    >>> balanced = rescale(section6_example(), 1, np.diag([1.0, 1 / 3, 1.0]))
+    >>> balanced = rescale(section6_example(), 1, np.diag([1.0, np.sqrt(2) / 3, 1.0]))
     >>> np.allclose(balanced[0], balanced[1]), sharpness(balanced)
     (True, 44.0)
     """
@@ -176,6 +180,8 @@ def rescale(factors: FactorsLike, k: int, g: Any) -> FactorChain:
     if not (isinstance(k, (int, np.integer)) and 1 <= k < L):
         raise ValueError(f"k must be an integer with 1 <= k < L = {L}, got {k!r}")
     d = chain.dims[k]
+    if hasattr(g, "detach") and hasattr(g, "cpu"):  # a torch.Tensor
+        g = g.detach().cpu().numpy()
     garr = np.asarray(g, dtype=float)
     if garr.ndim == 0:
         garr = float(garr) * np.eye(d)

@@ -17,6 +17,7 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from .chain import FactorsLike, as_chain, check_like, check_target
+from .data import data_terms, hvp_closure
 from .loss import _hvp, dense_hessian
 
 __all__ = ["EigenResult", "numerical_sharpness", "NUMERICAL_METHODS"]
@@ -61,6 +62,9 @@ def numerical_sharpness(
     seed: int | None = 0,
     maxiter: int | None = None,
     v0: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
 ) -> EigenResult:
     """Largest algebraic Hessian eigenvalue of eq. 15 at any point, numerically.
 
@@ -86,6 +90,9 @@ def numerical_sharpness(
     v0 : sequence of array_like, optional
         A start vector shaped like the factors (e.g. the previous eigenvector, for a
         warm start along a trajectory); overrides ``seed``.
+    data, covariance, normalization
+        The loss of a deep linear network on data, ``c ||Y - P X||_F^2`` with
+        ``target = Y`` (see :mod:`dmfsharp.data`); any point is allowed.
 
     Returns
     -------
@@ -103,19 +110,27 @@ def numerical_sharpness(
         raise ValueError(f"method must be one of {NUMERICAL_METHODS}, got {method!r}")
     if not (np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    r = check_target(chain, target) - chain.product
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is None:
+        r = check_target(chain, target) - chain.product
+
+        def hvp(v):
+            return np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(v), r)])
+    else:
+        hvp = hvp_closure(chain, terms, target)
     n = chain.num_params
     counter = [0]
 
     def apply(v):
         counter[0] += 1
-        return np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(v), r)])
+        return hvp(v)
 
     def residual_of(lam, vec):
         return float(np.linalg.norm(apply(vec) - lam * vec))
 
     if method == "dense" or n < 3:
-        h = dense_hessian(chain, target=target)
+        h = dense_hessian(chain, target=target, data=data, covariance=covariance,
+                          normalization=normalization)
         w, v = scipy.linalg.eigh(h, subset_by_index=[n - 1, n - 1])
         vec = v[:, 0]
         return EigenResult(float(w[0]), chain.unflatten(vec), residual_of(float(w[0]), vec),

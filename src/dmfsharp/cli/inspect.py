@@ -13,16 +13,20 @@ from ..numeric import numerical_sharpness
 
 
 def register(sub) -> None:
+    """Add the ``inspect`` subcommand."""
     p = sub.add_parser(
         "inspect",
-        help="exact sharpness and flatness of the factors in an .npz file",
+        help="exact sharpness and flatness of the factors in an .npz or .pt file",
         description=(
             "Read W1 ... WL (and optionally M) from an .npz file and report the exact "
             "sharpness, Hessian trace, flatness and the largest stable GD step. At a point "
-            "that is not a global minimum of M the sharpness comes from Lanczos instead."
+            "that is not a global minimum of M the sharpness comes from Lanczos instead. "
+            "A .pt/.pth file is read as a PyTorch state_dict of bias-free nn.Linear "
+            "weights (torch.load with weights_only=True), first layer = W1."
         ),
     )
-    p.add_argument("file", help=".npz file with arrays W1 ... WL (W1 first) and optionally M")
+    p.add_argument("file", help=".npz file with arrays W1 ... WL (W1 first) and optionally M, "
+                   "or a .pt state_dict of a bias-free linear network")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--eta", type=float, default=None, help="also classify this GD step size")
     p.set_defaults(func=run)
@@ -52,6 +56,7 @@ def inspect_factors(chain, target) -> dict:
             flatness_ratio=rep.flatness_ratio,
             is_flat=rep.is_flat,
             upper_bound=rep.upper_bound,
+            layer_sharpness=list(rep.layer_sharpness),
             max_stable_step=rep.max_stable_step,
             hessian_rank=int(nonzero.size) if chain.dims[0] * chain.dims[-1] <= 4096 else None,
             spectral_imbalance=rep.spectral_imbalance,
@@ -79,7 +84,13 @@ def inspect_factors(chain, target) -> dict:
 
 
 def run(args) -> int:
-    chain, target = load_factors(args.file)
+    """Run ``dmfsharp inspect``."""
+    if str(args.file).lower().endswith((".pt", ".pth")):
+        from ..torch_interop import load_torch_factors
+
+        chain, target = load_torch_factors(args.file), None
+    else:
+        chain, target = load_factors(args.file)
     info = inspect_factors(chain, target)
     if args.eta is not None:
         eta = float(args.eta)
@@ -113,12 +124,14 @@ def _table(path, info) -> str:
         ("dims (d_0 ... d_L)", _fmt(info["dims"])),
         ("depth L", _fmt(info["depth"])),
         ("parameters N", _fmt(info["num_params"])),
-        ("global minimum", _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
+        ("global minimum",
+         _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
     ]
     if not info["is_minimum"]:
         rows.append(("residual ||M - P||_F", f"{info['residual_norm']:.3e}"))
     rows += [
-        ("lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"), _fmt(info["lambda_max"])),
+        ("lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"),
+         _fmt(info["lambda_max"])),
         ("flat value 2L s_max(M)^(2-2/L)", _fmt(info["flat_lambda_max"])),
         ("flatness ratio", _fmt(info["flatness_ratio"])),
         ("max stable GD step 2/lambda_max", _fmt(info["max_stable_step"])),
@@ -127,6 +140,7 @@ def _table(path, info) -> str:
         rows += [
             ("Hessian trace", _fmt(info["trace"])),
             ("Corollary 10 upper bound", _fmt(info["upper_bound"])),
+            ("layer sharpness (sum = bound)", ", ".join(f"{v:.6g}" for v in info["layer_sharpness"])),
             ("nonzero Hessian eigenvalues", _fmt(info["hessian_rank"])),
             ("flat", _fmt(info["is_flat"])),
             ("spectral-norm imbalance", _fmt(info["spectral_imbalance"])),

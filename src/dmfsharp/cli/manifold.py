@@ -1,0 +1,132 @@
+"""``dmfsharp manifold``: sharpness, trace and imbalance along a path of minimizers of one M."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import CLIError
+
+
+def register(sub) -> None:
+    """Add the ``manifold`` subcommand to the parser's subparsers."""
+    p = sub.add_parser(
+        "manifold",
+        help="walk minimizers of one M from balanced through flat to sharp (Section 6)",
+        description=(
+            "Walk the path W_k -> G(s) W_k, W_{k+1} -> W_{k+1} G(s)^-1 with "
+            "G(s) = I + (s-1) e_j e_j^T from the flattest (Frobenius-balanced) minimizer of M "
+            "and write manifold.csv (exact lambda_max, trace, Corollary 10 bound, spectral and "
+            "Frobenius imbalance per point), manifold.png and config.json into OUT. Default: "
+            "the Section 6 example M = diag(11, 2, 1), whose point s = 3/sqrt(2) has "
+            "lambda_max = 44."
+        ),
+    )
+    p.add_argument("--out", required=True,
+                   help="output folder (created; must not exist unless --force)")
+    p.add_argument("--target", default=None,
+                   help="M as a 2-D .npy file or an .npz holding M (default: diag(11, 2, 1))")
+    p.add_argument("--dims", default=None,
+                   help="comma-separated d_0,...,d_L (default d_0,max(d_0,d_L),d_L)")
+    p.add_argument("--layer", type=int, default=1, help="k: rescale between W_k and W_{k+1}")
+    p.add_argument("--direction", type=int, default=2, help="j: singular direction rescaled (>= 2)")
+    p.add_argument("--s-min", type=float, default=1.0, help="first path parameter (1 = balanced)")
+    p.add_argument("--s-max", type=float, default=None,
+                   help="last path parameter (default: square of the flat stretch's end)")
+    p.add_argument("--num", type=int, default=121, help="number of log-spaced points")
+    p.add_argument("--no-plot", action="store_true", help="skip the figure")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=run)
+
+
+def _read_target(path: str) -> np.ndarray:
+    file = Path(path)
+    if not file.is_file():
+        raise CLIError(f"--target {path}: no such file")
+    try:
+        obj = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise CLIError(f"--target {path}: not a readable .npy/.npz file ({exc})") from None
+    if isinstance(obj, np.ndarray):
+        return obj
+    with obj:
+        if "M" not in obj.files:
+            raise CLIError(f"--target {path}: the .npz holds no array named M")
+        return np.array(obj["M"])
+
+
+def _parse_dims(text: str):
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise CLIError(f"--dims must be comma-separated integers, got {text!r}") from None
+
+
+def run(args) -> int:
+    """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
+    from ..io import write_json
+    from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"--out {out} exists; pass --force to replace it")
+    target = None if args.target is None else _read_target(args.target)
+    dims = None if args.dims is None else _parse_dims(args.dims)
+    path = minima_path(target, dims, layer=args.layer, direction=args.direction,
+                       s_min=args.s_min, s_max=args.s_max, num=args.num)
+    rows = path.to_rows()
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        with open(tmp / "manifold.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(CSV_COLUMNS))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (repr(v) if isinstance(v, float) else v)
+                                 for k, v in row.items()})
+        config = {
+            "command": "manifold",
+            "target": path.target,
+            "target_source": args.target or "section6 default diag(11, 2, 1)",
+            "dims": list(path.start.dims),
+            "layer": path.layer,
+            "direction": path.direction,
+            "s_min": float(path.scales[0]),
+            "s_max": float(path.scales[-1]),
+            "num_points": len(rows),
+            "seed": None,
+            "flat_lambda_max": path.flat_lambda_max,
+            "flat_stretch": list(path.flat_stretch),
+            "marks": path.marks,
+        }
+        if "section6" in path.marks:
+            i = int(np.argmin(abs(path.scales - path.marks["section6"])))
+            config["section6_lambda_max"] = float(path.lambda_max[i])
+            config["section6_trace"] = float(path.trace[i])
+        write_json(tmp / "config.json", config)
+        if not args.no_plot:
+            plot_minima_path(path, tmp / "manifold.png")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.old."))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    lo, hi = path.flat_stretch
+    fig = "" if args.no_plot else f" and {out}/manifold.png"
+    print(f"wrote {out}/manifold.csv ({len(rows)} points){fig}")
+    print(f"flat value {path.flat_lambda_max:.12g}; flat stretch s in [{lo:.6g}, {hi:.6g}]")
+    if "section6" in path.marks:
+        print(f"Section 6 point s = {path.marks['section6']:.6g}: lambda_max = "
+              f"{config['section6_lambda_max']:.12g}, trace = {config['section6_trace']:.12g}")
+    return 0

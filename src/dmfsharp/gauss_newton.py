@@ -1,0 +1,197 @@
+r"""Curvature that is exact at any point: the Gauss-Newton part and the diagonal blocks.
+
+Gauss-Newton part. By Lemma 3 (eqs. 56-58) the Hessian of eq. 15 at any point is
+``2 K^T K`` minus a term linear in the residual ``M - P``; ``2 K^T K`` (the Gauss-Newton
+matrix, eq. 57) depends only on the factors, so its largest eigenvalue is the closed
+form of Theorem 5 *at every point*, not only at minima:
+``lambda_max(2 K^T K) = 2 lambda_max(K K^T) = 2 lambda_max(S)``. With data
+(:mod:`dmfsharp.data`) it is ``2c lambda_max(S_C)``, ``S_C = sum_k (F^T B_k^T B_k F)
+(x) (A_k A_k^T)``, ``F F^T = X X^T``. The cost is that of a minimum: no residual
+enters. The full Hessian's ``lambda_max`` away from minima stays with
+:func:`dmfsharp.numerical_sharpness` (warm-startable through ``v0=``).
+
+Diagonal blocks. The loss restricted to one factor ``W_k`` (the others fixed) is
+``c ||Y - A_k W_k B_k X||_F^2``, a convex quadratic in ``W_k``: the product is
+*linear* in ``W_k``, so the residual term of eq. 58 vanishes on the diagonal block
+(``P''`` along a direction supported on block ``k`` alone is zero). Hence at **any**
+point the ``k``-th diagonal Hessian block is, for row-major ``vec(U_k)``,
+
+.. math::
+
+    H_{kk} = 2c\, (A_k^\top A_k) \otimes (B_k C B_k^\top), \qquad
+    \lambda_{\max}(H_{kk}) = 2c\, \sigma_{\max}(A_k)^2 \sigma_{\max}(B_k F)^2,
+
+since ``vec_row(A U B F) = (A (x) (B F)^T) vec_row(U)`` and the eigenvalues of a
+Kronecker product of PSD matrices are the products of theirs. Without data
+(``C = I``, ``c = 1``) this is ``2 sigma_max(A_k)^2 sigma_max(B_k)^2``, the k-th term of
+Corollary 10's bound (eq. 34): **the layer sharpnesses sum to Corollary 10's bound.**
+As ``S = sum_k K_k K_k^T`` is a sum of PSD terms with
+``lambda_max(K_k K_k^T) = lambda_max(K_k^T K_k)``, Weyl's inequality gives, at a minimum,
+
+.. math::
+
+    \max_k \lambda_{\max}(H_{kk}) \le \lambda_{\max}(H) \le \sum_k \lambda_{\max}(H_{kk}),
+
+the left side because a diagonal block of a PSD matrix cannot exceed its largest
+eigenvalue, the right side being Corollary 10.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .chain import FactorsLike, as_chain, check_target
+from .data import data_terms, gauss_newton_top
+
+__all__ = ["gauss_newton_sharpness", "layer_sharpness", "layer_hessian_block"]
+
+
+def gauss_newton_sharpness(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+    method: str = "auto",
+) -> float:
+    r"""Exact largest eigenvalue of the Gauss-Newton part ``2 K^T K`` at any point.
+
+    .. math::
+
+        \lambda_{\max}(2 K^\top K) = 2\, \lambda_{\max}\Big(\sum_k B_k^\top B_k
+        \otimes A_k A_k^\top\Big)
+
+    (Theorem 5's expression, valid for the Gauss-Newton matrix everywhere since it does
+    not involve the residual; eq. 57). With ``data=X``: ``2c lambda_max(S_C)``.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        Any point ``[W_1, ..., W_L]`` (a torch tensor per factor is fine).
+    target : array_like, optional
+        Accepted for symmetry with :func:`dmfsharp.sharpness` and checked for shape,
+        but not used: the Gauss-Newton part does not depend on the target.
+    data, covariance, normalization
+        As in :func:`dmfsharp.sharpness`.
+    method : {"auto", "dense", "lanczos"} or a core route
+        Passed on to the eigenvalue computation.
+
+    Returns
+    -------
+    float
+        ``lambda_max`` of the Gauss-Newton matrix; at a global minimum, the Hessian's.
+
+    Examples
+    --------
+    At a point far from any minimum of ``M = 0`` it is still the closed form:
+
+    >>> import numpy as np
+    >>> gauss_newton_sharpness([np.array([[2.0]]), np.array([[3.0]])])  # 2 (3^2 + 2^2)
+    26.0
+    """
+    chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    _check_unused_target(chain, terms, target)
+    if terms is None:
+        from .exact import sharpness
+
+        return sharpness(chain, method=method)
+    if method not in ("auto", "dense", "lanczos"):
+        raise ValueError(f"with data, method must be 'auto', 'dense' or 'lanczos', got {method!r}")
+    return gauss_newton_top(chain, terms, method)
+
+
+def _check_unused_target(chain, terms, target) -> None:
+    """Validate the shape of a target that the result does not depend on."""
+    if target is None:
+        return
+    if terms is None:
+        check_target(chain, target)
+    else:
+        from .data import _check_data_target
+
+        _check_data_target(chain, terms, target)
+
+
+def _sigma_max_sq(w: np.ndarray) -> float:
+    from .exact import _sigma_max_sq as smax
+
+    return smax(w)
+
+
+def layer_sharpness(
+    factors: FactorsLike,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> np.ndarray:
+    """Largest eigenvalue of each diagonal Hessian block: ``2 sigma_max(A_k)^2 sigma_max(B_k)^2``.
+
+    The curvature of the loss along factor ``k`` alone. Exact at **any** point (the
+    loss is quadratic in each factor alone, so the residual term of eq. 58 does not
+    reach the diagonal blocks); see the module docstring for the derivation. Their sum
+    is Corollary 10's upper bound on ``lambda_max`` (eq. 34) and their maximum a lower
+    bound, at every global minimum.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        Any point.
+    target : array_like, optional
+        Checked for shape but not used: the diagonal blocks do not depend on it.
+    data, covariance, normalization
+        As in :func:`dmfsharp.sharpness`: then ``2c sigma_max(A_k)^2 sigma_max(B_k F)^2``
+        with ``F F^T = X X^T``.
+
+    Returns
+    -------
+    ndarray
+        ``lambda_max(H_kk)`` for ``k = 1, ..., L``.
+
+    Examples
+    --------
+    The Section 6 minimizer: both blocks are ``2 * 11 * 1``, summing to the bound 44.
+
+    >>> from dmfsharp import section6_example
+    >>> layer_sharpness(section6_example()).round(12).tolist()
+    [22.0, 22.0]
+    """
+    chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    _check_unused_target(chain, terms, target)
+    out = []
+    for a, b in zip(chain.suffix, chain.prefix, strict=True):
+        bf = b if terms is None else b @ terms.factor
+        out.append(_sigma_max_sq(a) * _sigma_max_sq(bf))
+    c = 1.0 if terms is None else terms.scale
+    return 2.0 * c * np.array(out)
+
+
+def layer_hessian_block(
+    factors: FactorsLike,
+    k: int,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+) -> np.ndarray:
+    """The ``k``-th diagonal Hessian block ``2c (A_k^T A_k) (x) (B_k C B_k^T)`` (any point).
+
+    Rows and columns follow row-major ``vec(U_k)``, as :meth:`FactorChain.flatten`; the
+    block is ``(d_k d_{k-1})``-square. ``k`` counts from 1.
+    """
+    chain = as_chain(factors)
+    if not (isinstance(k, (int, np.integer)) and 1 <= k <= chain.depth):
+        raise ValueError(f"k must be an integer with 1 <= k <= L = {chain.depth}, got {k!r}")
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    _check_unused_target(chain, terms, target)
+    a, b = chain.suffix[k - 1], chain.prefix[k - 1]
+    c = np.eye(chain.dims[0]) if terms is None else terms.gram
+    scale = 1.0 if terms is None else terms.scale
+    return 2.0 * scale * np.kron(a.T @ a, b @ c @ b.T)
