@@ -111,7 +111,7 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
         ax_d.set_xlabel("iteration $k$")
         ax_d.set_ylabel(r"$\|w_k - w^*\|_2^2\,/\,\|w^*\|_2^2$")
         ax_d.set_title("(b) normalized squared distance from $w^*$")
-        ax_d.legend(loc="lower right", frameon=False)
+        ax_d.legend(loc="center right", frameon=True, framealpha=0.85)
         ax_l.legend(loc="best", frameon=False)
 
         ext = map_extent(result)

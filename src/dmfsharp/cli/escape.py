@@ -9,6 +9,7 @@ from . import CLIError
 
 
 def register(sub) -> None:
+    """Add the ``escape`` subcommand to ``sub``."""
     p = sub.add_parser(
         "escape",
         help="run GD from next to a global minimum with several step sizes; write a run folder",
@@ -48,6 +49,7 @@ def register(sub) -> None:
 
 
 def parse_floats(text: str, name: str) -> tuple[float, ...]:
+    """Comma-separated positive finite numbers, or :class:`CLIError` naming ``name``."""
     try:
         vals = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
@@ -61,6 +63,7 @@ def parse_floats(text: str, name: str) -> tuple[float, ...]:
 
 
 def parse_dims(text: str) -> tuple[int, ...]:
+    """Comma-separated integers ``d_0,...,d_L`` with ``L >= 2``."""
     try:
         dims = tuple(int(x) for x in text.split(","))
     except ValueError:
@@ -86,6 +89,7 @@ def _check_options(args) -> None:
 
 
 def run(args) -> int:
+    """Run one escape experiment and write its run folder."""
     from ..dynamics import escape_experiment
     from ..io import load_factors
     from ..minima import check_dims, random_minimizer
@@ -153,6 +157,7 @@ def run(args) -> int:
 
 
 def format_summary(summary: dict) -> str:
+    """The per-run table printed after ``escape``."""
     lines = [
         f"dims {','.join(map(str, summary['dims']))}  N = {summary['num_params']}  "
         f"lambda_max = {summary['lambda_max']:.10g}  2/lambda_max = {summary['threshold_eta']:.6g}",

@@ -9,6 +9,7 @@ from ..presets import PRESETS
 
 
 def register(sub) -> None:
+    """Add the ``presets`` subcommand to ``sub``."""
     p = sub.add_parser(
         "presets",
         help="list the presets of the paper's escape experiments (Figures 1-7)",
@@ -24,6 +25,7 @@ def _dims(dims) -> str:
 
 
 def run(args) -> int:
+    """Print the presets as a table or JSON."""
     if args.json:
         print(json.dumps(to_jsonable([p.to_dict() for p in PRESETS.values()]), indent=2))
         return 0

@@ -9,6 +9,7 @@ from . import CLIError
 
 
 def register(sub) -> None:
+    """Add the ``reproduce`` subcommand to ``sub``."""
     p = sub.add_parser(
         "reproduce",
         help="run every preset (Figures 1-7) and write run folders and an index.html",
@@ -45,6 +46,7 @@ def _bar(i: int, n: int, label: str, t0: float, quiet: bool) -> None:
 
 
 def run(args) -> int:
+    """Run every selected preset into DIR and write DIR/index.html."""
     from ..presets import PRESETS, get_preset
     from ..report import fill_run_folder, staged_folder, write_index
 
