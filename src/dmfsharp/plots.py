@@ -105,10 +105,16 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
                 ax_d.axvline(run.escape_iteration, color=c, lw=0.8, ls=":")
         ax_d.axhline(result.escape_threshold**2, color="0.4", lw=0.9, ls="--",
                      label=f"escape threshold $\\tau^2$ ($\\tau$ = {result.escape_threshold:g})")
-        ax_l.set_xlabel("iteration $k$")
+        longest = max(r.iterations for r in runs)
+        if longest > 500:  # escapes happen early; a log axis shows them and the long tails
+            for ax in (ax_l, ax_d):
+                ax.set_xscale("symlog", linthresh=10, linscale=0.5)
+                ax.set_xlim(0, longest)
+        xlabel = "iteration $k$" + (" (log scale beyond 10)" if longest > 500 else "")
+        ax_l.set_xlabel(xlabel)
         ax_l.set_ylabel(r"$\mathcal{L}(w_k)\,/\,\|M\|_F^2$")
         ax_l.set_title("(a) normalized training loss")
-        ax_d.set_xlabel("iteration $k$")
+        ax_d.set_xlabel(xlabel)
         ax_d.set_ylabel(r"$\|w_k - w^*\|_2^2\,/\,\|w^*\|_2^2$")
         ax_d.set_title("(b) normalized squared distance from $w^*$")
         ax_d.legend(loc="center right", frameon=True, framealpha=0.85)

@@ -119,6 +119,7 @@ def staged_folder(dest: str | Path, *, overwrite: bool = False):
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
         yield tmp
+        _publish_modes(tmp)
         if dest.exists():
             old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".old"))
             os.replace(dest, old / "x")
@@ -126,10 +127,19 @@ def staged_folder(dest: str | Path, *, overwrite: bool = False):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dest)
-        os.chmod(dest, 0o755)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _publish_modes(root: Path) -> None:
+    """Give the staged tree ordinary permissions (temporary files are created private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for dirpath, _dirs, files in os.walk(root):
+        os.chmod(dirpath, 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o666 & ~mask)
 
 
 def write_run_folder(result, dest: str | Path, *, config: dict, title: str = "",
