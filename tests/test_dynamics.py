@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dmfsharp import FactorChain, NotAMinimumError, loss, numerical_sharpness, random_minimizer
 from dmfsharp.dynamics import escape_experiment, gradient_descent, start_direction
@@ -172,3 +174,46 @@ def test_scalar_engine_matches_general_engine(dims):
     for i, t in enumerate(a["stop_iteration"]):
         np.testing.assert_allclose(b["normalized_loss"][: t + 1, i],
                                    a["normalized_loss"][: t + 1, i], rtol=1e-8, atol=1e-14)
+
+
+def test_user_start_direction():
+    chain = random_minimizer((2, 3, 2), seed=5)
+    n = chain.num_params
+    u = np.zeros(n)
+    u[0] = 3.0
+    res = escape_experiment(chain, step_multipliers=[0.5], radius=1e-6, iterations=1,
+                            direction=u)
+    d = res.start.flatten() - chain.flatten()
+    np.testing.assert_allclose(d, 1e-6 * u / 3.0, atol=1e-15)
+    assert res.direction == "user"
+    blocks = chain.unflatten(u)
+    res2 = escape_experiment(chain, step_multipliers=[0.5], radius=1e-6, iterations=1,
+                             direction=blocks)
+    assert np.array_equal(res2.start.flatten(), res.start.flatten())
+    with pytest.raises(ValueError, match="zero"):
+        escape_experiment(chain, direction=np.zeros(n))
+
+
+@settings(max_examples=8)
+@given(
+    dims=st.lists(st.integers(1, 4), min_size=3, max_size=5).map(tuple),
+    seed=st.integers(0, 10_000),
+    above=st.floats(1.15, 1.6),
+)
+def test_property_escape_above_return_below(dims, seed, above):
+    from dmfsharp.minima import check_dims
+
+    try:
+        dims = check_dims(dims)
+    except ValueError:
+        return
+    chain = random_minimizer(dims, seed=seed)
+    m = chain.product
+    res = escape_experiment(chain, step_multipliers=[0.7, above], radius=1e-9, iterations=4000)
+    below, up = res.runs
+    assert below.status == "returned"
+    assert up.status in ("escaped", "diverged", "undecided")
+    if up.final_lambda_max is not None and up.status == "escaped":
+        lam = _dense_lambda(up.final_factors, m)
+        assert lam <= 2.0 / up.eta * (1 + 1e-6)
+        assert up.final_is_stable

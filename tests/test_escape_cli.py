@@ -160,3 +160,20 @@ def test_cli_existing_folder_is_kept(capsys, tmp_path):
     (full / "keep.txt").write_text("keep")
     code, _, err = _cli(capsys, "escape", "--dims", "2,3,2", "--out", str(full))
     assert code == 2 and "not empty" in err and (full / "keep.txt").exists()
+
+
+def test_cli_plane_file(capsys, tmp_path):
+    from dmfsharp import random_minimizer
+
+    n = random_minimizer((2, 3, 2), seed=0).num_params
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "plane.npz", zeta=rng.standard_normal(n), gamma=rng.standard_normal(n))
+    code, _, err = _cli(capsys, "escape", "--dims", "2,3,2", "--iterations", "20", "--grid", "5",
+                        "--plane-file", str(tmp_path / "plane.npz"), "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    s = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert s["config"]["plane"].startswith("file:")
+    np.savez(tmp_path / "bad.npz", zeta=np.ones(n))
+    code, _, err = _cli(capsys, "escape", "--dims", "2,3,2", "--plane-file",
+                        str(tmp_path / "bad.npz"), "--out", str(tmp_path / "q"))
+    assert code == 2 and "gamma" in err and not (tmp_path / "q").exists()

@@ -313,13 +313,9 @@ def start_direction(
             u = np.random.default_rng(seed).standard_normal(n)
             return u / np.linalg.norm(u)
         raise ValueError(f"direction must be 'top', 'random' or arrays, got {direction!r}")
-    arr = np.asarray(direction, dtype=object) if not hasattr(direction, "shape") else direction
-    if getattr(arr, "ndim", 0) == 1 and np.asarray(direction).dtype != object:
-        u = np.asarray(direction, dtype=np.float64)
-        if u.shape != (n,):
-            raise ValueError(f"a flat direction must have length N = {n}, got {u.shape}")
-    else:
-        u = _flat(check_like(chain, direction, "direction"))
+    from .landscape import _flat_direction
+
+    u = _flat_direction(chain, direction, "direction")
     if not np.all(np.isfinite(u)):
         raise ValueError("direction has non-finite entries")
     norm = np.linalg.norm(u)

@@ -25,8 +25,11 @@ PLANE_KINDS = ("hessian", "random")
 
 
 def _flat_direction(chain, d, name) -> np.ndarray:
-    arr = np.asarray(d, dtype=object) if isinstance(d, (list, tuple)) else np.asarray(d)
-    if arr.dtype != object and arr.ndim == 1:
+    """A direction given flat (length ``N``) or as arrays shaped like the factors."""
+    flat_like = isinstance(d, np.ndarray) or (
+        isinstance(d, (list, tuple)) and len(d) > 0 and all(np.isscalar(x) for x in d)
+    )
+    if flat_like and np.ndim(d) == 1:
         v = np.asarray(d, dtype=np.float64)
         if v.shape != (chain.num_params,):
             raise ValueError(f"{name} must have length N = {chain.num_params}, got {v.shape}")

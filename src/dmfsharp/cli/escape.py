@@ -34,8 +34,12 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="seed of the minimum and random directions (default 0)")
     p.add_argument("--direction", choices=("top", "random"),
                    help="start along v_1 (default) or a seeded random unit vector")
-    p.add_argument("--plane", choices=("hessian", "random"),
-                   help="contour-map plane: (v_1, v_N) (default) or seeded random")
+    planes = p.add_mutually_exclusive_group()
+    planes.add_argument("--plane", choices=("hessian", "random"),
+                        help="contour-map plane: (v_1, v_N) (default) or seeded random")
+    planes.add_argument("--plane-file", metavar="FILE",
+                        help=".npz with flat arrays 'zeta' and 'gamma' (length N): your own "
+                             "plane directions (orthonormalized in that order)")
     p.add_argument("--escape-threshold", type=float, default=1e-4,
                    help="tau: escape when ||w_k - w*|| > tau ||w*|| (default 1e-4)")
     p.add_argument("--grid", type=int, help="contour-map points per axis (default 201)")
@@ -88,6 +92,20 @@ def _check_options(args) -> None:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
 
 
+def _read_plane(path: str):
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "zeta" not in data.files or "gamma" not in data.files:
+                raise CLIError(f"{path}: --plane-file needs arrays 'zeta' and 'gamma'")
+            return (np.asarray(data["zeta"], float).ravel(), np.asarray(data["gamma"], float).ravel())
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CLIError(f"{path}: not a readable .npz file ({exc})") from None
+
+
 def run(args) -> int:
     """Run one escape experiment and write its run folder."""
     from ..dynamics import escape_experiment
@@ -97,6 +115,7 @@ def run(args) -> int:
     from ..report import write_run_folder
 
     _check_options(args)
+    user_plane = _read_plane(args.plane_file) if args.plane_file else None
     mults = None
     if args.step_multipliers:
         mults = parse_floats(args.step_multipliers, "--step-multipliers")
@@ -143,6 +162,9 @@ def run(args) -> int:
                   etas=None if etas is None else list(etas),
                   escape_threshold=args.escape_threshold,
                   track_every=args.track_every, track_hessian_every=args.track_hessian_every)
+    if user_plane is not None:
+        plane = user_plane
+        config["plane"] = f"file:{args.plane_file}"
     result = escape_experiment(
         chain, target=target, step_multipliers=mults, etas=etas, radius=radius,
         direction=direction, seed=seed, iterations=iterations, plane=plane,
