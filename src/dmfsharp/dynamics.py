@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from .chain import FactorChain, FactorsLike, as_chain, check_like, check_target
+from .chain import FactorChain, FactorsLike, as_chain, check_target
 from .errors import NotAMinimumError
 from .exact import minimum_residual, sharpness, top_eigenvector
 
