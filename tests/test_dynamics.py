@@ -154,6 +154,8 @@ def test_bad_input():
         escape_experiment(chain, target=chain.product + 1.0)
     with pytest.raises(ValueError, match="depth"):
         escape_experiment([np.ones((2, 2))])
+    with pytest.raises(ValueError, match="escape threshold"):
+        escape_experiment(chain, radius=1.0)
 
 
 @pytest.mark.parametrize("dims", [(1, 2, 3, 1), (1, 3, 2, 4, 2, 1)])

@@ -767,6 +767,12 @@ def escape_experiment(
     v1 = u if dir_name == "top" else _flat(top_eigenvector(chain))
     overlap = float(abs(u @ v1))
     wstar = chain.flatten()
+    wnorm = float(np.linalg.norm(wstar)) or 1.0
+    if r >= tau * wnorm:
+        raise ValueError(
+            f"radius {r:g} is not below the escape threshold tau ||w*|| = {tau * wnorm:.3g} "
+            f"(tau = escape_threshold = {tau:g}); start closer or raise escape_threshold"
+        )
     w0 = chain.with_factors(chain.unflatten(wstar + r * u))
     zplane = plane_directions(chain, plane, seed=seed)
 
@@ -775,7 +781,6 @@ def escape_experiment(
         escape_threshold=tau, converge_tol=converge_tol, track_every=track_every,
         track_hessian_every=track_hessian_every,
     )
-    wnorm = float(np.linalg.norm(wstar)) or 1.0
     runs = []
     for b in range(eta.size):
         runs.append(_make_run(raw, b, chain, float(eta[b]), float(mult[b]), lam, r * overlap,
