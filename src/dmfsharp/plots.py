@@ -190,7 +190,11 @@ def plot_sharpness(result, path: str | Path | None = None, *, title: str = "",
                 ax.plot(run.hessian_track_iterations, run.hessian_lambda_max, ls="none",
                         marker="o", ms=3.5, color=c, mec="k", mew=0.3)
             ax.axhline(2.0 / run.eta, color=c, lw=1.0, ls="--")
-        ax.set_xlabel("iteration $k$")
+        longest = max(r.iterations for r in result.runs)
+        if longest > 500:
+            ax.set_xscale("symlog", linthresh=10, linscale=0.5)
+            ax.set_xlim(0, longest)
+        ax.set_xlabel("iteration $k$" + (" (log scale beyond 10)" if longest > 500 else ""))
         ax.set_ylabel(r"$\lambda_{\max}$ at $w_k$")
         ax.set_title((title + "\n" if title else "") + r"sharpness along GD: lines "
                      r"$\lambda_{\max}(2K^\top K)$, dots $\lambda_{\max}(\nabla^2\mathcal{L})$, "
