@@ -219,3 +219,16 @@ def test_property_escape_above_return_below(dims, seed, above):
         lam = _dense_lambda(up.final_factors, m)
         assert lam <= 2.0 / up.eta * (1 + 1e-6)
         assert up.final_is_stable
+
+
+def test_results_pickle_roundtrip():
+    import pickle
+
+    res = escape_experiment(random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9, 1.3],
+                            radius=1e-9, iterations=300)
+    back = pickle.loads(pickle.dumps(res))
+    assert back.lambda_max == res.lambda_max
+    for a, b in zip(res.runs, back.runs, strict=True):
+        assert a.summary() == b.summary()
+        assert np.array_equal(a.coords, b.coords)
+        assert np.array_equal(a.final_factors.flatten(), b.final_factors.flatten())
