@@ -90,11 +90,24 @@ def rows(folder):
         ({"dims": [[3, 1, 3]]}, "eq. 17"),
         ({"depths": None}, "missing"),
         ({"etas": [0.0]}, "etas must be positive"),
+        ({"escape_threshold": 0}, "escape_threshold must be positive"),
     ],
 )
 def test_spec_validation_errors_name_the_key(over, match):
     with pytest.raises(SpecError, match=match):
         spec_of(**over)
+
+
+def test_default_escape_threshold_is_the_engines():
+    import inspect
+
+    from dmfsharp.dynamics import escape_experiment
+    from dmfsharp.sweep.spec import DEFAULT_ESCAPE_THRESHOLD
+
+    default = inspect.signature(escape_experiment).parameters["escape_threshold"].default
+    assert DEFAULT_ESCAPE_THRESHOLD == default
+    assert spec_of().escape_threshold == default
+    assert spec_of(escape_threshold=1e-3).to_dict()["escape_threshold"] == 1e-3
 
 
 def test_spec_needs_sweep_table_and_valid_toml(tmp_path):

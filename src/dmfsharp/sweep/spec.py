@@ -29,6 +29,7 @@ Example spec::
     architectures = ["fig1"]       # the paper's layer dimensions (optional)
     dims = [[1, 9, 4, 8, 1]]       # explicit layer dimensions (optional)
     scale = 1.0                    # std of the Gaussian factors (optional)
+    escape_threshold = 1e-4        # escaped once ||w_k - w*|| > this * ||w*|| (optional)
     description = "..."            # free text (optional)
 
 The loss is the whitened eq. 15; a data covariance is not a spec key yet (the escape
@@ -89,12 +90,16 @@ def _paper_architectures() -> dict[str, tuple[int, ...]]:
     return {name: tuple(p.dims) for name, p in PRESETS.items()}
 
 
+#: Default ``escape_threshold`` (the escape engine's own default, written into every
+#: spec so that results do not depend on a library default).
+DEFAULT_ESCAPE_THRESHOLD = 1e-4
+
 _MINIMIZERS = ("random", "flattest")
 _DIRECTIONS = ("top", "random")
 _KNOWN_KEYS = {
     "name", "seeds", "depths", "d0", "dL", "widths", "radius", "radii", "step_multipliers",
     "etas", "iterations", "direction", "minimizers", "architectures", "dims", "scale",
-    "description",
+    "description", "escape_threshold",
 }
 
 
@@ -134,6 +139,9 @@ class SweepTask:
         Step sizes as ``eta * lambda_max / 2`` and as absolute values.
     iterations : int
         GD iteration budget per run.
+    escape_threshold : float
+        ``tau`` of :func:`dmfsharp.dynamics.escape_experiment`: a run has escaped once
+        ``||w_k - w*|| > tau ||w*||``.
     """
 
     task_id: str
@@ -151,6 +159,7 @@ class SweepTask:
     step_multipliers: tuple[float, ...]
     etas: tuple[float, ...]
     iterations: int
+    escape_threshold: float
 
     def params(self) -> dict[str, Any]:
         """Every parameter except the id, as plain JSON types."""
@@ -178,7 +187,8 @@ class SweepTask:
     def engine_seed(self) -> int:
         """63-bit seed for the escape engine (the random perturbation direction)."""
         p = self.params()
-        key = {k: v for k, v in p.items() if k not in ("step_multipliers", "etas", "iterations")}
+        key = {k: v for k, v in p.items()
+               if k not in ("step_multipliers", "etas", "iterations", "escape_threshold")}
         return _seed63(key)
 
 
@@ -209,6 +219,7 @@ class SweepSpec:
     etas: tuple[float, ...]
     iterations: int
     scale: float = 1.0
+    escape_threshold: float = DEFAULT_ESCAPE_THRESHOLD
     description: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -246,6 +257,7 @@ class SweepSpec:
             "etas": list(self.etas),
             "iterations": self.iterations,
             "scale": self.scale,
+            "escape_threshold": self.escape_threshold,
         }
 
     def fingerprint(self) -> str:
@@ -263,6 +275,7 @@ class SweepSpec:
                 seed=seed, minimizer=kind, scale=self.scale, radius=radius,
                 direction=direction, step_multipliers=self.step_multipliers,
                 etas=self.etas, iterations=self.iterations,
+                escape_threshold=self.escape_threshold,
             )
             params = json.loads(json.dumps(fields))
             yield SweepTask(task_id=_task_id(params), **fields)
@@ -434,10 +447,12 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
         raise SpecError("[sweep] iterations (the GD budget per run) is required")
     iterations = _int(s["iterations"], "iterations", minimum=1)
     scale = _positive(s.get("scale", 1.0), "scale")
+    tau = _positive(s.get("escape_threshold", DEFAULT_ESCAPE_THRESHOLD), "escape_threshold")
     return SweepSpec(
         name=name.strip(), seeds=seeds, architectures=tuple(architectures),
         minimizers=minimizers, radii=radii, directions=directions,
         step_multipliers=mults, etas=etas, iterations=iterations, scale=scale,
+        escape_threshold=tau,
         description=description, raw=doc,
     )
 

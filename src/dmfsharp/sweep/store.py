@@ -36,7 +36,7 @@ _RUN_TYPES = {
     "architecture": "TEXT", "minimizer": "TEXT", "seed": "INTEGER", "minimizer_seed": "INTEGER",
     "engine_seed": "INTEGER", "dims": "TEXT", "depth": "INTEGER", "num_params": "INTEGER",
     "iterations": "INTEGER", "steps": "INTEGER", "escape_iteration": "INTEGER", "final_is_stable": "INTEGER",
-    "direction": "TEXT", "status": "TEXT NOT NULL", "stop_reason": "TEXT", "engine": "TEXT",
+    "direction": "TEXT", "status": "TEXT NOT NULL", "stop_reason": "TEXT",
     "minimum_file": "TEXT", "final_file": "TEXT",
 }
 

@@ -1,7 +1,7 @@
 """The work of one sweep task, run on a Dask worker: build the minimizer, run the engine.
 
 Kept thin on purpose: everything scientific happens in the escape engine
-(:func:`dmfsharp.sweep.engine.escape_experiment`); this module only builds the
+(:func:`dmfsharp.dynamics.escape_experiment`); this module only builds the
 minimizer from the task's seeds and turns the engine's result into plain rows. It
 writes nothing: the driver alone writes the results store and the point files.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from ..flatness import flat_sharpness
 from ..minima import flattest_minimizer, random_dims, random_minimizer
-from .engine import engine_name, escape_experiment
+from ..dynamics import escape_experiment
 from .spec import SweepTask
 
 __all__ = ["build_minimizer", "run_task", "recompute_task", "task_from_params", "RUN_COLUMNS"]
@@ -26,9 +26,9 @@ __all__ = ["build_minimizer", "run_task", "recompute_task", "task_from_params", 
 RUN_COLUMNS = (
     "task_id", "run_index", "sweep", "architecture", "minimizer", "seed", "minimizer_seed",
     "engine_seed", "dims", "depth", "num_params", "lambda_max", "flat_lambda_max",
-    "sharpness_ratio", "radius", "direction", "iterations", "step_multiplier", "eta",
+    "sharpness_ratio", "radius", "direction", "escape_threshold", "iterations", "step_multiplier", "eta",
     "steps", "status", "stop_reason", "escape_iteration", "predicted_escape_iteration", "peak_loss",
-    "final_loss", "final_lambda_max", "final_edge_ratio", "final_is_stable", "engine",
+    "final_loss", "final_lambda_max", "final_edge_ratio", "final_is_stable",
     "minimum_file", "final_file",
 )
 
@@ -79,7 +79,8 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
     t0 = time.perf_counter()
     chain, target = build_minimizer(task)
     common = dict(target=target, radius=task.radius, direction=task.direction,
-                  seed=task.engine_seed, iterations=task.iterations)
+                  seed=task.engine_seed, iterations=task.iterations,
+                  escape_threshold=task.escape_threshold)
     # the engine takes step sizes either relative or absolute per call: one call each
     results = []
     if task.step_multipliers:
@@ -96,8 +97,8 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         "engine_seed": task.engine_seed, "dims": json.dumps(list(chain.dims)),
         "depth": chain.depth, "num_params": chain.num_params, "lambda_max": lam,
         "flat_lambda_max": flat, "sharpness_ratio": lam / flat if flat > 0 else None,
-        "radius": task.radius, "direction": task.direction, "iterations": task.iterations,
-        "engine": engine_name(),
+        "radius": task.radius, "direction": task.direction,
+        "escape_threshold": task.escape_threshold, "iterations": task.iterations,
     }
     rows, finals = [], []
     for i, run in enumerate(res_runs):
