@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..dynamics import escape_experiment
 from ..flatness import flat_sharpness
 from ..minima import flattest_minimizer, random_dims, random_minimizer
-from ..dynamics import escape_experiment
 from .spec import SweepTask
 
 __all__ = ["build_minimizer", "run_task", "recompute_task", "task_from_params", "RUN_COLUMNS"]
