@@ -121,6 +121,28 @@ def test_spec_needs_sweep_table_and_valid_toml(tmp_path):
         load_spec(tmp_path / "missing.toml")
 
 
+def test_example_spec_files_parse(tmp_path):
+    text = """
+[sweep]
+name = "escape-small"
+seeds = 200                    # random minimizers per architecture (seeds 0..199)
+depths = [2, 3, 4]
+d0 = [1, 3]                    # input dims to try
+dL = [1, 2]                    # output dims to try
+widths = [3, 8]                # hidden widths drawn per seed, inclusive range
+radius = 1e-10
+step_multipliers = [0.9, 1.1, 1.5]
+iterations = 20000
+direction = "top"              # or "random"
+"""
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    spec = load_spec(f)
+    assert (spec.num_tasks, spec.num_runs) == (200 * 3 * 2 * 2, 200 * 3 * 2 * 2 * 3)
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweep-escape-small.toml"
+    assert load_spec(example).num_runs == 360
+
+
 def test_spec_counts_presets_and_explicit_dims():
     spec = spec_of(architectures=["fig7", "fig1"], dims=[[2, 3, 2, 1]],
                    minimizers=["random", "flattest"], radius=None, radii=[1e-12, 1e-9],
