@@ -62,10 +62,6 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _int(x: Any) -> int | None:
-    return None if x is None else int(x)
-
-
 def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -> dict[str, Any]:
     """Run one task; return its rows and, with ``save_points``, the factor arrays.
 
@@ -106,7 +102,7 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         flam = _num(run.final_lambda_max)
         rows.append({
             **base, "run_index": i, "step_multiplier": float(run.step_multiplier), "eta": eta,
-            "steps": _int(getattr(run, "iterations", None)),
+            "steps": int(run.iterations),
             "status": str(run.status), "stop_reason": str(run.stop_reason),
             "escape_iteration": None if run.escape_iteration is None else int(run.escape_iteration),
             "predicted_escape_iteration": _num(run.predicted_escape_iteration),
