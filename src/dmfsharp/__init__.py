@@ -9,6 +9,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 
 from .chain import FactorChain, as_chain
 from .data import NORMALIZATIONS
+from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
     hessian_spectrum,
@@ -33,6 +34,7 @@ from .flatness import (
 )
 from .gauss_newton import gauss_newton_sharpness, layer_hessian_block, layer_sharpness
 from .io import load_factors, save_factors
+from .landscape import loss_grid, plane_directions
 from .loss import (
     dense_hessian,
     gauss_newton_vector_product,
@@ -51,6 +53,8 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
+from .plots import plot_escape, plot_sharpness
+from .presets import PRESETS, EscapePreset, get_preset
 from .torch_interop import from_torch, load_torch_factors
 
 __version__ = "0.1.0"
@@ -115,4 +119,19 @@ __all__ = [
     # files
     "save_factors",
     "load_factors",
+    # gradient-descent escape experiments (Section 7)
+    "escape_experiment",
+    "EscapeResult",
+    "RunResult",
+    "gradient_descent",
+    "start_direction",
+    # loss-landscape maps (Appendix D.1)
+    "plane_directions",
+    "loss_grid",
+    # the paper's figure presets and plots
+    "EscapePreset",
+    "PRESETS",
+    "get_preset",
+    "plot_escape",
+    "plot_sharpness",
 ]

@@ -1,0 +1,200 @@
+"""``dmfsharp escape``: one escape experiment (a preset, custom dims, or a saved minimum)."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from . import CLIError
+
+
+def register(sub) -> None:
+    """Add the ``escape`` subcommand to ``sub``."""
+    p = sub.add_parser(
+        "escape",
+        help="run GD from next to a global minimum with several step sizes; write a run folder",
+        description=(
+            "Start gradient descent at w* + r v_1 (Section 7) with several step sizes in one "
+            "batched run, classify each run (escaped / returned / diverged / undecided), and "
+            "write a run folder: figure.png, figure.pdf, summary.json, minimum.npz, "
+            "final_run<i>.npz and trace_run<i>.csv. The minimum comes from --preset, from "
+            "--dims (Gaussian factors, M := their product, Appendix D.2) or from --minimum FILE."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="a preset name (see `dmfsharp presets`)")
+    src.add_argument("--dims", help="comma-separated d_0,...,d_L for a seeded Gaussian minimum")
+    src.add_argument("--minimum", metavar="FILE", help=".npz with W1 ... WL (and optionally M)")
+    p.add_argument("--out", required=True, help="run folder to create")
+    steps = p.add_mutually_exclusive_group()
+    steps.add_argument("--step-multipliers", help="comma-separated eta in units of 2/lambda_max")
+    steps.add_argument("--etas", help="comma-separated absolute step sizes")
+    p.add_argument("--radius", type=float, help="start distance r > 0 (default 1e-10)")
+    p.add_argument("--iterations", type=int, help="GD steps per run (default 5000)")
+    p.add_argument("--seed", type=int, help="seed of the minimum and random directions (default 0)")
+    p.add_argument("--direction", choices=("top", "random"),
+                   help="start along v_1 (default) or a seeded random unit vector")
+    planes = p.add_mutually_exclusive_group()
+    planes.add_argument("--plane", choices=("hessian", "random"),
+                        help="contour-map plane: (v_1, v_N) (default) or seeded random")
+    planes.add_argument("--plane-file", metavar="FILE",
+                        help=".npz with flat arrays 'zeta' and 'gamma' (length N): your own "
+                             "plane directions (orthonormalized in that order)")
+    p.add_argument("--escape-threshold", type=float, default=1e-4,
+                   help="tau: escape when ||w_k - w*|| > tau ||w*|| (default 1e-4)")
+    p.add_argument("--grid", type=int, help="contour-map points per axis (default 201)")
+    p.add_argument("--track-every", type=int, metavar="K",
+                   help="record exact lambda_max(2 K^T K) every K steps (sharpness.png)")
+    p.add_argument("--track-hessian-every", type=int, metavar="K2",
+                   help="record the full Hessian's lambda_max (Lanczos) every K2 steps")
+    p.add_argument("--no-figures", action="store_true", help="skip figure.png/figure.pdf")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.set_defaults(func=run)
+
+
+def parse_floats(text: str, name: str) -> tuple[float, ...]:
+    """Comma-separated positive finite numbers, or :class:`CLIError` naming ``name``."""
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise CLIError(f"{name} must be comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise CLIError(f"{name} is empty")
+    bad = [v for v in vals if not (math.isfinite(v) and v > 0)]
+    if bad:
+        raise CLIError(f"{name} must be positive and finite, got {bad[0]}")
+    return vals
+
+
+def parse_dims(text: str) -> tuple[int, ...]:
+    """Comma-separated integers ``d_0,...,d_L`` with ``L >= 2``."""
+    try:
+        dims = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise CLIError(f"--dims must be comma-separated integers, got {text!r}") from None
+    if len(dims) < 3:
+        raise CLIError(f"--dims needs depth L >= 2 (at least 3 numbers d_0,d_1,d_2), got {text!r}")
+    return dims
+
+
+def _check_options(args) -> None:
+    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
+        raise CLIError(f"--radius must be positive and finite, got {args.radius}")
+    if args.iterations is not None and args.iterations < 1:
+        raise CLIError(f"--iterations must be >= 1, got {args.iterations}")
+    if not (math.isfinite(args.escape_threshold) and args.escape_threshold > 0):
+        raise CLIError(f"--escape-threshold must be positive, got {args.escape_threshold}")
+    if args.grid is not None and args.grid < 2:
+        raise CLIError(f"--grid must be >= 2, got {args.grid}")
+    for name in ("track_every", "track_hessian_every"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+
+
+def _read_plane(path: str):
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "zeta" not in data.files or "gamma" not in data.files:
+                raise CLIError(f"{path}: --plane-file needs arrays 'zeta' and 'gamma'")
+            return (np.asarray(data["zeta"], float).ravel(), np.asarray(data["gamma"], float).ravel())
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CLIError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def run(args) -> int:
+    """Run one escape experiment and write its run folder."""
+    from ..dynamics import escape_experiment
+    from ..io import load_factors
+    from ..minima import check_dims, random_minimizer
+    from ..presets import get_preset
+    from ..report import write_run_folder
+
+    _check_options(args)
+    user_plane = _read_plane(args.plane_file) if args.plane_file else None
+    mults = None
+    if args.step_multipliers:
+        mults = parse_floats(args.step_multipliers, "--step-multipliers")
+    etas = parse_floats(args.etas, "--etas") if args.etas else None
+    target = None
+    title = ""
+    if args.preset:
+        preset = get_preset(args.preset)
+        changes = {k: v for k, v in (("radius", args.radius), ("iterations", args.iterations),
+                                      ("seed", args.seed), ("direction", args.direction),
+                                      ("plane", args.plane), ("grid", args.grid))
+                   if v is not None}
+        if mults is not None:
+            changes["step_multipliers"] = mults
+        preset = preset.replace(**changes)
+        chain = preset.minimum()
+        config = {"source": "preset", "preset": preset.name, **preset.to_dict()}
+        title = f"{preset.figure}: {preset.title}"
+        radius, iterations, seed = preset.radius, preset.iterations, preset.seed
+        direction, plane, grid = preset.direction, preset.plane, preset.grid
+        if etas is None:
+            mults = preset.step_multipliers
+    else:
+        seed = 0 if args.seed is None else args.seed
+        if args.dims:
+            dims = check_dims(parse_dims(args.dims))
+            chain = random_minimizer(dims, seed=seed)
+            config = {"source": "dims", "dims": list(dims), "seed": seed}
+            title = f"custom: dims {','.join(map(str, dims))}"
+        else:
+            chain, target = load_factors(args.minimum)
+            config = {"source": "file", "minimum_input": str(args.minimum), "seed": seed}
+            title = f"minimum from {args.minimum}"
+        radius = 1e-10 if args.radius is None else args.radius
+        iterations = 5000 if args.iterations is None else args.iterations
+        direction = args.direction or "top"
+        plane = args.plane or "hessian"
+        grid = 201 if args.grid is None else args.grid
+        if mults is None and etas is None:
+            mults = (0.9, 1.1)
+        config.update(radius=radius, iterations=iterations, direction=direction, plane=plane,
+                      grid=grid)
+    config.update(step_multipliers=None if mults is None else list(mults),
+                  etas=None if etas is None else list(etas),
+                  escape_threshold=args.escape_threshold,
+                  track_every=args.track_every, track_hessian_every=args.track_hessian_every)
+    if user_plane is not None:
+        plane = user_plane
+        config["plane"] = f"file:{args.plane_file}"
+    result = escape_experiment(
+        chain, target=target, step_multipliers=mults, etas=etas, radius=radius,
+        direction=direction, seed=seed, iterations=iterations, plane=plane,
+        escape_threshold=args.escape_threshold, track_every=args.track_every,
+        track_hessian_every=args.track_hessian_every,
+    )
+    summary = write_run_folder(result, args.out, config=config, title=title, grid=grid,
+                               figures=not args.no_figures, overwrite=args.overwrite)
+    print(format_summary(summary))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """The per-run table printed after ``escape``."""
+    lines = [
+        f"dims {','.join(map(str, summary['dims']))}  N = {summary['num_params']}  "
+        f"lambda_max = {summary['lambda_max']:.10g}  2/lambda_max = {summary['threshold_eta']:.6g}",
+        f"{'eta*lam/2':>10} {'status':>10} {'stop':>15} {'escape':>7} {'predicted':>9} "
+        f"{'final lam*eta/2':>15} {'stable':>6}",
+    ]
+    for r in summary["runs"]:
+        lam = r["final_lambda_max"]
+        esc = "-" if r["escape_iteration"] is None else str(r["escape_iteration"])
+        pred = r["predicted_escape_iteration"]
+        pred = "-" if pred is None else format(pred, ".1f")
+        lam_s = "-" if lam is None else format(lam * r["eta"] / 2, ".6f")
+        stable = {None: "-", True: "yes", False: "no"}[r["final_is_stable"]]
+        lines.append(
+            f"{r['step_multiplier']:>10.4g} {r['status']:>10} {r['stop_reason']:>15} "
+            f"{esc:>7} {pred:>9} {lam_s:>15} {stable:>6}"
+        )
+    return "\n".join(lines)

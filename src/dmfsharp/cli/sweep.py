@@ -1,0 +1,125 @@
+"""``dmfsharp sweep``, ``sweep-export``, ``sweep-report``: escape experiments at scale on Dask."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from . import CLIError
+
+
+def register(sub) -> None:
+    """Add the ``sweep``, ``sweep-export`` and ``sweep-report`` subcommands."""
+    p = sub.add_parser(
+        "sweep",
+        help="run (or resume) a sweep of escape experiments on Dask distributed",
+        description=(
+            "Run every task of a TOML sweep spec on a local Dask cluster of processes "
+            "(--workers) or on an existing one (--scheduler), storing one row per GD run in "
+            "OUT/results.sqlite as results arrive. Re-running the same command resumes: "
+            "finished tasks are skipped, failed ones are tried again. Exit status 1 when "
+            "some task failed in this run (its error is stored; the others still ran)."
+        ),
+    )
+    p.add_argument("spec", help="sweep spec (TOML with a [sweep] table)")
+    p.add_argument("--out", required=True, help="results folder (created if missing)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of the local cluster (default: CPU count)")
+    where.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
+    p.add_argument("--save-points", action="store_true",
+                   help="keep each minimizer and each final point as .npz under OUT/points/")
+    p.add_argument("--max-in-flight", type=int, default=None,
+                   help="tasks on the cluster at once (default: 4 x worker threads, at least 8)")
+    p.add_argument("--no-retry-failed", action="store_true",
+                   help="leave tasks stored as failed instead of trying them again")
+    p.add_argument("--no-report", action="store_true", help="do not write OUT/report/ at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=run_sweep_cmd)
+
+    e = sub.add_parser(
+        "sweep-export",
+        help="export a sweep's runs for pandas (parquet or csv)",
+        description="Write every run row of DIR/results.sqlite to DIR/results.<format>.",
+    )
+    e.add_argument("dir", help="sweep results folder")
+    e.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    e.add_argument("--output", default=None, help="file to write (default DIR/results.<format>)")
+    e.set_defaults(func=export_cmd)
+
+    r = sub.add_parser(
+        "sweep-report",
+        help="figures, summary table and index.html of a sweep",
+        description="Write DIR/report/: escape probability vs eta*lambda_max/2, landing "
+        "sharpness, escape time, sharpness vs depth, summary.csv and index.html.",
+    )
+    r.add_argument("dir", help="sweep results folder")
+    r.set_defaults(func=report_cmd)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_sweep_cmd(args) -> int:
+    """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
+    from ..sweep.driver import SweepAborted, run_sweep
+    from ..sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    spec_toml = Path(args.spec).read_text(encoding="utf-8")
+    previous = signal.signal(signal.SIGTERM, _terminate)  # close the cluster on kill
+    try:
+        summary = run_sweep(
+            spec, args.out, workers=args.workers, scheduler=args.scheduler,
+            save_points=args.save_points, max_in_flight=args.max_in_flight,
+            retry_failed=not args.no_retry_failed, progress=None if args.quiet else sys.stderr,
+            spec_toml=spec_toml,
+        )
+    except (ImportError, SweepAborted) as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out = Path(args.out)
+    print(
+        f"sweep {spec.name}: {summary.skipped + summary.done}/{summary.total} tasks done "
+        f"({summary.done} now, {summary.skipped} before), {summary.failed} failed; "
+        f"{summary.runs} runs in {summary.compute_elapsed:.1f} s "
+        f"({summary.runs_per_second:.1f} runs/s on {summary.workers} "
+        f"worker thread{'s' if summary.workers != 1 else ''}); "
+        f"results in {out / 'results.sqlite'}"
+    )
+    if not args.no_report:
+        try:
+            from ..sweep.report import write_report
+
+            print(f"report: {write_report(out) / 'index.html'}")
+        except ImportError as exc:
+            print(f"no report written ({exc}); install matplotlib and pandas", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def export_cmd(args) -> int:
+    """``dmfsharp sweep-export``: write the runs as parquet or CSV."""
+    from ..sweep.export import export_runs
+
+    try:
+        path = export_runs(args.dir, args.format, args.output)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    print(path)
+    return 0
+
+
+def report_cmd(args) -> int:
+    """``dmfsharp sweep-report``: write ``DIR/report/``."""
+    from ..sweep.report import write_report
+
+    try:
+        path = write_report(args.dir)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    print(path / "index.html")
+    return 0

@@ -1,0 +1,246 @@
+"""The paper's escape experiments (Figures 1-7) as typed, frozen, seeded configurations.
+
+Each preset builds its minimum with the recipe of Appendix D.2 (Gaussian factors
+``W_i ~ N(0, 1)`` of the given dims, ``M :=`` their product, via
+:func:`dmfsharp.random_minimizer` with the preset's seed) and runs
+:func:`dmfsharp.dynamics.escape_experiment` from ``w* + r v_1``. The paper does not
+print its step sizes or iteration counts (they are only in the lost figure legends), so
+every preset takes multipliers of ``2 / lambda_max`` on the side(s) of the threshold its
+figure shows, and an iteration budget long enough for the escaped runs to settle at
+these sizes. Where the paper's numbers disagree with each other, ``note`` says which
+one is followed and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .chain import FactorChain
+from .minima import check_dims, random_minimizer
+
+__all__ = ["EscapePreset", "PRESETS", "get_preset", "preset_names"]
+
+# The layer widths printed in Appendix D.2 for Figure 6 (d_0, ..., d_20).
+_FIG6_DIMS = (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1)
+
+
+@dataclass(frozen=True)
+class EscapePreset:
+    """One escape experiment: a minimum, a start radius, step sizes, a budget, a seed.
+
+    Attributes
+    ----------
+    name : str
+        Key, e.g. ``"fig1"``.
+    figure : str
+        The paper's figure it reproduces.
+    title : str
+        One-line description.
+    dims : tuple of int
+        ``(d_0, ..., d_L)``.
+    radius : float
+        ``r = ||w_0 - w*||``.
+    step_multipliers : tuple of float
+        ``eta lambda_max / 2`` of each run.
+    iterations : int
+        GD steps per run (at most).
+    seed : int
+        Seed of the minimum (``random_minimizer``) and of any random direction.
+    note : str
+        How the paper's numbers were resolved.
+    direction, plane : str
+        Start direction and landscape plane (the paper: ``"top"``, ``"hessian"``).
+    grid : int
+        Points per axis of the contour map.
+    """
+
+    name: str
+    figure: str
+    title: str
+    dims: tuple[int, ...]
+    radius: float
+    step_multipliers: tuple[float, ...]
+    iterations: int
+    seed: int = 0
+    note: str = ""
+    direction: str = "top"
+    plane: str = "hessian"
+    grid: int = 201
+
+    def __post_init__(self):
+        object.__setattr__(self, "dims", check_dims(self.dims))
+        object.__setattr__(self, "step_multipliers", tuple(float(c) for c in self.step_multipliers))
+        if not self.radius > 0:
+            raise ValueError(f"preset {self.name}: radius must be positive, got {self.radius}")
+        if int(self.iterations) < 1:
+            raise ValueError(f"preset {self.name}: iterations must be >= 1")
+
+    @property
+    def depth(self) -> int:
+        """``L``."""
+        return len(self.dims) - 1
+
+    @property
+    def num_params(self) -> int:
+        """``N = sum_i d_i d_{i-1}`` (eq. 16)."""
+        return sum(a * b for a, b in zip(self.dims, self.dims[1:], strict=False))
+
+    def minimum(self) -> FactorChain:
+        """The seeded Gaussian minimum of Appendix D.2 (``M`` is its product)."""
+        return random_minimizer(self.dims, seed=self.seed)
+
+    def replace(self, **changes: Any) -> EscapePreset:
+        """A copy with some fields changed (e.g. a smaller ``iterations`` budget)."""
+        return dataclasses.replace(self, **changes)
+
+    def run(self, **options: Any):
+        """Run :func:`dmfsharp.dynamics.escape_experiment` with this configuration.
+
+        ``options`` are passed on (e.g. ``track_every``).
+        """
+        from .dynamics import escape_experiment
+
+        return escape_experiment(
+            self.minimum(),
+            step_multipliers=self.step_multipliers,
+            radius=self.radius,
+            direction=self.direction,
+            seed=self.seed,
+            iterations=self.iterations,
+            plane=self.plane,
+            **options,
+        )
+
+    def to_dict(self) -> dict:
+        """The configuration as plain JSON types, with ``depth`` and ``num_params``."""
+        d = dataclasses.asdict(self)
+        d["dims"] = list(self.dims)
+        d["step_multipliers"] = list(self.step_multipliers)
+        d["depth"] = self.depth
+        d["num_params"] = self.num_params
+        return d
+
+
+_PRESET_LIST = [
+    EscapePreset(
+        name="fig1",
+        figure="Figure 1",
+        title="depth-2 factorization M = L R^T, L 10x20, R 20x20; eta >= 2/lambda_max",
+        dims=(20, 20, 10),
+        radius=1e-15,
+        step_multipliers=(1.0, 1.1, 1.3, 1.5),
+        iterations=4000,
+        note=(
+            "M = L R^T with L in R^{10x20}, R in R^{20x20}: W_1 = R^T (20x20), W_2 = L "
+            "(10x20), so dims (d_0, d_1, d_2) = (20, 20, 10) and N = 600. The caption "
+            "shows only eta >= 2/lambda_max; r = 1e-15 is below the rounding of w* "
+            "(entries ~1), so the start is w* to rounding and the unstable runs escape "
+            "from rounding noise. At 1.6 x 2/lambda_max this seed settles on a period-2 "
+            "orbit instead of a minimum, so the largest step here is 1.5."
+        ),
+    ),
+    EscapePreset(
+        name="fig2",
+        figure="Figure 2",
+        title="15-layer scalar factorization; eta > 2/lambda_max escapes, = 2/lambda_max returns",
+        dims=_FIG6_DIMS[:15] + (1,),
+        radius=1e-12,
+        step_multipliers=(1.0, 1.1, 1.3, 1.6),
+        iterations=3000,
+        note=(
+            "The paper does not list the 15-layer widths ('generated randomly', D.2). "
+            "The widths it prints for Fig. 6 and Fig. 7 share the prefix "
+            "1, 9, 4, 8, 24, ..., i.e. one random draw truncated per depth, so this "
+            "preset takes the first 15 widths of that list closed by d_15 = 1. Panels "
+            "a-c (eta > 2/lambda_max) and d-f (eta = 2/lambda_max, which converges) "
+            "are one run each here."
+        ),
+    ),
+    EscapePreset(
+        name="fig3",
+        figure="Figure 3",
+        title="15-layer scalar factorization, r = 1e-9; step sizes on both sides of 2/lambda_max",
+        dims=_FIG6_DIMS[:15] + (1,),
+        radius=1e-9,
+        step_multipliers=(0.5, 0.9, 1.1, 1.3, 1.6),
+        iterations=3000,
+        note=(
+            "Same 15-layer widths as fig2 (see there). Panel (a) shows "
+            "eta >= 2/lambda_max, panel (b) eta < 2/lambda_max; both sets are run."
+        ),
+    ),
+    EscapePreset(
+        name="fig4",
+        figure="Figure 4",
+        title="depth-2 factorization M = L R^T, L 10x30, R 20x30",
+        dims=(20, 30, 10),
+        radius=1e-10,
+        step_multipliers=(0.9, 0.99, 1.05, 1.2, 1.5),
+        iterations=4000,
+        note=(
+            "M = L R^T with L in R^{10x30}, R in R^{20x30}: dims (20, 30, 10), N = 900. "
+            "The caption gives no radius; r = 1e-10 (inside the paper's range 1e-15 to "
+            "1e-9) is used. Rows a-c and d-f show step sizes above and below "
+            "2/lambda_max."
+        ),
+    ),
+    EscapePreset(
+        name="fig5",
+        figure="Figure 5",
+        title="depth-2 factorization M = L R^T, L 25x30, R 20x30",
+        dims=(20, 30, 25),
+        radius=1e-10,
+        step_multipliers=(0.9, 0.99, 1.05, 1.2, 1.5),
+        iterations=4000,
+        note=(
+            "M = L R^T with L in R^{25x30}, R in R^{20x30}: dims (20, 30, 25), N = 1350. "
+            "No radius in the caption; r = 1e-10 as for fig4."
+        ),
+    ),
+    EscapePreset(
+        name="fig6",
+        figure="Figure 6",
+        title="20-layer scalar factorization, widths of Appendix D.2, r = 1e-9",
+        dims=_FIG6_DIMS,
+        radius=1e-9,
+        step_multipliers=(0.5, 0.9, 1.1, 1.3, 1.6),
+        iterations=4000,
+        note=(
+            "Widths exactly as printed in Appendix D.2 (21 numbers, depth 20, N = 2421, "
+            "consistent with the caption)."
+        ),
+    ),
+    EscapePreset(
+        name="fig7",
+        figure="Figure 7",
+        title="5-layer scalar factorization, r = 1e-12",
+        dims=(1, 9, 4, 8, 24, 1),
+        radius=1e-12,
+        step_multipliers=(0.5, 0.9, 1.1, 1.3, 1.6),
+        iterations=3000,
+        note=(
+            "Appendix D.2 prints widths 1, 9, 4, 8, 1 (depth 4, N = 85) but the caption "
+            "says 5 layers and the text says N = 293. Widths 1, 9, 4, 8, 24, 1 (the Fig. 6 "
+            "prefix closed by 1) give depth 5 and N = 9 + 36 + 32 + 192 + 24 = 293, "
+            "matching both, so the printed list dropped the 24; it is restored here."
+        ),
+    ),
+]
+
+#: The presets by name, in figure order.
+PRESETS: dict[str, EscapePreset] = {p.name: p for p in _PRESET_LIST}
+
+
+def preset_names() -> list[str]:
+    """Names of the presets in figure order."""
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> EscapePreset:
+    """The preset called ``name``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None

@@ -1,0 +1,30 @@
+"""Sweeps of escape experiments at scale on Dask distributed (spec, driver, store, report)."""
+
+from .driver import SweepSummary, run_sweep
+from .export import export_runs, read_runs, read_tasks
+from .report import summary_table, wilson_interval, write_report
+from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask, load_spec, parse_spec
+from .store import STORE_NAME, ResultStore
+from .task import build_minimizer, recompute_task, run_task
+
+__all__ = [
+    "SweepSpec",
+    "SweepTask",
+    "SpecError",
+    "PAPER_ARCHITECTURES",
+    "load_spec",
+    "parse_spec",
+    "run_sweep",
+    "SweepSummary",
+    "ResultStore",
+    "STORE_NAME",
+    "build_minimizer",
+    "run_task",
+    "recompute_task",
+    "read_runs",
+    "read_tasks",
+    "export_runs",
+    "write_report",
+    "summary_table",
+    "wilson_interval",
+]

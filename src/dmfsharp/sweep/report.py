@@ -1,0 +1,303 @@
+"""Statistics and figures of a sweep: ``DIR/report/`` with PNGs, a summary table, index.html.
+
+Figures:
+
+``escape_probability.png``
+    Fraction of runs that escaped (left the minimum and converged elsewhere) and that
+    returned, against ``eta lambda_max / 2`` (1 is the stability edge ``eta = 2 /
+    lambda_max``), with 95% Wilson intervals, per depth.
+``edge_distribution.png``
+    ``final_lambda_max * eta / 2`` of escaped runs: how close to the edge ``2 / eta``
+    the minimum GD lands on is (``<= 1`` is linearly stable).
+``escape_time.png``
+    Observed against predicted escape iteration.
+``sharpness_vs_depth.png``
+    ``lambda_max / (2 L sigma_max(M)^(2 - 2/L))`` of the starting minima against depth
+    (1 is flat, eq. 35), per minimizer kind.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write
+from .export import read_runs, read_tasks
+from .store import open_readonly
+
+__all__ = ["wilson_interval", "summary_table", "write_report", "REPORT_DIR"]
+
+REPORT_DIR = "report"
+_REPORT_COLUMNS = [
+    "task_id", "depth", "minimizer", "step_multiplier", "status", "escape_iteration",
+    "predicted_escape_iteration", "final_edge_ratio", "final_is_stable", "sharpness_ratio",
+]
+_MAX_LEVELS = 30
+
+
+def wilson_interval(successes, trials, z: float = 1.959963984540054):
+    """Wilson score interval for a binomial proportion (95% by default).
+
+    Returns ``(low, high)`` arrays; ``(nan, nan)`` where ``trials == 0``.
+
+    Examples
+    --------
+    >>> lo, hi = wilson_interval(0, 10)
+    >>> float(lo), round(float(hi), 4)
+    (0.0, 0.2775)
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1.0 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        # exact ends at k = 0 and k = n (rounding would put p outside the interval)
+        lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+        hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+        lo = np.where(n > 0, lo, np.nan)
+        hi = np.where(n > 0, hi, np.nan)
+    return lo, hi
+
+
+def _levels(df):
+    """Group key for the step size: the multiplier, binned when there are many values."""
+    m = df["step_multiplier"].round(9)
+    if m.nunique() <= _MAX_LEVELS:
+        return m
+    import pandas as pd
+
+    bins = np.linspace(m.min(), m.max(), _MAX_LEVELS + 1)
+    cut = pd.cut(m, bins, include_lowest=True)
+    return cut.map(lambda iv: round(float(iv.mid), 6)).astype(float)
+
+
+def summary_table(df):
+    """Per depth and step multiplier: counts by status, P(escape) with CI, edge ratio.
+
+    Columns: ``depth``, ``step_multiplier``, ``runs``, ``escaped``, ``returned``,
+    ``diverged``, ``undecided``, ``p_escape``, ``p_escape_lo``, ``p_escape_hi``,
+    ``median_final_edge_ratio`` (escaped runs), ``stable_fraction`` (escaped runs
+    whose final point is linearly stable), ``median_escape_time_ratio`` (observed /
+    predicted escape iteration).
+    """
+    import pandas as pd
+
+    d = df.assign(level=_levels(df))
+    rows = []
+    for (depth, level), g in d.groupby(["depth", "level"], sort=True):
+        counts = g["status"].value_counts()
+        n = len(g)
+        esc = g[g["status"] == "escaped"]
+        lo, hi = wilson_interval(counts.get("escaped", 0), n)
+        both = g.dropna(subset=["escape_iteration", "predicted_escape_iteration"])
+        both = both[both["predicted_escape_iteration"] > 0]
+        stable = esc["final_is_stable"].dropna()
+        rows.append({
+            "depth": int(depth), "step_multiplier": float(level), "runs": n,
+            "escaped": int(counts.get("escaped", 0)), "returned": int(counts.get("returned", 0)),
+            "diverged": int(counts.get("diverged", 0)),
+            "undecided": int(counts.get("undecided", 0)),
+            "p_escape": counts.get("escaped", 0) / n, "p_escape_lo": float(lo),
+            "p_escape_hi": float(hi),
+            "median_final_edge_ratio": float(esc["final_edge_ratio"].median()) if len(esc) else None,
+            "stable_fraction": float(stable.astype(bool).mean()) if len(stable) else None,
+            "median_escape_time_ratio": float(
+                (both["escape_iteration"] / both["predicted_escape_iteration"]).median()
+            ) if len(both) else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def _fig_escape(df, path):
+    import matplotlib.pyplot as plt
+
+    d = df.assign(level=_levels(df))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, status, title in ((axes[0], "escaped", "escaped"), (axes[1], "returned", "returned")):
+        for depth, g in d.groupby("depth"):
+            hit = (g["status"] == status).astype(int)
+            agg = hit.groupby(g["level"]).agg(n="size", k="sum")
+            x = agg.index.to_numpy(float)
+            p = agg["k"] / agg["n"]
+            lo, hi = wilson_interval(agg["k"], agg["n"])
+            ax.plot(x, p, "o-", ms=3, label=f"L = {depth}")
+            ax.fill_between(x, lo, hi, alpha=0.2)
+        ax.axvline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_xlabel(r"$\eta\,\lambda_{\max}/2$")
+        ax.set_title(f"fraction of runs {title} (95% Wilson CI)")
+    axes[0].set_ylabel("fraction of runs")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fig_edge(df, path):
+    import matplotlib.pyplot as plt
+
+    esc = df[df["status"] == "escaped"].dropna(subset=["final_edge_ratio"])
+    esc = esc.assign(level=_levels(esc)) if len(esc) else esc
+    x = esc["final_edge_ratio"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if x.size:
+        bins = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
+        levels = sorted(esc["level"].unique())
+        if len(levels) <= 6:  # one histogram per step size, stacked
+            ax.hist([esc.loc[esc["level"] == v, "final_edge_ratio"].to_numpy(float) for v in levels],
+                    bins=bins, stacked=True, label=[rf"$\eta\lambda_{{\max}}/2$ = {v:g}" for v in levels])
+        else:
+            ax.hist(x, bins=bins, color="C0")
+    ax.axvline(1.0, color="k", lw=0.8, ls="--", label=r"edge $\lambda_{\max} = 2/\eta$")
+    ax.set_xlabel(r"$\lambda_{\max}(\mathrm{final})\,\eta/2$ (escaped runs)")
+    ax.set_ylabel("runs")
+    ax.set_title(f"where GD lands after escaping ({x.size} runs)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fig_time(df, path):
+    import matplotlib.pyplot as plt
+
+    d = df.dropna(subset=["escape_iteration", "predicted_escape_iteration"])
+    d = d[(d["predicted_escape_iteration"] > 0) & (d["escape_iteration"] > 0)]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if len(d):
+        sc = ax.scatter(d["predicted_escape_iteration"], d["escape_iteration"], s=6,
+                        c=d["step_multiplier"], cmap="viridis", alpha=0.7)
+        fig.colorbar(sc, ax=ax, label=r"$\eta\,\lambda_{\max}/2$")
+        lim = [min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min()),
+               max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max())]
+        ax.plot(lim, lim, "k--", lw=0.8, label="observed = predicted")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("predicted escape iteration")
+    ax.set_ylabel("observed escape iteration")
+    ax.set_title(f"escape time ({len(d)} runs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fig_sharpness(df, path):
+    import matplotlib.pyplot as plt
+
+    t = df.drop_duplicates("task_id")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    kinds = sorted(t["minimizer"].unique())
+    depths = sorted(t["depth"].unique())
+    width = 0.8 / max(len(kinds), 1)
+    for j, kind in enumerate(kinds):
+        data = [t.loc[(t["minimizer"] == kind) & (t["depth"] == L), "sharpness_ratio"]
+                .dropna().to_numpy(float) for L in depths]
+        pos = [i + (j - (len(kinds) - 1) / 2) * width for i in range(len(depths))]
+        keep = [(p, x) for p, x in zip(pos, data, strict=True) if x.size]
+        if keep:
+            bp = ax.boxplot([x for _, x in keep], positions=[p for p, _ in keep],
+                            widths=width * 0.9, patch_artist=True, showfliers=True,
+                            medianprops={"color": "k"})
+            for b in bp["boxes"]:
+                b.set_facecolor(f"C{j}")
+            ax.plot([], [], "s", color=f"C{j}", label=f"{kind} ({int((t['minimizer'] == kind).sum())})")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xticks(range(len(depths)), [str(L) for L in depths])
+    ax.set_yscale("log")
+    ax.set_xlabel("depth L")
+    ax.set_ylabel(r"$\lambda_{\max} / (2L\,\sigma_{\max}(M)^{2-2/L})$")
+    ax.set_title("sharpness of starting minima relative to the flat value")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+_FIGURES = {
+    "escape_probability.png": (_fig_escape, "Escape and return probability vs step size"),
+    "edge_distribution.png": (_fig_edge, "Sharpness of the landing minimum relative to 2/eta"),
+    "escape_time.png": (_fig_time, "Observed vs predicted escape iteration"),
+    "sharpness_vs_depth.png": (_fig_sharpness, "Sharpness of random minima vs the flat value"),
+}
+
+
+def _html(name, spec, counts, table, failed, figures) -> str:
+    e = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>dmfsharp sweep {e(name)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
+        "padding:2px 6px;text-align:right}img{max-width:100%}</style></head><body>",
+        f"<h1>Sweep {e(name)}</h1>",
+        f"<p>{counts['done']} tasks done, {counts['failed']} failed, "
+        f"{counts['runs']} runs stored.</p>",
+    ]
+    for fname, title in figures:
+        parts.append(f"<h2>{e(title)}</h2><img src='{e(fname)}' alt='{e(title)}'>")
+    parts.append("<h2>Summary (summary.csv)</h2>")
+    parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+                 if len(table) else "<p>no runs yet</p>")
+    if len(failed):
+        parts.append(f"<h2>Failed tasks ({len(failed)})</h2><table><tr><th>task</th><th>error</th></tr>")
+        for _, r in failed.head(50).iterrows():
+            parts.append(f"<tr><td>{e(r['task_id'])}</td><td style='text-align:left'>"
+                         f"{e(str(r['error']))}</td></tr>")
+        parts.append("</table>")
+    parts.append(f"<h2>Spec</h2><pre>{e(json.dumps(spec, indent=2))}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(folder: str | os.PathLike) -> Path:
+    """Write ``folder/report/`` (figures, ``summary.csv``, ``index.html``) from the store.
+
+    The report is built in a temporary folder and moved into place at the end, so a
+    failure leaves the previous report intact. Returns the report folder.
+    """
+    folder = Path(folder)
+    conn = open_readonly(folder)
+    try:
+        row = conn.execute("SELECT name, spec_json FROM spec").fetchone()
+    finally:
+        conn.close()
+    name, spec = (row[0], json.loads(row[1])) if row else ("?", {})
+    df = read_runs(folder, columns=_REPORT_COLUMNS)
+    tasks = read_tasks(folder)
+    counts = {"done": int((tasks["status"] == "done").sum()),
+              "failed": int((tasks["status"] == "failed").sum()), "runs": len(df)}
+    table = summary_table(df) if len(df) else None
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".report."))
+    try:
+        figures = []
+        if len(df):
+            for fname, (fn, title) in _FIGURES.items():
+                fn(df, tmp / fname)
+                figures.append((fname, title))
+            with atomic_write(tmp / "summary.csv", "w", encoding="utf-8", newline="") as fh:
+                table.to_csv(fh, index=False)
+        import pandas as pd
+
+        with atomic_write(tmp / "index.html", "w", encoding="utf-8") as fh:
+            fh.write(_html(name, spec, counts, table if table is not None else pd.DataFrame(),
+                           tasks[tasks["status"] == "failed"], figures))
+        dest = folder / REPORT_DIR
+        old = None
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(dir=folder, prefix=".report.old."))
+            os.replace(dest, old / "r")
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+

@@ -1,0 +1,206 @@
+"""The results store of a sweep: one SQLite file, ``DIR/results.sqlite``.
+
+Written only by the driver, one transaction per finished task (its ``tasks`` row and
+all its ``runs`` rows together), so a crash, a Ctrl-C or a killed process leaves every
+task either fully recorded or absent. ``runs`` has the primary key
+``(task_id, run_index)``: a task can never be stored twice. Tables:
+
+``spec``
+    One row: the sweep's name, fingerprint, normalized spec (JSON) and the TOML text.
+``tasks``
+    One row per attempted task: ``status`` (``done`` or ``failed``), its parameters
+    (JSON), the error of a failed task, elapsed seconds, attempts.
+``runs``
+    One row per GD run (step size) of a done task; columns as
+    :data:`dmfsharp.sweep.task.RUN_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from .spec import SweepSpec, SweepTask
+from .task import RUN_COLUMNS
+
+__all__ = ["ResultStore", "STORE_NAME", "open_readonly"]
+
+STORE_NAME = "results.sqlite"
+
+_RUN_TYPES = {
+    "task_id": "TEXT NOT NULL", "run_index": "INTEGER NOT NULL", "sweep": "TEXT",
+    "architecture": "TEXT", "minimizer": "TEXT", "seed": "INTEGER", "minimizer_seed": "INTEGER",
+    "engine_seed": "INTEGER", "dims": "TEXT", "depth": "INTEGER", "num_params": "INTEGER",
+    "iterations": "INTEGER", "steps": "INTEGER", "escape_iteration": "INTEGER", "final_is_stable": "INTEGER",
+    "direction": "TEXT", "status": "TEXT NOT NULL", "stop_reason": "TEXT",
+    "minimum_file": "TEXT", "final_file": "TEXT",
+}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS spec (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    spec_json TEXT NOT NULL,
+    spec_toml TEXT,
+    created_at TEXT NOT NULL,
+    dmfsharp_version TEXT
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    params TEXT NOT NULL,
+    error TEXT,
+    elapsed REAL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    {", ".join(f"{c} {_RUN_TYPES.get(c, 'REAL')}" for c in RUN_COLUMNS)},
+    PRIMARY KEY (task_id, run_index),
+    FOREIGN KEY (task_id) REFERENCES tasks (task_id)
+);
+"""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def open_readonly(folder: str | os.PathLike) -> sqlite3.Connection:
+    """Open ``folder/results.sqlite`` read-only (for export and reports)."""
+    path = Path(folder) / STORE_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no sweep results here (missing {STORE_NAME})")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.execute("SELECT count(*) FROM runs").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise OSError(f"{path}: not a sweep results store ({exc})") from None
+    return conn
+
+
+class ResultStore:
+    """The driver's handle on ``DIR/results.sqlite`` (see the module docstring).
+
+    Opening a folder that already holds a store checks that it belongs to the same
+    spec (same fingerprint) and raises ``ValueError`` otherwise, so that results of
+    two different sweeps never mix.
+    """
+
+    def __init__(self, folder: str | os.PathLike, spec: SweepSpec, *, spec_toml: str | None = None):
+        from .. import __version__
+
+        self.folder = Path(folder)
+        self.path = self.folder / STORE_NAME
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash or kill of this process; after a power
+            # loss the last commits may be missing, and the next run simply recomputes them.
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.executescript(_SCHEMA)
+            row = self.conn.execute("SELECT name, fingerprint FROM spec").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise OSError(f"{self.path}: cannot use as a results store ({exc})") from None
+        fp = spec.fingerprint()
+        if row is None:
+            with self._transaction():
+                self.conn.execute(
+                    "INSERT INTO spec VALUES (1, ?, ?, ?, ?, ?, ?)",
+                    (spec.name, fp, json.dumps(spec.to_dict(), sort_keys=True), spec_toml,
+                     _now(), __version__),
+                )
+        elif row[1] != fp:
+            self.conn.close()
+            raise ValueError(
+                f"{self.folder} holds sweep {row[0]!r} with a different spec "
+                f"(fingerprint {row[1]}, this spec {fp}); use another --out folder"
+            )
+
+    # -- transactions
+
+    def _transaction(self):
+        conn = self.conn
+
+        class _Tx:
+            def __enter__(self_):
+                conn.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_, exc_type, exc, tb):
+                conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+                return False
+
+        return _Tx()
+
+    def close(self) -> None:
+        """Close the connection (everything is already committed)."""
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- queries
+
+    def task_status(self, task_id: str) -> str | None:
+        """``"done"``, ``"failed"`` or None (never attempted)."""
+        row = self.conn.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of done and failed tasks and of stored runs."""
+        done, failed = self.conn.execute(
+            "SELECT coalesce(sum(status = 'done'), 0), coalesce(sum(status = 'failed'), 0) FROM tasks"
+        ).fetchone()
+        runs = self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+        return {"done": int(done), "failed": int(failed), "runs": int(runs)}
+
+    # -- writes
+
+    def record_done(self, task: SweepTask, rows: list[dict[str, Any]], elapsed: float) -> None:
+        """Store a finished task and all its runs in one transaction."""
+        cols = ", ".join(RUN_COLUMNS)
+        marks = ", ".join("?" for _ in RUN_COLUMNS)
+        with self._transaction():
+            prev = self.conn.execute(
+                "SELECT status, attempts FROM tasks WHERE task_id = ?", (task.task_id,)
+            ).fetchone()
+            if prev is not None and prev[0] == "done":
+                raise ValueError(f"task {task.task_id} is already stored")
+            self.conn.execute(
+                "INSERT OR REPLACE INTO tasks VALUES (?, 'done', ?, NULL, ?, ?, ?)",
+                (task.task_id, json.dumps(task.params(), sort_keys=True), elapsed,
+                 1 + (prev[1] if prev else 0), _now()),
+            )
+            self.conn.executemany(
+                f"INSERT INTO runs ({cols}) VALUES ({marks})",
+                [tuple(_sql(r.get(c)) for c in RUN_COLUMNS) for r in rows],
+            )
+
+    def record_failed(self, task: SweepTask, error: str) -> None:
+        """Store a task that raised (no runs); a later success replaces it."""
+        with self._transaction():
+            prev = self.conn.execute(
+                "SELECT status, attempts FROM tasks WHERE task_id = ?", (task.task_id,)
+            ).fetchone()
+            if prev is not None and prev[0] == "done":
+                return
+            self.conn.execute(
+                "INSERT OR REPLACE INTO tasks VALUES (?, 'failed', ?, ?, NULL, ?, ?)",
+                (task.task_id, json.dumps(task.params(), sort_keys=True), error,
+                 1 + (prev[1] if prev else 0), _now()),
+            )
+
+
+def _sql(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    return v
