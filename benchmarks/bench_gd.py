@@ -23,7 +23,7 @@ import numpy as np
 from common import clock, dmf, save, table, torch_setup
 
 FIG6_DIMS = (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1)
-MULTIPLIERS = (0.9, 0.98, 1.0, 1.02, 1.05, 1.1, 1.2, 1.5)  # eta = mult * 2 / lambda_max
+MULTIPLIERS = (0.5, 0.7, 0.9, 0.99, 1.05, 1.1, 1.3, 1.6)  # eta = mult * 2 / lambda_max
 RADIUS = 1e-9
 
 
@@ -107,11 +107,18 @@ def torch_vectorized(start, m, etas, steps):
     return losses.numpy(), [w.detach().numpy() for w in ps]
 
 
-def engine(start, m, etas, steps):
-    """``dmfsharp.dynamics`` (filled in when the escape engine is available)."""
-    from dmfsharp import dynamics  # noqa: F401 - raises ImportError until it lands
+def engine(start, m, etas, steps, reference=None):
+    """``dmfsharp.dynamics.gradient_descent``: the escape engine, all runs batched.
 
-    raise NotImplementedError("adapter to dmfsharp.dynamics not written yet")
+    ``converge_tol=0`` keeps every run going for all ``steps`` (no early stop), so it
+    does the same number of steps as the others; it also records the distance to
+    ``w*`` and the plane coordinates at every step.
+    """
+    from dmfsharp.dynamics import gradient_descent
+
+    out = gradient_descent(start, etas, target=m, iterations=steps, reference=reference,
+                           converge_tol=0.0)
+    return out["loss"][:steps], out["final"]
 
 
 ROUTES = {
@@ -132,7 +139,9 @@ def main():
     m = chain.product
     print(f"Figure 6 configuration: N = {chain.num_params:,}, lambda_max = {lam:.6g}, "
           f"{len(etas)} step sizes, {args.steps} steps, r = {RADIUS:g}")
-    ref_losses, _ = numpy_batched(start, m, etas, min(args.steps, 400))
+    check_steps = 20  # the unstable runs escape from r = 1e-9 within ~25 steps, after which
+    # rounding differences between implementations grow like |1 - eta lambda|^k
+    ref_losses, _ = numpy_batched(start, m, etas, check_steps)
     rows = []
     for name, (fn, frac) in ROUTES.items():
         steps = max(10, int(args.steps * frac))
@@ -148,7 +157,8 @@ def main():
             rows.append(dict(route=name, note=f"unavailable: {exc}"))
             continue
         k = min(len(ref_losses), steps)
-        dev = float(np.max(np.abs(losses[:k] - ref_losses[:k]) / np.maximum(np.abs(ref_losses[:k]), 1e-300)))
+        dev = float(np.max(np.abs(losses[:k] - ref_losses[:k])
+                           / np.maximum(np.abs(ref_losses[:k]), 1e-300)))
         per = float(np.median(times)) / (steps * len(etas))
         rows.append(dict(route=name, steps=steps, time=float(np.median(times)), runs=times,
                          us_per_run_step=per * 1e6, run_steps_per_s=1.0 / per,

@@ -28,7 +28,10 @@ def setup(seed):
     rng = np.random.default_rng(seed)
     left, right = rng.standard_normal((10, 20)), rng.standard_normal((20, 20))
     chain = dmf.FactorChain([right.T, left])
-    v1, vn = dmf.top_eigenvector(chain), dmf.zero_eigenvector(chain)
+    from dmfsharp.landscape import plane_directions
+
+    z = plane_directions(chain, "hessian")  # (v_1, v_N), orthonormal
+    v1, vn = chain.unflatten(z[0]), chain.unflatten(z[1])
     xs = np.linspace(-SPAN, SPAN, GRID)
     return chain, v1, vn, xs
 
@@ -60,9 +63,10 @@ def batched(chain, v1, vn, xs, chunk=4096):
 
 
 def engine(chain, v1, vn, xs):
-    from dmfsharp import landscape  # noqa: F401 - raises ImportError until it lands
+    from dmfsharp.landscape import loss_grid
 
-    raise NotImplementedError("adapter to dmfsharp.landscape not written yet")
+    plane = np.stack([np.concatenate([b.ravel() for b in v]) for v in (v1, vn)])
+    return loss_grid(chain, xs, xs, plane=plane)
 
 
 ROUTES = {"pointwise loop (dmfsharp.loss per point)": pointwise,
