@@ -22,7 +22,7 @@ from bench_sharpness import (
     route_pyhessian,
     route_torch_func,
 )
-from common import RESULTS, clock, dmf, gaussian_minimizer, num_params, rel_err, save, timed
+from common import RESULTS, clock, dmf, gaussian_minimizer, num_params, paired, rel_err, save
 
 ENDS, DEPTH = 10, 5
 TARGETS = (1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
@@ -60,14 +60,16 @@ def main():
         n = num_params(dims)
         factors = gaussian_minimizer(dims, args.seed)
         m = np.linalg.multi_dot(factors[::-1])
-        rep = 5 if n <= 1e6 else 3
-        t_ex, _, lam = timed(lambda f=factors: dmf.sharpness(f), repeat=rep)
+        lam = dmf.sharpness(factors)
 
         def lg(factors=factors, m=m):
             c = dmf.FactorChain(factors)
             return dmf.loss(c, target=m), dmf.gradient(c, target=m)
 
-        t_lg, _, _ = timed(lg, repeat=rep)
+        # exact and loss+gradient in interleaved rounds (the same load for both)
+        med, _, _ = paired({"exact": lambda f=factors: dmf.sharpness(f), "lg": lg},
+                           repeat=11 if n <= 1e6 else 5)
+        t_ex, t_lg = med["exact"], med["lg"]
         pt = dict(dims=list(dims), num_params=n, exact=lam,
                   times={"exact (dmfsharp.sharpness)": t_ex, "loss+gradient (NumPy)": t_lg},
                   rel_err={}, num_hvp={})

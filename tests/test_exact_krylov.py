@@ -126,3 +126,18 @@ def test_sigma_max_sq_against_svd(shape):
     w = np.random.default_rng(3).standard_normal(shape)
     assert exact._sigma_max_sq(w) == pytest.approx(np.linalg.svd(w, compute_uv=False)[0] ** 2,
                                                    rel=1e-12)
+
+
+def test_finiteness_check_fast_path_and_overflowing_sums():
+    # entries whose sum overflows are finite and accepted; NaN and infinities are refused
+    big = np.full((3, 3), 1e308)
+    assert dmf.FactorChain([big, np.ones((2, 3))]).dims == (3, 3, 2)
+    for bad in (np.nan, np.inf, -np.inf):
+        w = np.ones((3, 3))
+        w[1, 2] = bad
+        with pytest.raises(dmf.FactorError, match=r"W_1 has a non-finite entry .* at index \(1, 2\)"):
+            dmf.FactorChain([w, np.ones((2, 3))])
+    w = np.ones((3, 3))
+    w[0, 0], w[2, 2] = np.inf, -np.inf  # they would cancel to NaN in the sum: still refused
+    with pytest.raises(dmf.FactorError, match="non-finite"):
+        dmf.FactorChain([np.ones((3, 2)), w])
