@@ -48,7 +48,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-n", type=float, default=1e7)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw the PNG from results/scaling.json")
     args = ap.parse_args()
+    if args.plot_only:
+        import json
+
+        data = json.loads((RESULTS / "scaling.json").read_text())
+        pts = data["points"]
+        names = list(dict.fromkeys(k for p in pts for k in p["times"]))
+        return plot(pts, names, RESULTS / "scaling.png")
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -117,16 +126,22 @@ def plot(points, names, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    styles = {"exact": ("C3", "o", 2.5), "loss+gradient": ("k", "s", 1.5)}
-    for i, nm in enumerate(names):
+    styles = {"exact": ("#d62728", "o", 2.5), "loss+gradient": ("k", "s", 1.5)}
+    palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    others = [nm for nm in names if nm.split(" ")[0] not in styles]
+    for nm in names:
         xs = [p["num_params"] for p in points if nm in p["times"]]
         ys = [p["times"][nm] for p in points if nm in p["times"]]
         key = nm.split(" ")[0]
-        color, marker, lw = styles.get(key, (f"C{i % 10}", "^", 1.2))
+        color, marker, lw = styles.get(
+            key, (palette[others.index(nm) % len(palette)] if nm in others else "C7", "^", 1.2))
         ax.loglog(xs, ys, marker=marker, color=color, lw=lw, label=nm,
                   ls="--" if key == "loss+gradient" else "-")
     ax.set_xlabel("number of parameters N")
-    ax.set_ylabel("wall time [s] (median)")
+    from common import CLOCK_NAME
+
+    clock_word = "CPU time" if CLOCK_NAME == "cpu" else "wall time"
+    ax.set_ylabel(f"{clock_word} [s], median, one thread")
     ax.set_title(f"λ_max at a minimum of ‖M − W_{DEPTH}⋯W_1‖², dims ({ENDS}, d, …, d, {ENDS})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
