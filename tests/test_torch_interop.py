@@ -186,3 +186,18 @@ def test_inspect_lists_layer_sharpness(tmp_path, capsys):
     assert info["lambda_max"] == 44.0 and info["layer_sharpness"] == pytest.approx([22.0, 22.0])
     assert main(["inspect", str(file)]) == 0
     assert re.search(r"layer sharpness \(sum = bound\) +22, 22\n", capsys.readouterr().out)
+
+
+def test_public_functions_take_a_network_directly():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=False), torch.nn.Linear(6, 5, bias=False),
+                              torch.nn.Linear(5, 3, bias=False))
+    chain = dmf.from_torch(net)
+    ref = dmf.numerical_sharpness(chain, method="dense").value
+    assert dmf.sharpness(net) == pytest.approx(ref, rel=1e-10)
+    assert dmf.sharpness(net.state_dict()) == pytest.approx(ref, rel=1e-10)
+    assert dmf.hessian_trace(net) == pytest.approx(dmf.hessian_trace(chain), rel=1e-14)
+    bad = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2, bias=False))
+    with pytest.raises(dmf.FactorError, match="bias"):
+        dmf.sharpness(bad)

@@ -15,7 +15,7 @@ accumulated from each end in ``2 (L - 1)`` matrix products.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, Union
 
@@ -94,6 +94,11 @@ class FactorChain:
     def __init__(self, factors: Sequence[Any]):
         if isinstance(factors, FactorChain):
             factors = factors.factors
+        elif hasattr(factors, "named_children") or isinstance(factors, Mapping):
+            # a torch.nn.Sequential of bias-free Linear layers, or a state_dict
+            from .torch_interop import from_torch
+
+            factors = from_torch(factors).factors
         if hasattr(factors, "ndim") and getattr(factors, "ndim", None) is not None:
             raise FactorError(
                 "factors must be a sequence of 2-D arrays [W_1, ..., W_L], "
