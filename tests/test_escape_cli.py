@@ -73,7 +73,11 @@ def test_run_folder_contents_roundtrip_and_determinism(tmp_path):
             rows = list(csv.DictReader(fh))
         assert float(rows[-1]["x"]) == run.coords[-1, 0]
         final, m2 = load_factors(tmp_path / "a" / entry["final_file"])
-        assert loss(final, target=m2) == pytest.approx(entry["final_loss"], rel=1e-9, abs=1e-300)
+        # slack for sums in another order (the compiled engine): R = M - P loses about
+        # delta = 1e-13 ||M||_F to cancellation, so L = ||R||^2 moves by 2 sqrt(L) delta + delta^2
+        delta = 1e-13 * float(np.linalg.norm(m2))
+        slack = 2.0 * np.sqrt(entry["final_loss"]) * delta + delta**2
+        assert loss(final, target=m2) == pytest.approx(entry["final_loss"], rel=1e-9, abs=slack)
         if entry["status"] == "escaped":
             lam = numerical_sharpness(final, target=m2, method="dense").value
             assert lam <= 2 / entry["eta"] * (1 + 1e-6)

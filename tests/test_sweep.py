@@ -250,12 +250,16 @@ def test_small_sweep_on_local_cluster_is_complete_consistent_and_repeatable(clus
 def test_tasks_on_the_cluster_stay_within_the_window(cluster, tmp_path):
     import threading
 
-    spec = spec_of(seeds=8)  # 32 tasks through a window of 3
+    spec = spec_of(seeds=8, iterations=2000)  # 32 tasks through a window of 3
     seen, stop = [], threading.Event()
 
     def watch():
+        # in flight = submitted and not finished; a finished task lingers in 'memory'
+        # until the driver has read its result and released it
         while not stop.is_set():
-            seen.append(sum(k.startswith("dmfsharp-sweep-") for k in list(cluster.scheduler.tasks)))
+            seen.append(sum(k.startswith("dmfsharp-sweep-") and ts.state not in ("memory", "released",
+                                                                                  "forgotten", "erred")
+                            for k, ts in list(cluster.scheduler.tasks.items())))
             time.sleep(0.002)
 
     th = threading.Thread(target=watch)
@@ -548,3 +552,27 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o")]) == 2
     assert "pip install 'dmfsharp[sweep]'" in capsys.readouterr().err
+
+
+def test_engine_is_part_of_the_spec_and_the_task_ids():
+    a = spec_of()
+    assert a.engine == "numpy" and a.to_dict()["engine"] == "numpy"
+    b = spec_of(engine="numba")
+    assert a.fingerprint() != b.fingerprint()
+    ta, tb = next(a.tasks()), next(b.tasks())
+    assert ta.task_id != tb.task_id and tb.engine == "numba"
+    assert ta.minimizer_seed == tb.minimizer_seed and ta.engine_seed == tb.engine_seed
+    with pytest.raises(SpecError, match="engine must be one of"):
+        spec_of(engine="cuda")
+
+
+def test_task_runs_on_the_engine_its_spec_names():
+    pytest.importorskip("numba")
+    from dmfsharp.sweep.task import run_task
+
+    task = next(spec_of(engine="numba", iterations=300).tasks())
+    fast = run_task(task)["rows"]
+    slow = run_task(next(spec_of(iterations=300).tasks()))["rows"]
+    assert [r["status"] for r in fast] == [r["status"] for r in slow]
+    for r, q in zip(fast, slow):
+        assert r["lambda_max"] == pytest.approx(q["lambda_max"], rel=1e-12)

@@ -17,7 +17,9 @@ comes back.
 :func:`escape_experiment` runs several step sizes from the same start in one call: the
 factors of all runs are stacked on a leading batch axis and every step is a fixed
 sequence of batched ``numpy.matmul`` calls into preallocated buffers (no Python loop
-over runs, no allocation per step).
+over runs, no allocation per step). With the optional ``fast`` extra (numba) a compiled
+kernel runs all runs through whole chunks of steps per call instead
+(``engine="numba"``, the default ``"auto"`` picks it when numba is installed).
 
 Escape, precisely
 -----------------
@@ -53,6 +55,7 @@ reported with ``final_is_stable = lambda_max <= 2 / eta``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,7 +73,10 @@ __all__ = [
     "escape_experiment",
     "gradient_descent",
     "start_direction",
+    "resolve_engine",
+    "numba_available",
     "STATUSES",
+    "ENGINES",
 ]
 
 #: Possible values of :attr:`RunResult.status`.
@@ -227,6 +233,9 @@ class EscapeResult:
         ``|<u, v_1>|`` of the unit start direction ``u`` with ``v_1``.
     runs : list of RunResult
         One per step size, in the given order.
+    engine : str
+        The GD engine that ran, ``"numpy"`` or ``"numba"`` (numbers after an escape
+        are reproducible per engine; see :func:`gradient_descent`).
     """
 
     minimum: FactorChain = field(repr=False)
@@ -240,6 +249,7 @@ class EscapeResult:
     escape_threshold: float
     start_overlap: float
     runs: list = field(repr=False)
+    engine: str = "numpy"
 
     @property
     def etas(self) -> np.ndarray:
@@ -472,6 +482,70 @@ def _make_batch(w0, dims, target):
     return _Batch(w0, dims, target)
 
 
+class _NumbaBatch(_Batch):
+    """GD buffers for the compiled engine: whole chunks of steps per call.
+
+    Keeps the NumPy engine's parameter layout and views (``W``, ``flat``,
+    ``set_scale``, ``reset``, used by the checks and the tracking) and replaces the
+    per-step ``residual``/``step`` calls by :meth:`advance`, one call of the jitted
+    kernel :func:`dmfsharp._gd_numba.advance` per chunk of iterations.
+    """
+
+    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray):
+        from . import _gd_numba
+
+        super().__init__(w0, dims, target)
+        self._kernel = _gd_numba.advance
+        self._dims, self._offs, self._poffs, self._pref, self._res, self._ca, self._cb = (
+            _gd_numba.make_buffers(self.w.shape[0], dims)
+        )
+        self._m = np.ascontiguousarray(self.M.ravel())
+        self._scale = self.scale.reshape(-1)  # a view: set_scale reaches the kernel
+
+    def advance(self, k0: int, k1: int, first_step: bool, wstar: np.ndarray, z: np.ndarray,
+                loss_tr: np.ndarray, dist_tr: np.ndarray, coord_tr: np.ndarray) -> None:
+        """Record iterations ``k0 .. k1`` (stepping in between); see the kernel's docstring."""
+        self._kernel(self.w, self._scale, self._dims, self._offs, self._poffs, self._m, wstar,
+                     z, self._pref, self._res, self._ca, self._cb, bool(first_step), int(k0),
+                     int(k1), loss_tr, dist_tr, coord_tr)
+
+
+#: Values of the ``engine`` option of :func:`gradient_descent` / :func:`escape_experiment`.
+ENGINES = ("auto", "numpy", "numba")
+
+
+@functools.cache
+def numba_available() -> bool:
+    """Whether the optional compiled engine can run (``numba`` imports)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_engine(engine: Any = "auto") -> str:
+    """The engine that ``engine`` selects: ``"numpy"`` or ``"numba"``.
+
+    ``"auto"`` is ``"numba"`` when numba is installed, else ``"numpy"``. Asking for
+    ``"numba"`` without numba raises :class:`ImportError` naming the extra to install.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "auto":
+        return "numba" if numba_available() else "numpy"
+    if engine == "numba" and not numba_available():
+        raise ImportError("engine 'numba' needs numba: pip install 'dmfsharp[fast]'")
+    return engine
+
+
+def _engine_factory(engine: Any) -> tuple[Any, str]:
+    if callable(engine):  # a batch class or factory (tests compare engines this way)
+        return engine, getattr(engine, "engine_name", getattr(engine, "__name__", "custom"))
+    name = resolve_engine(engine)
+    return (_NumbaBatch if name == "numba" else _make_batch), name
+
+
 def gradient_descent(
     start: FactorsLike,
     etas: Any,
@@ -484,7 +558,7 @@ def gradient_descent(
     converge_tol: float = 1e-14,
     track_every: int | None = None,
     track_hessian_every: int | None = None,
-    engine: Any = None,
+    engine: Any = "auto",
 ) -> dict[str, Any]:
     """Run GD on eq. 15 from one start with several step sizes at once (the raw engine).
 
@@ -509,13 +583,22 @@ def gradient_descent(
         Every so many iterations record ``lambda_max(2 K^T K)`` exactly
         (:func:`dmfsharp.sharpness` of the current factors) and the full Hessian's
         ``lambda_max`` (warm-started Lanczos, :func:`dmfsharp.numerical_sharpness`).
+    engine : {"auto", "numpy", "numba"}
+        ``"numpy"``: batched ``numpy.matmul`` calls, one Python iteration per step.
+        ``"numba"``: a compiled kernel that runs all runs through whole chunks of steps
+        (between the checks every few iterations and the tracking iterations); needs
+        the ``fast`` extra. ``"auto"``: numba if installed. Both compute the same
+        arithmetic up to the order of floating-point sums, so traces agree to rounding
+        while GD is near ``w*``; after an escape, rounding differences can grow
+        (the catapult is chaotic), so exact numbers are reproducible per engine.
 
     Returns
     -------
     dict
         Arrays ``normalized_loss``, ``distance_sq`` ``(T+1, B)``, ``coords``
         ``(T+1, B, 2)``, ``stop_iteration`` and ``stop_reason`` per run, ``final``
-        (``(B, N)`` parameters), ``mnorm2``, tracking lists.
+        (``(B, N)`` parameters), ``mnorm2``, tracking lists, ``engine`` (the name of
+        the engine that ran).
     """
     start = as_chain(start)
     ref = start if reference is None else as_chain(reference)
@@ -531,7 +614,7 @@ def gradient_descent(
             raise ValueError(f"{name} must be a positive integer, got {val!r}")
     n = start.num_params
     nb = eta.size
-    engine = _make_batch if engine is None else engine
+    factory, engine_name = _engine_factory(engine)
     wstar = ref.flatten()
     wstar_norm2 = float(wstar @ wstar) or 1.0
     z = np.zeros((2, n)) if plane is None else np.asarray(plane, dtype=np.float64)
@@ -543,7 +626,7 @@ def gradient_descent(
     conv_limit = converge_tol * mscale
     tau2 = escape_threshold**2 * wstar_norm2
 
-    batch = engine(np.tile(start.flatten(), (nb, 1)), start.dims, m)
+    batch = factory(np.tile(start.flatten(), (nb, 1)), start.dims, m)
     for b in range(nb):
         batch.set_scale(b, 2.0 * eta[b])
     wstar_l = np.ascontiguousarray(np.broadcast_to(batch.layout(wstar), batch.params.shape))
@@ -564,9 +647,35 @@ def gradient_descent(
 
     vecdot = np.vecdot
     subtract = np.subtract
+    chunked = hasattr(batch, "advance")
+    if chunked:
+        wstar_c = np.ascontiguousarray(wstar)
+        z_c = np.ascontiguousarray(z_l)
     with np.errstate(all="ignore"):
         k = 0
-        while True:
+        while chunked:
+            # one kernel call up to the next check, tracking iteration or the end; then
+            # exactly the per-iteration bookkeeping of the loop below at that iteration
+            stop = min(iterations, last_check + _CHECK_EVERY)
+            for every in (track_every, track_hessian_every):
+                if every is not None:
+                    stop = min(stop, -(-k // int(every)) * int(every))
+            batch.advance(k, stop, k > 0, wstar_c, z_c, loss_tr, dist_tr, coord_tr)
+            k = stop
+            if k - last_check >= _CHECK_EVERY or k == iterations:
+                _check(k, last_check, loss_tr, dist_tr, active, escaped, stop_it, reason,
+                       div_limit, conv_limit, tau2, batch, wstar)
+                last_check = k
+                if not active.any():
+                    break
+            if track_every is not None and k % int(track_every) == 0:
+                gn_track.append((k, _track_gn(batch, start, active)))
+            if track_hessian_every is not None and k % int(track_hessian_every) == 0:
+                h_track.append((k, _track_hessian(batch, start, m, active, h_vectors)))
+            if k == iterations:
+                break
+            k += 1
+        while not chunked:
             rflat = batch.residual()
             vecdot(rflat, rflat, out=loss_tr[k])
             subtract(batch.params, wstar_l, out=diff)
@@ -599,6 +708,7 @@ def gradient_descent(
         "gn_track": gn_track,
         "hessian_track": h_track,
         "etas": eta,
+        "engine": engine_name,
     }
 
 
@@ -669,6 +779,7 @@ def escape_experiment(
     track_every: int | None = None,
     track_hessian_every: int | None = None,
     lambda_max: float | None = None,
+    engine: str = "auto",
 ) -> EscapeResult:
     """GD started next to a global minimum with several step sizes (Section 7).
 
@@ -714,6 +825,9 @@ def escape_experiment(
         Lanczos) every ``track_hessian_every`` steps.
     lambda_max : float, optional
         ``lambda_max`` at ``w*`` if already known (else computed by Theorem 5).
+    engine : {"auto", "numpy", "numba"}
+        The GD engine (see :func:`gradient_descent`); the one that ran is recorded in
+        :attr:`EscapeResult.engine`.
 
     Returns
     -------
@@ -736,6 +850,7 @@ def escape_experiment(
     from .landscape import plane_directions
 
     chain = as_chain(minimum)
+    engine = resolve_engine(engine)
     if target is not None:
         m = check_target(chain, target)
         res, tol = minimum_residual(chain, target=m)
@@ -779,7 +894,7 @@ def escape_experiment(
     raw = gradient_descent(
         w0, eta, target=m, iterations=iterations, reference=chain, plane=zplane,
         escape_threshold=tau, converge_tol=converge_tol, track_every=track_every,
-        track_hessian_every=track_hessian_every,
+        track_hessian_every=track_hessian_every, engine=engine,
     )
     runs = []
     for b in range(eta.size):
@@ -788,6 +903,7 @@ def escape_experiment(
     return EscapeResult(
         minimum=chain, target=m, lambda_max=lam, radius=r, direction=dir_name, seed=seed,
         start=w0, plane=zplane, escape_threshold=tau, start_overlap=overlap, runs=runs,
+        engine=raw["engine"],
     )
 
 

@@ -54,6 +54,7 @@ def summary_dict(result, config: dict) -> dict:
         "target_norm_sq": result.target_norm_sq,
         "minimum_norm": float(np.linalg.norm(result.minimum.flatten())),
         "minimum_file": "minimum.npz",
+        "engine": getattr(result, "engine", "numpy"),
         "runs": runs,
     }
 

@@ -47,6 +47,10 @@ def register(sub) -> None:
                    help="record exact lambda_max(2 K^T K) every K steps (sharpness.png)")
     p.add_argument("--track-hessian-every", type=int, metavar="K2",
                    help="record the full Hessian's lambda_max (Lanczos) every K2 steps")
+    p.add_argument("--engine", choices=("auto", "numpy", "numba"), default="auto",
+                   help="GD engine: numba's compiled kernel, NumPy's batched matmuls, or auto "
+                        "(numba if installed; default). Numbers after an escape are "
+                        "reproducible per engine; summary.json records the one that ran")
     p.add_argument("--no-figures", action="store_true", help="skip figure.png/figure.pdf")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run)
@@ -106,6 +110,16 @@ def _read_plane(path: str):
         raise CLIError(f"{path}: not a readable .npz file ({exc})") from None
 
 
+def _engine(name: str) -> str:
+    """The engine ``name`` selects, or :class:`CLIError` if it cannot run here."""
+    from ..dynamics import resolve_engine
+
+    try:
+        return resolve_engine(name)
+    except ImportError as exc:
+        raise CLIError(f"--engine {name}: {exc}") from None
+
+
 def run(args) -> int:
     """Run one escape experiment and write its run folder."""
     from ..dynamics import escape_experiment
@@ -161,7 +175,8 @@ def run(args) -> int:
     config.update(step_multipliers=None if mults is None else list(mults),
                   etas=None if etas is None else list(etas),
                   escape_threshold=args.escape_threshold,
-                  track_every=args.track_every, track_hessian_every=args.track_hessian_every)
+                  track_every=args.track_every, track_hessian_every=args.track_hessian_every,
+                  engine=args.engine)
     if user_plane is not None:
         plane = user_plane
         config["plane"] = f"file:{args.plane_file}"
@@ -169,7 +184,7 @@ def run(args) -> int:
         chain, target=target, step_multipliers=mults, etas=etas, radius=radius,
         direction=direction, seed=seed, iterations=iterations, plane=plane,
         escape_threshold=args.escape_threshold, track_every=args.track_every,
-        track_hessian_every=args.track_hessian_every,
+        track_hessian_every=args.track_hessian_every, engine=_engine(args.engine),
     )
     summary = write_run_folder(result, args.out, config=config, title=title, grid=grid,
                                figures=not args.no_figures, overwrite=args.overwrite)

@@ -30,7 +30,13 @@ Example spec::
     dims = [[1, 9, 4, 8, 1]]       # explicit layer dimensions (optional)
     scale = 1.0                    # std of the Gaussian factors (optional)
     escape_threshold = 1e-4        # escaped once ||w_k - w*|| > this * ||w*|| (optional)
+    engine = "numpy"               # or "numba" (the compiled GD engine, 'fast' extra)
     description = "..."            # free text (optional)
+
+The GD engine is part of the spec, and so of every task id: post-escape trajectories
+are chaotic, so rounding-level differences between engines can change where a run
+lands, and a sweep must not mix engines (for example on resuming after numba was
+installed). ``"numba"`` needs numba on every worker.
 
 The loss is the whitened eq. 15; a data covariance is not a spec key yet (the escape
 engine runs GD on ``||M - W_L ... W_1||_F^2``).
@@ -99,8 +105,9 @@ _DIRECTIONS = ("top", "random")
 _KNOWN_KEYS = {
     "name", "seeds", "depths", "d0", "dL", "widths", "radius", "radii", "step_multipliers",
     "etas", "iterations", "direction", "minimizers", "architectures", "dims", "scale",
-    "description", "escape_threshold",
+    "description", "escape_threshold", "engine",
 }
+_ENGINES = ("numpy", "numba")
 
 
 class SpecError(ValueError):
@@ -160,6 +167,7 @@ class SweepTask:
     etas: tuple[float, ...]
     iterations: int
     escape_threshold: float
+    engine: str = "numpy"
 
     def params(self) -> dict[str, Any]:
         """Every parameter except the id, as plain JSON types."""
@@ -188,7 +196,8 @@ class SweepTask:
         """63-bit seed for the escape engine (the random perturbation direction)."""
         p = self.params()
         key = {k: v for k, v in p.items()
-               if k not in ("step_multipliers", "etas", "iterations", "escape_threshold")}
+               if k not in ("step_multipliers", "etas", "iterations", "escape_threshold",
+                            "engine")}
         return _seed63(key)
 
 
@@ -220,6 +229,7 @@ class SweepSpec:
     iterations: int
     scale: float = 1.0
     escape_threshold: float = DEFAULT_ESCAPE_THRESHOLD
+    engine: str = "numpy"
     description: str = ""
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -258,6 +268,7 @@ class SweepSpec:
             "iterations": self.iterations,
             "scale": self.scale,
             "escape_threshold": self.escape_threshold,
+            "engine": self.engine,
         }
 
     def fingerprint(self) -> str:
@@ -275,7 +286,7 @@ class SweepSpec:
                 seed=seed, minimizer=kind, scale=self.scale, radius=radius,
                 direction=direction, step_multipliers=self.step_multipliers,
                 etas=self.etas, iterations=self.iterations,
-                escape_threshold=self.escape_threshold,
+                escape_threshold=self.escape_threshold, engine=self.engine,
             )
             params = json.loads(json.dumps(fields))
             yield SweepTask(task_id=_task_id(params), **fields)
@@ -448,11 +459,14 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     iterations = _int(s["iterations"], "iterations", minimum=1)
     scale = _positive(s.get("scale", 1.0), "scale")
     tau = _positive(s.get("escape_threshold", DEFAULT_ESCAPE_THRESHOLD), "escape_threshold")
+    engine = s.get("engine", "numpy")
+    if engine not in _ENGINES:
+        raise SpecError(f"[sweep] engine must be one of {list(_ENGINES)}, got {engine!r}")
     return SweepSpec(
         name=name.strip(), seeds=seeds, architectures=tuple(architectures),
         minimizers=minimizers, radii=radii, directions=directions,
         step_multipliers=mults, etas=etas, iterations=iterations, scale=scale,
-        escape_threshold=tau,
+        escape_threshold=tau, engine=engine,
         description=description, raw=doc,
     )
 

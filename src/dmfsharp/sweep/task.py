@@ -76,7 +76,7 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
     chain, target = build_minimizer(task)
     common = dict(target=target, radius=task.radius, direction=task.direction,
                   seed=task.engine_seed, iterations=task.iterations,
-                  escape_threshold=task.escape_threshold)
+                  escape_threshold=task.escape_threshold, engine=task.engine)
     # the engine takes step sizes either relative or absolute per call: one call each
     results = []
     if task.step_multipliers:
