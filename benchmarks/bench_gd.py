@@ -8,7 +8,8 @@ step:
 - ``plain PyTorch``: autograd, one step size at a time, as a researcher writes it;
 - ``vectorized PyTorch``: the 8 runs stacked in batched tensors, one backward per step;
 - ``batched NumPy``: the analytic gradient on stacked ``(8, d_i, d_{i-1})`` arrays;
-- ``dmfsharp.dynamics``: the project's escape engine, when installed.
+- ``dmfsharp.dynamics``: the project's escape engine, NumPy and (if numba is installed)
+  compiled; ``benchmarks/bench_gd_engines.py`` measures the same engines in more detail.
 
 Each route's trajectories are checked against the batched NumPy ones.
 
@@ -107,25 +108,37 @@ def torch_vectorized(start, m, etas, steps):
     return losses.numpy(), [w.detach().numpy() for w in ps]
 
 
-def engine(start, m, etas, steps, reference=None):
+def engine(start, m, etas, steps, reference=None, kind="numpy"):
     """``dmfsharp.dynamics.gradient_descent``: the escape engine, all runs batched.
 
     ``converge_tol=0`` keeps every run going for all ``steps`` (no early stop), so it
     does the same number of steps as the others; it also records the distance to
-    ``w*`` and the plane coordinates at every step.
+    ``w*`` and the plane coordinates at every step. ``kind`` is its ``engine=``:
+    ``"numpy"`` (batched matmuls, one Python iteration per step) or ``"numba"`` (the
+    optional compiled kernel, ``pip install 'dmfsharp[fast]'``).
     """
     from dmfsharp.dynamics import gradient_descent
 
+    if kind == "numba":
+        from dmfsharp.dynamics import numba_available
+
+        if not numba_available():
+            raise ImportError("numba is not installed")
     out = gradient_descent(start, etas, target=m, iterations=steps, reference=reference,
-                           converge_tol=0.0)
+                           converge_tol=0.0, engine=kind)
     return out["loss"][:steps], out["final"]
+
+
+def engine_numba(start, m, etas, steps):
+    return engine(start, m, etas, steps, kind="numba")
 
 
 ROUTES = {
     "plain PyTorch (one eta at a time)": (torch_plain, 0.25),
     "vectorized PyTorch (8 etas batched)": (torch_vectorized, 1.0),
     "batched NumPy (8 etas)": (numpy_batched, 1.0),
-    "dmfsharp.dynamics": (engine, 1.0),
+    "dmfsharp.dynamics, engine=numpy": (engine, 1.0),
+    "dmfsharp.dynamics, engine=numba": (engine_numba, 1.0),
 }
 
 
