@@ -101,6 +101,12 @@ def main():
         points.append(pt)
         print(f"N = {n:>10,}  " + "  ".join(f"{k.split(' ')[0]} {v:.3g}s"
                                              for k, v in pt["times"].items()))
+    # exactness: at every N the most accurate Lanczos route agrees with the exact value
+    worst = max(min(v for k, v in p["rel_err"].items() if "eigsh" in k or "lanczos" in k)
+                for p in points)
+    print(f"cross-check: worst relative difference exact vs best Lanczos over all N: {worst:.1e}")
+    if worst > 1e-8:
+        raise SystemExit(f"exact values disagree with the numerical ones ({worst:.1e})")
     names = list(points[0]["times"])
     for nm in [k for p in points for k in p["times"]]:
         if nm not in names:
@@ -116,7 +122,7 @@ def main():
         print(f"  {nm:32s} {s:.2f}")
     plot(points, names, RESULTS / "scaling.png")
     save("scaling", dict(ends=ENDS, depth=DEPTH, seed=args.seed, points=points,
-                         slopes_N_ge_1e5=slopes))
+                         slopes_N_ge_1e5=slopes, cross_check_worst_rel_diff=worst))
 
 
 def plot(points, names, path):
