@@ -450,8 +450,9 @@ def sharpness(
         raised.
     method : {"auto", "theorem4", "corollary6", "dense", "lanczos"}
         ``"auto"`` takes Theorem 4 or Corollary 6 where they apply, the dense ``S`` for
-        ``d_0 d_L <= 256`` and matrix-free Lanczos on ``S`` (to machine precision)
-        otherwise. The others force a route (for cross-checks). With data only
+        ``d_0 d_L <= 256`` and matrix-free Lanczos on ``S`` otherwise (from a rank-one
+        start, stopped once the a posteriori bound ``min(rho, rho^2 / gap)`` on the
+        eigenvalue error is below ``1e-13 lambda``; measured errors are ~1e-15). The others force a route (for cross-checks). With data only
         ``"auto"``, ``"dense"`` and ``"lanczos"`` apply.
     data : array_like, optional
         Samples ``X`` of shape ``(d_0, n)``; the loss is then ``c ||Y - P X||_F^2`` and
