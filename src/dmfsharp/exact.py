@@ -56,8 +56,10 @@ __all__ = [
 #: Routes accepted by ``sharpness(..., method=...)``.
 SHARPNESS_METHODS = ("auto", "theorem4", "corollary6", "dense", "lanczos")
 
-#: Up to this ``d_0 d_L`` the matrix ``S`` is formed densely for ``lambda_max``.
-DENSE_S_MAX = 256
+#: Up to this ``d_0 d_L`` the matrix ``S`` is formed densely for ``lambda_max``. Measured
+#: crossover (benchmarks): dense ``eigh`` wins at 144 (0.5 vs 0.8 ms), Lanczos at 256
+#: (0.9-1.5 vs 2-2.6 ms) and grows its lead after that (1-2 vs 35-39 ms at 900).
+DENSE_S_MAX = 196
 #: Up to this ``d_0 d_L`` :func:`hessian_spectrum` forms ``S`` and finds all its eigenvalues.
 SPECTRUM_DENSE_MAX = 4096
 
@@ -450,10 +452,11 @@ def sharpness(
         raised.
     method : {"auto", "theorem4", "corollary6", "dense", "lanczos"}
         ``"auto"`` takes Theorem 4 or Corollary 6 where they apply, the dense ``S`` for
-        ``d_0 d_L <= 256`` and matrix-free Lanczos on ``S`` otherwise (from a rank-one
-        start, stopped once the a posteriori bound ``min(rho, rho^2 / gap)`` on the
-        eigenvalue error is below ``1e-13 lambda``; measured errors are ~1e-15). The others force a route (for cross-checks). With data only
-        ``"auto"``, ``"dense"`` and ``"lanczos"`` apply.
+        ``d_0 d_L <= 196`` (``DENSE_S_MAX``) and matrix-free Lanczos on ``S`` otherwise
+        (from a rank-one start, stopped once the a posteriori bound
+        ``min(rho, rho^2 / gap)`` on the eigenvalue error is below ``1e-13 lambda``;
+        measured errors are ~1e-15). The others force a route (for cross-checks). With
+        data only ``"auto"``, ``"dense"`` and ``"lanczos"`` apply.
     data : array_like, optional
         Samples ``X`` of shape ``(d_0, n)``; the loss is then ``c ||Y - P X||_F^2`` and
         ``target`` is ``Y`` (shape ``(d_L, n)``, None meaning ``Y = P X``). The result
