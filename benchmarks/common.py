@@ -145,6 +145,8 @@ def save(name, payload):
     payload = dict(payload)
     payload["environment"] = environment()
     payload["command"] = "python " + " ".join(sys.argv)
+    if THREADS != 1 or CLOCK_NAME != "cpu":  # keep the default results apart
+        name = f"{name}-threads{THREADS}-{CLOCK_NAME}"
     path = RESULTS / f"{name}.json"
     write_json(path, payload)
     print(f"\nwrote {path.relative_to(ROOT)}")
