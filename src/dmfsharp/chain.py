@@ -50,7 +50,11 @@ def as_float_array(value: Any, name: str, *, ndim: int | None = 2) -> np.ndarray
     if arr.size == 0:
         raise FactorError(f"{name} is empty (shape {arr.shape})")
     arr = np.array(arr, dtype=np.float64, order="C", copy=True)
-    if not np.all(np.isfinite(arr)):
+    # one read-only pass: a NaN or an infinity makes the sum non-finite; only a finite
+    # sum that overflowed needs the elementwise check
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total) and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise FactorError(
             f"{name} has a non-finite entry {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}"
