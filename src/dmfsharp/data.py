@@ -85,7 +85,7 @@ from ._kron import _normalize, _sign_fix, _spectrum_of_grams, _top_of_grams
 from .chain import FactorChain, as_float_array, check_like, check_target
 from .errors import FactorError, NotAMinimumError
 
-__all__ = ["NORMALIZATIONS", "DataTerms", "data_terms", "has_data"]
+__all__ = ["NORMALIZATIONS", "DataTerms", "data_terms"]
 
 #: Loss normalizations: ``c = 1``, ``1/n`` and ``1/(2n)`` (samples) or ``-, 1, 1/2``
 #: (covariance).
@@ -122,11 +122,6 @@ class DataTerms:
     def num_samples(self) -> int | None:
         """``n`` for samples, None for a covariance."""
         return None if self.samples is None else int(self.samples.shape[1])
-
-
-def has_data(data: Any, covariance: Any, normalization: Any) -> bool:
-    """Whether any of the data keywords was given (so the data route must be taken)."""
-    return data is not None or covariance is not None or normalization is not None
 
 
 def _factor_of(c: np.ndarray) -> np.ndarray:

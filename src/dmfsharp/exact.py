@@ -43,7 +43,6 @@ from ._kron import (
 from .chain import FactorChain, FactorsLike, as_chain, check_target
 from .data import (
     data_terms,
-    has_data,
     minimum_residual_data,
     sharpness_data,
     spectrum_data,
@@ -87,10 +86,9 @@ def minimum_residual(
     (see :mod:`dmfsharp.data`).
     """
     chain = as_chain(factors)
-    if has_data(data, covariance, normalization):
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return minimum_residual_data(chain, terms, target)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return minimum_residual_data(chain, terms, target)
     if target is None:
         return 0.0, 0.0
     m = check_target(chain, target)
@@ -305,10 +303,9 @@ def sharpness(
     44.0
     """
     chain = as_chain(factors)
-    if has_data(data, covariance, normalization):
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return sharpness_data(chain, terms, target, method)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return sharpness_data(chain, terms, target, method)
     if method not in SHARPNESS_METHODS:
         raise ValueError(f"method must be one of {SHARPNESS_METHODS}, got {method!r}")
     _require_minimum(chain, target, "sharpness")
@@ -349,10 +346,9 @@ def hessian_trace(
     200.6666666667
     """
     chain = as_chain(factors)
-    if has_data(data, covariance, normalization):
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return trace_data(chain, terms, target)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return trace_data(chain, terms, target)
     _require_minimum(chain, target, "hessian_trace")
     return 2.0 * float(
         sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix))
@@ -396,10 +392,9 @@ def hessian_spectrum(
     array([10.,  8.])
     """
     chain = as_chain(factors)
-    if has_data(data, covariance, normalization):
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return spectrum_data(chain, terms, target, k)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return spectrum_data(chain, terms, target, k)
     _require_minimum(chain, target, "hessian_spectrum")
     if k is not None and (not isinstance(k, (int, np.integer)) or k < 1):
         raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -441,10 +436,9 @@ def top_eigenvector(
     [[[0.894427]], [[0.447214]]]
     """
     chain = as_chain(factors)
-    if has_data(data, covariance, normalization):
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return top_eigenvector_data(chain, terms, target)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return top_eigenvector_data(chain, terms, target)
     _require_minimum(chain, target, "top_eigenvector")
     d0, dl = chain.dims[0], chain.dims[-1]
     if d0 == dl == 1:

@@ -39,7 +39,6 @@ from .data import (
     data_terms,
     dense_hessian_data,
     gradient_data,
-    has_data,
     hessian_vector_product_data,
     hvp_closure,
     loss_data,
@@ -85,12 +84,11 @@ def loss(
     >>> loss([np.eye(2), 2 * np.eye(2)], target=np.eye(2))
     2.0
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return loss_data(chain, terms, target)
-    r = residual(factors, target=target)
+    chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return loss_data(chain, terms, target)
+    r = residual(chain, target=target)
     return float(np.vdot(r, r))
 
 
@@ -111,12 +109,10 @@ def gradient(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return gradient_data(chain, terms, target)
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return gradient_data(chain, terms, target)
     r = check_target(chain, target) - chain.product
     g = -2.0 * r  # dL/dP
     out = [None] * chain.depth
@@ -201,12 +197,10 @@ def hessian_vector_product(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return hessian_vector_product_data(chain, terms, direction, target)
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return hessian_vector_product_data(chain, terms, direction, target)
     u = check_like(chain, direction, "direction")
     r = check_target(chain, target) - chain.product
     return _hvp(chain, u, r)
@@ -280,12 +274,10 @@ def dense_hessian(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return dense_hessian_data(chain, terms, target)
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return dense_hessian_data(chain, terms, target)
     n = chain.num_params
     if n > DENSE_HESSIAN_MAX_PARAMS:
         raise ValueError(
