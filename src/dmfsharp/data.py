@@ -385,15 +385,16 @@ def gradient_data(chain, terms, target) -> list[np.ndarray]:
 
 def hvp_data(chain, terms, g, u) -> list[np.ndarray]:
     """``(H U)_k = 2c A_k^T J C B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T)``."""
-    from .loss import _directional_products, _kt_apply
+    from .loss import _directional_products, _jvp, _kt_apply
 
-    j, dA, dB = _directional_products(chain, u)
     c = terms.scale
+    if not np.any(g):  # a global minimum: only the Gauss-Newton part 2c K_C^T K_C is left
+        return _kt_apply(chain, 2.0 * c * (_jvp(chain, u) @ terms.gram))
+    j, dA, dB = _directional_products(chain, u)
     out = _kt_apply(chain, 2.0 * c * (j @ terms.gram))
-    if np.any(g):
-        A, B = chain.suffix, chain.prefix
-        for k in range(chain.depth):
-            out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
+    A, B = chain.suffix, chain.prefix
+    for k in range(chain.depth):
+        out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
     return out
 
 

@@ -152,9 +152,13 @@ def gauss_newton_vector_product(
     return _gn_apply(chain, u)
 
 
+def _jvp(chain: FactorChain, u: Sequence[np.ndarray]) -> np.ndarray:
+    """``J(U) = sum_k A_k U_k B_k``, the derivative of ``P`` along ``U`` (Lemma 3)."""
+    return sum(a @ uk @ b for a, uk, b in zip(chain.suffix, u, chain.prefix))
+
+
 def _gn_apply(chain: FactorChain, u: Sequence[np.ndarray]) -> list[np.ndarray]:
-    ju = sum(a @ uk @ b for a, uk, b in zip(chain.suffix, u, chain.prefix))
-    return _kt_apply(chain, 2.0 * ju)
+    return _kt_apply(chain, 2.0 * _jvp(chain, u))
 
 
 def _kt_apply(chain: FactorChain, x: np.ndarray) -> list[np.ndarray]:
@@ -207,12 +211,13 @@ def hessian_vector_product(
 
 
 def _hvp(chain: FactorChain, u: Sequence[np.ndarray], r: np.ndarray) -> list[np.ndarray]:
+    if not np.any(r):  # the residual term vanishes: H U is the Gauss-Newton product (eq. 60)
+        return _gn_apply(chain, u)
     j, dA, dB = _directional_products(chain, u)
     A, B = chain.suffix, chain.prefix
     out = _kt_apply(chain, 2.0 * j)
-    if np.any(r):
-        for k in range(chain.depth):
-            out[k] = out[k] - 2.0 * (dA[k].T @ r @ B[k].T + A[k].T @ r @ dB[k].T)
+    for k in range(chain.depth):
+        out[k] = out[k] - 2.0 * (dA[k].T @ r @ B[k].T + A[k].T @ r @ dB[k].T)
     return out
 
 
