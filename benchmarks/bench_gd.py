@@ -9,7 +9,7 @@ step:
 - ``vectorized PyTorch``: the 8 runs stacked in batched tensors, one backward per step;
 - ``batched NumPy``: the analytic gradient on stacked ``(8, d_i, d_{i-1})`` arrays;
 - ``dmfsharp.dynamics``: the project's escape engine, NumPy and (if numba is installed)
-  compiled; ``benchmarks/bench_gd_engines.py`` measures the same engines in more detail.
+  compiled (``engine="numpy"`` and ``engine="numba"``).
 
 Each route's trajectories are checked against the batched NumPy ones.
 

@@ -116,3 +116,28 @@ def test_python_dash_m_entry_point():
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["lambda_max"] == pytest.approx(44.0)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from dmfsharp.io import staged_folder, write_json
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        with staged_folder(tmp_path / "run") as tmp:
+            write_json(tmp / "b.json", {"y": 2})
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "run" / "b.json").stat().st_mode & 0o777 == 0o644
+    # a failure inside leaves nothing behind
+    with pytest.raises(RuntimeError):
+        with staged_folder(tmp_path / "run2"):
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "run"]
+    with pytest.raises(OSError, match="not empty"):
+        with staged_folder(tmp_path / "run"):
+            pass

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -22,16 +23,24 @@ import numpy as np
 from .chain import FactorChain, FactorsLike, as_chain, as_float_array
 from .errors import FactorError, FactorFileError
 
-__all__ = ["save_factors", "load_factors", "atomic_write", "write_json", "to_jsonable"]
+__all__ = ["save_factors", "load_factors", "atomic_write", "staged_folder", "write_json", "to_jsonable"]
 
 _KEY = re.compile(r"^W(\d+)$")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
     """Open a temporary file beside ``path``; on success rename it onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. The
+    file gets the ordinary permissions of a new file (``0o666`` less the umask), not
+    the private ones of a temporary file.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -40,10 +49,52 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def staged_folder(dest: str | os.PathLike, *, overwrite: bool = False, flag: str = "--overwrite"):
+    """Yield a temporary folder beside ``dest``; on success move it onto ``dest``.
+
+    A results folder is written completely or not at all: ``dest`` must not exist (or
+    be an empty folder) unless ``overwrite``, in which case it is replaced only once the
+    new one is complete. On any error the temporary folder is removed and ``dest`` is
+    untouched. ``flag`` names the command-line option that sets ``overwrite``, for the
+    error message.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if not dest.is_dir():
+            raise OSError(f"{dest}: exists and is not a folder")
+        if any(dest.iterdir()) and not overwrite:
+            raise OSError(f"{dest}: folder exists and is not empty (pass {flag} to replace it)")
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise OSError(f"{parent}: no such folder")
+    if not os.access(parent, os.W_OK):
+        raise OSError(f"{parent}: folder is not writable")
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        mask = _umask()
+        for dirpath, _dirs, files in os.walk(tmp):
+            os.chmod(dirpath, 0o777 & ~mask)
+            for f in files:
+                os.chmod(os.path.join(dirpath, f), 0o666 & ~mask)
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".old"))
+            os.replace(dest, old / "x")
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

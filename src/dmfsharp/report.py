@@ -12,20 +12,16 @@ nothing half-written.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import atomic_write, save_factors, write_json
+from .io import atomic_write, save_factors, staged_folder, write_json
 
 __all__ = ["write_run_folder", "fill_run_folder", "write_trace_csv", "summary_dict",
-           "write_index", "staged_folder"]
+           "write_index"]
 
 
 def summary_dict(result, config: dict) -> dict:
@@ -95,52 +91,6 @@ def fill_run_folder(result, folder: str | Path, *, config: dict, title: str = ""
     summary["files"] = files
     write_json(folder / "summary.json", summary)
     return summary
-
-
-@contextlib.contextmanager
-def staged_folder(dest: str | Path, *, overwrite: bool = False):
-    """Yield a temporary folder beside ``dest``; on success move it onto ``dest``.
-
-    ``dest`` must not exist (or be an empty folder) unless ``overwrite``; on any error
-    the temporary folder is removed and ``dest`` is untouched.
-    """
-    dest = Path(dest)
-    if dest.exists():
-        if not dest.is_dir():
-            raise OSError(f"{dest}: exists and is not a folder")
-        if any(dest.iterdir()) and not overwrite:
-            raise OSError(
-                f"{dest}: folder exists and is not empty (pass --overwrite to replace it)"
-            )
-    parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise OSError(f"{parent}: no such folder")
-    if not os.access(parent, os.W_OK):
-        raise OSError(f"{parent}: folder is not writable")
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        _publish_modes(tmp)
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".old"))
-            os.replace(dest, old / "x")
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _publish_modes(root: Path) -> None:
-    """Give the staged tree ordinary permissions (temporary files are created private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for dirpath, _dirs, files in os.walk(root):
-        os.chmod(dirpath, 0o777 & ~mask)
-        for f in files:
-            os.chmod(os.path.join(dirpath, f), 0o666 & ~mask)
 
 
 def write_run_folder(result, dest: str | Path, *, config: dict, title: str = "",

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,7 @@ def register(sub) -> None:
         ),
     )
     p.add_argument("--out", required=True,
-                   help="output folder (created; must not exist unless --force)")
+                   help="output folder (created; must be new or empty unless --overwrite)")
     p.add_argument("--target", default=None,
                    help="M as a 2-D .npy file or an .npz holding M (default: diag(11, 2, 1))")
     p.add_argument("--dims", default=None,
@@ -40,7 +37,8 @@ def register(sub) -> None:
                    help="last path parameter (default: square of the flat stretch's end)")
     p.add_argument("--num", type=int, default=121, help="number of log-spaced points")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--overwrite", "--force", action="store_true",
+                   help="replace a non-empty --out folder")
     p.set_defaults(func=run)
 
 
@@ -69,21 +67,18 @@ def _parse_dims(text: str):
 
 def run(args) -> int:
     """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
-    from ..io import write_json
+    from ..io import staged_folder, write_json
     from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
 
     out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CLIError(f"--out {out} exists; pass --force to replace it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise CLIError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
     target = None if args.target is None else _read_target(args.target)
     dims = None if args.dims is None else _parse_dims(args.dims)
     path = minima_path(target, dims, layer=args.layer, direction=args.direction,
                        s_min=args.s_min, s_max=args.s_max, num=args.num)
     rows = path.to_rows()
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
+    with staged_folder(out, overwrite=args.overwrite) as tmp:
         with open(tmp / "manifold.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(CSV_COLUMNS))
             writer.writeheader()
@@ -112,16 +107,6 @@ def run(args) -> int:
         write_json(tmp / "config.json", config)
         if not args.no_plot:
             plot_minima_path(path, tmp / "manifold.png")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.old."))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     lo, hi = path.flat_stretch
     fig = "" if args.no_plot else f" and {out}/manifold.png"
     print(f"wrote {out}/manifold.csv ({len(rows)} points){fig}")

@@ -52,8 +52,9 @@ def _bar(i: int, n: int, label: str, t0: float, quiet: bool) -> None:
 
 def run(args) -> int:
     """Run every selected preset into DIR and write DIR/index.html."""
+    from ..io import staged_folder
     from ..presets import PRESETS, get_preset
-    from ..report import fill_run_folder, staged_folder, write_index
+    from ..report import fill_run_folder, write_index
 
     names = list(PRESETS) if not args.presets else [s.strip() for s in args.presets.split(",")]
     presets = [get_preset(n) for n in names if n]

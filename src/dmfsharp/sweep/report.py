@@ -21,13 +21,11 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write
+from ..io import atomic_write, staged_folder
 from .export import read_runs, read_tasks
 from .store import open_readonly
 
@@ -274,8 +272,8 @@ def write_report(folder: str | os.PathLike) -> Path:
     counts = {"done": int((tasks["status"] == "done").sum()),
               "failed": int((tasks["status"] == "failed").sum()), "runs": len(df)}
     table = summary_table(df) if len(df) else None
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".report."))
-    try:
+    dest = folder / REPORT_DIR
+    with staged_folder(dest, overwrite=True) as tmp:
         figures = []
         if len(df):
             for fname, (fn, title) in _FIGURES.items():
@@ -288,16 +286,5 @@ def write_report(folder: str | os.PathLike) -> Path:
         with atomic_write(tmp / "index.html", "w", encoding="utf-8") as fh:
             fh.write(_html(name, spec, counts, table if table is not None else pd.DataFrame(),
                            tasks[tasks["status"] == "failed"], figures))
-        dest = folder / REPORT_DIR
-        old = None
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=folder, prefix=".report.old."))
-            os.replace(dest, old / "r")
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
