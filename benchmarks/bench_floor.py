@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from common import dmf, gaussian_minimizer, num_params, paired, save, table, timed, torch_loss
 
-from dmfsharp import exact
+from dmfsharp import _kron, exact
 
 CASES = {
     # narrow ends, wide hidden layers: S is tiny next to the parameters
@@ -68,10 +68,10 @@ def run_case(name, dims, seed, repeat):
     t_val, _, chain = timed(lambda: dmf.FactorChain(factors), repeat=repeat)
     t_gram, _, grams = timed(lambda: exact._grams(dmf.FactorChain(factors)), repeat=repeat)
     t_gram -= t_val
-    ks = exact._KroneckerSum(grams)
+    ks = _kron._KroneckerSum(grams)
     t_r1, _, x0 = timed(ks.rank_one_start, repeat=repeat)
     t_lz, _, (theta, _, steps) = timed(
-        lambda: exact._lanczos_top(ks.matvec, x0, want_vector=False), repeat=repeat)
+        lambda: _kron._lanczos_top(ks.matvec, x0, want_vector=False), repeat=repeat)
     t_mv, _, _ = timed(lambda: ks.matvec(x0), repeat=repeat)
     rows += [
         dict(what="  validation (copy + finiteness check)", time=t_val),

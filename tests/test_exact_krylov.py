@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dmfsharp as dmf
-from dmfsharp import exact
+from dmfsharp import _kron, exact
 
 
 def _chain(dims, seed=0):
@@ -39,7 +39,7 @@ def test_streamed_grams_equal_prefix_suffix_grams(dims):
 def test_kronecker_sum_operator_equals_dense_s_and_skips_only_identities(rng):
     chain = _chain((6, 5, 4, 7, 3))
     grams = exact._grams(chain)
-    ks = exact._KroneckerSum(grams)
+    ks = _kron._KroneckerSum(grams)
     # B_1^T B_1 and A_L A_L^T are the identities that get skipped; nothing else
     assert ks.terms[0][0] is None and ks.terms[-1][1] is None
     assert all(gb is not None for gb, _ in ks.terms[1:])
@@ -50,7 +50,7 @@ def test_kronecker_sum_operator_equals_dense_s_and_skips_only_identities(rng):
         np.testing.assert_allclose(ks.matvec(x), s @ x, rtol=1e-12, atol=1e-12 * np.abs(s).max())
     # a first Gram that is not the identity (e.g. a data covariance) is applied, not skipped
     grams2 = [(2.0 * grams[0][0], grams[0][1])] + grams[1:]
-    ks2 = exact._KroneckerSum(grams2)
+    ks2 = _kron._KroneckerSum(grams2)
     assert ks2.terms[0][0] is not None
     x = rng.standard_normal(s.shape[0])
     s2 = s + np.kron(np.eye(6), grams[0][1])
@@ -60,7 +60,7 @@ def test_kronecker_sum_operator_equals_dense_s_and_skips_only_identities(rng):
 def test_rank_one_start_is_the_top_eigenvector_for_depth_two():
     # L = 2: S = I (x) W2 W2^T + W1^T W1 (x) I, whose top eigenvector is rank one
     chain = _chain((7, 9, 5), seed=4)
-    ks = exact._KroneckerSum(exact._grams(chain))
+    ks = _kron._KroneckerSum(exact._grams(chain))
     x = ks.rank_one_start(steps=200)
     s = _dense_s(chain)
     w, v = np.linalg.eigh(s)
@@ -71,10 +71,10 @@ def test_rank_one_start_is_the_top_eigenvector_for_depth_two():
 @pytest.mark.parametrize("dims", [(20, 15, 12, 18), (30, 12, 9, 11, 20), (17, 40, 40, 40, 23)])
 def test_lanczos_top_matches_dense_eigh(dims, want_vector):
     chain = _chain(dims, seed=1)
-    ks = exact._KroneckerSum(exact._grams(chain))
+    ks = _kron._KroneckerSum(exact._grams(chain))
     s = _dense_s(chain)
     w, v = np.linalg.eigh(s)
-    lam, x, steps = exact._lanczos_top(ks.matvec, ks.rank_one_start(), want_vector=want_vector)
+    lam, x, steps = _kron._lanczos_top(ks.matvec, ks.rank_one_start(), want_vector=want_vector)
     assert lam == pytest.approx(w[-1], rel=1e-12)
     assert steps < s.shape[0]
     if want_vector:
@@ -85,7 +85,7 @@ def test_lanczos_top_matches_dense_eigh(dims, want_vector):
 def test_lanczos_top_with_a_repeated_top_eigenvalue():
     # a diagonal PSD matrix whose top eigenvalue has multiplicity 3 and a tight cluster below
     d = np.concatenate([[5.0, 5.0, 5.0, 5.0 - 1e-7], np.linspace(0.0, 4.0, 300)])
-    lam, x, _ = exact._lanczos_top(lambda v: d * v, np.ones(d.size), want_vector=True)
+    lam, x, _ = _kron._lanczos_top(lambda v: d * v, np.ones(d.size), want_vector=True)
     assert lam == pytest.approx(5.0, rel=1e-12)
     x = x / np.linalg.norm(x)
     assert np.linalg.norm(d * x - lam * x) <= 1e-10
@@ -94,14 +94,14 @@ def test_lanczos_top_with_a_repeated_top_eigenvalue():
 def test_lanczos_top_reports_no_convergence_and_the_fallback_recovers(monkeypatch):
     # a spectrum with a tiny relative gap: 5 steps cannot converge
     d = np.concatenate([[1.0], 1.0 - np.logspace(-6, 0, 400)])
-    lam, x, steps = exact._lanczos_top(lambda v: d * v, np.ones(d.size), want_vector=False,
+    lam, x, steps = _kron._lanczos_top(lambda v: d * v, np.ones(d.size), want_vector=False,
                                       max_steps=5)
     assert lam is None and steps == 5 and x.shape == d.shape
     # the public route falls back to ARPACK from the best Ritz vector and is still exact
-    monkeypatch.setattr(exact, "LANCZOS_MAX_STEPS", 3)
+    monkeypatch.setattr(_kron, "LANCZOS_MAX_STEPS", 3)
     calls = []
-    real_eigsh = exact.eigsh
-    monkeypatch.setattr(exact, "eigsh", lambda *a, **k: calls.append(1) or real_eigsh(*a, **k))
+    real_eigsh = _kron.eigsh
+    monkeypatch.setattr(_kron, "eigsh", lambda *a, **k: calls.append(1) or real_eigsh(*a, **k))
     chain = _chain((30, 12, 9, 11, 20), seed=2)
     ref = np.linalg.eigvalsh(_dense_s(chain))[-1]
     assert dmf.sharpness(chain) == pytest.approx(2 * ref, rel=1e-12)
@@ -110,7 +110,7 @@ def test_lanczos_top_reports_no_convergence_and_the_fallback_recovers(monkeypatc
 
 def test_sharpness_operator_and_matrix_agree_above_the_dense_threshold(rng):
     chain = _chain((20, 25, 25, 25, 20), seed=5)
-    assert 20 * 20 > exact.DENSE_S_MAX
+    assert 20 * 20 > _kron.DENSE_S_MAX
     s = dmf.sharpness_matrix(chain)
     lam_ref = 2 * np.linalg.eigvalsh(s)[-1]
     assert dmf.sharpness(chain) == pytest.approx(lam_ref, rel=1e-12)

@@ -80,22 +80,16 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from ._kron import _normalize, _sign_fix, _spectrum_of_grams, _top_of_grams
 from .chain import FactorChain, as_float_array, check_like, check_target
 from .errors import FactorError, NotAMinimumError
 
-__all__ = ["NORMALIZATIONS", "DataTerms", "data_terms", "has_data"]
+__all__ = ["NORMALIZATIONS", "DataTerms", "data_terms"]
 
 #: Loss normalizations: ``c = 1``, ``1/n`` and ``1/(2n)`` (samples) or ``-, 1, 1/2``
 #: (covariance).
 NORMALIZATIONS = ("sum", "mean", "half_mean")
-
-#: Up to this ``r d_L`` the matrix ``S_C`` is formed densely for ``lambda_max``.
-DENSE_S_MAX = 256
-#: Up to this ``r d_L`` the full spectrum of ``S_C`` is computed densely.
-SPECTRUM_DENSE_MAX = 4096
-
 
 @dataclass(frozen=True)
 class DataTerms:
@@ -128,11 +122,6 @@ class DataTerms:
     def num_samples(self) -> int | None:
         """``n`` for samples, None for a covariance."""
         return None if self.samples is None else int(self.samples.shape[1])
-
-
-def has_data(data: Any, covariance: Any, normalization: Any) -> bool:
-    """Whether any of the data keywords was given (so the data route must be taken)."""
-    return data is not None or covariance is not None or normalization is not None
 
 
 def _factor_of(c: np.ndarray) -> np.ndarray:
@@ -319,49 +308,14 @@ def data_grams(chain: FactorChain, terms: DataTerms):
     return out
 
 
-def dense_s(grams) -> np.ndarray:
-    """``sum_k gb_k (x) ga_k`` (column-major vec of ``d_L x r`` matrices), symmetrized."""
-    r, dl = grams[0][0].shape[0], grams[0][1].shape[0]
-    s = np.zeros((r * dl, r * dl))
-    for gb, ga in grams:
-        s += np.kron(gb, ga)
-    return 0.5 * (s + s.T)
+def _top_of_data_s(chain, terms, method="auto", want_vector=True):
+    """``(lambda_max(S_C), X_S)``, ``X_S`` the top eigenvector of ``S_C`` as ``d_L x r``.
 
-
-def s_operator(grams) -> LinearOperator:
-    """``vec(X) -> vec(sum_k ga_k X gb_k)`` as a LinearOperator."""
-    r, dl = grams[0][0].shape[0], grams[0][1].shape[0]
-
-    def matvec(v):
-        xm = np.reshape(v, (dl, r), order="F")
-        return np.reshape(sum(ga @ xm @ gb for gb, ga in grams), -1, order="F")
-
-    return LinearOperator((r * dl, r * dl), matvec=matvec, rmatvec=matvec, dtype=np.float64)
-
-
-def top_of_grams(grams, method: str = "auto"):
-    """``(lambda_max, X_S)`` of ``sum_k gb_k (x) ga_k``; ``X_S`` is ``d_L x r``."""
-    r, dl = grams[0][0].shape[0], grams[0][1].shape[0]
-    n = r * dl
-    if method == "dense" or n < 3 or (method == "auto" and n <= DENSE_S_MAX):
-        w, v = scipy.linalg.eigh(dense_s(grams), subset_by_index=[n - 1, n - 1])
-        lam, x = float(w[0]), v[:, 0]
-    else:
-        try:
-            w, v = eigsh(s_operator(grams), k=1, which="LA", tol=0.0,
-                         v0=np.random.default_rng(0).standard_normal(n), ncv=min(n, 24))
-        except ArpackNoConvergence as exc:  # pragma: no cover - PSD, well behaved
-            raise RuntimeError(f"Lanczos on S_C did not converge: {exc}") from exc
-        lam, x = float(w[0]), v[:, 0]
-    return lam, np.reshape(x, (dl, r), order="F")
-
-
-def nonzero_desc(eigs: np.ndarray, n: int) -> np.ndarray:
-    """Eigenvalues above ``8 n eps lambda_max``, descending."""
-    eigs = np.sort(np.asarray(eigs, dtype=float))[::-1]
-    if eigs.size == 0 or eigs[0] <= 0:
-        return eigs[:0]
-    return eigs[eigs > 8.0 * n * np.finfo(float).eps * eigs[0]]
+    Theorem 5's machinery (:mod:`dmfsharp._kron`) with ``F^T B_k^T B_k F`` in place of
+    ``B_k^T B_k``; ``want_vector=False`` stops once ``lambda_max`` is exact.
+    """
+    lam, x = _top_of_grams(data_grams(chain, terms), method, want_vector)
+    return lam, np.reshape(x, (chain.dims[-1], terms.factor.shape[1]), order="F")
 
 
 # --------------------------------------------------------------------------- closed forms
@@ -378,13 +332,12 @@ def sharpness_data(chain, terms, target, method="auto") -> float:
             f"Corollary 6 are for Sigma_x = I), got {method!r}"
         )
     require_minimum_data(chain, terms, target, "sharpness")
-    lam, _ = top_of_grams(data_grams(chain, terms), method)
-    return 2.0 * terms.scale * lam
+    return gauss_newton_top(chain, terms, method)
 
 
 def gauss_newton_top(chain, terms, method="auto") -> float:
     """``2c lambda_max(S_C)`` at any point (no minimum check)."""
-    lam, _ = top_of_grams(data_grams(chain, terms), method)
+    lam, _ = _top_of_data_s(chain, terms, method, want_vector=False)
     return 2.0 * terms.scale * lam
 
 
@@ -401,29 +354,16 @@ def spectrum_data(chain, terms, target, k=None) -> np.ndarray:
     require_minimum_data(chain, terms, target, "hessian_spectrum")
     if k is not None and (not isinstance(k, (int, np.integer)) or k < 1):
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    grams = data_grams(chain, terms)
-    n = grams[0][0].shape[0] * grams[0][1].shape[0]
-    if n <= SPECTRUM_DENSE_MAX:
-        eigs = scipy.linalg.eigvalsh(dense_s(grams))
-    else:
-        if k is None:
-            raise ValueError(
-                f"r d_L = {n} is too large for the full spectrum of S_C; pass k= for the "
-                "k largest eigenvalues"
-            )
-        eigs = eigsh(s_operator(grams), k=min(k, n - 1), which="LA", tol=0.0,
-                     v0=np.random.default_rng(0).standard_normal(n), return_eigenvectors=False)
-    out = 2.0 * terms.scale * nonzero_desc(eigs, n)
-    return out if k is None else out[:k]
+    eigs = _spectrum_of_grams(data_grams(chain, terms), k, size="r d_L", name="S_C")
+    return 2.0 * terms.scale * eigs
 
 
 def top_eigenvector_data(chain, terms, target) -> list[np.ndarray]:
     """``K_C^T x / ||K_C^T x||``: block k is ``A_k^T X_S F^T B_k^T``."""
-    from .exact import _normalize, _sign_fix
     from .loss import _kt_apply
 
     require_minimum_data(chain, terms, target, "top_eigenvector")
-    _, xs = top_of_grams(data_grams(chain, terms), "auto")
+    _, xs = _top_of_data_s(chain, terms)
     return _sign_fix(_normalize(_kt_apply(chain, xs @ terms.factor.T)))
 
 
@@ -445,15 +385,16 @@ def gradient_data(chain, terms, target) -> list[np.ndarray]:
 
 def hvp_data(chain, terms, g, u) -> list[np.ndarray]:
     """``(H U)_k = 2c A_k^T J C B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T)``."""
-    from .loss import _directional_products, _kt_apply
+    from .loss import _directional_products, _jvp, _kt_apply
 
-    j, dA, dB = _directional_products(chain, u)
     c = terms.scale
+    if not np.any(g):  # a global minimum: only the Gauss-Newton part 2c K_C^T K_C is left
+        return _kt_apply(chain, 2.0 * c * (_jvp(chain, u) @ terms.gram))
+    j, dA, dB = _directional_products(chain, u)
     out = _kt_apply(chain, 2.0 * c * (j @ terms.gram))
-    if np.any(g):
-        A, B = chain.suffix, chain.prefix
-        for k in range(chain.depth):
-            out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
+    A, B = chain.suffix, chain.prefix
+    for k in range(chain.depth):
+        out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
     return out
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorsLike, as_chain
-from .data import data_terms, has_data, is_multiple_of_identity
+from .data import data_terms, is_multiple_of_identity
 from .exact import _require_minimum, _sigma_max_sq, hessian_trace, sharpness
 
 __all__ = [
@@ -239,10 +239,9 @@ def flatness_report(
     'unstable'
     """
     chain = as_chain(factors)
-    if has_data(data, covariance, normalization):
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return _flatness_report_data(chain, terms, target)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return _flatness_report_data(chain, terms, target)
     _require_minimum(chain, target, "flatness_report")
     L = chain.depth
     lam = sharpness(chain)

@@ -39,7 +39,6 @@ from .data import (
     data_terms,
     dense_hessian_data,
     gradient_data,
-    has_data,
     hessian_vector_product_data,
     hvp_closure,
     loss_data,
@@ -85,12 +84,11 @@ def loss(
     >>> loss([np.eye(2), 2 * np.eye(2)], target=np.eye(2))
     2.0
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return loss_data(chain, terms, target)
-    r = residual(factors, target=target)
+    chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return loss_data(chain, terms, target)
+    r = residual(chain, target=target)
     return float(np.vdot(r, r))
 
 
@@ -111,12 +109,10 @@ def gradient(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return gradient_data(chain, terms, target)
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return gradient_data(chain, terms, target)
     r = check_target(chain, target) - chain.product
     g = -2.0 * r  # dL/dP
     out = [None] * chain.depth
@@ -156,9 +152,13 @@ def gauss_newton_vector_product(
     return _gn_apply(chain, u)
 
 
+def _jvp(chain: FactorChain, u: Sequence[np.ndarray]) -> np.ndarray:
+    """``J(U) = sum_k A_k U_k B_k``, the derivative of ``P`` along ``U`` (Lemma 3)."""
+    return sum(a @ uk @ b for a, uk, b in zip(chain.suffix, u, chain.prefix))
+
+
 def _gn_apply(chain: FactorChain, u: Sequence[np.ndarray]) -> list[np.ndarray]:
-    ju = sum(a @ uk @ b for a, uk, b in zip(chain.suffix, u, chain.prefix))
-    return _kt_apply(chain, 2.0 * ju)
+    return _kt_apply(chain, 2.0 * _jvp(chain, u))
 
 
 def _kt_apply(chain: FactorChain, x: np.ndarray) -> list[np.ndarray]:
@@ -201,24 +201,23 @@ def hessian_vector_product(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return hessian_vector_product_data(chain, terms, direction, target)
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return hessian_vector_product_data(chain, terms, direction, target)
     u = check_like(chain, direction, "direction")
     r = check_target(chain, target) - chain.product
     return _hvp(chain, u, r)
 
 
 def _hvp(chain: FactorChain, u: Sequence[np.ndarray], r: np.ndarray) -> list[np.ndarray]:
+    if not np.any(r):  # the residual term vanishes: H U is the Gauss-Newton product (eq. 60)
+        return _gn_apply(chain, u)
     j, dA, dB = _directional_products(chain, u)
     A, B = chain.suffix, chain.prefix
     out = _kt_apply(chain, 2.0 * j)
-    if np.any(r):
-        for k in range(chain.depth):
-            out[k] = out[k] - 2.0 * (dA[k].T @ r @ B[k].T + A[k].T @ r @ dB[k].T)
+    for k in range(chain.depth):
+        out[k] = out[k] - 2.0 * (dA[k].T @ r @ B[k].T + A[k].T @ r @ dB[k].T)
     return out
 
 
@@ -280,12 +279,10 @@ def dense_hessian(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
-    if has_data(data, covariance, normalization):
-        chain = as_chain(factors)
-        terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-        if terms is not None:
-            return dense_hessian_data(chain, terms, target)
     chain = as_chain(factors)
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return dense_hessian_data(chain, terms, target)
     n = chain.num_params
     if n > DENSE_HESSIAN_MAX_PARAMS:
         raise ValueError(
