@@ -264,7 +264,7 @@ def sharpness(
         raised.
     method : {"auto", "theorem4", "corollary6", "dense", "lanczos"}
         ``"auto"`` takes Theorem 4 or Corollary 6 where they apply, the dense ``S`` for
-        ``d_0 d_L <= 196`` (``_kron.DENSE_S_MAX``) and matrix-free Lanczos on ``S`` otherwise
+        ``d_0 d_L <= 196`` and matrix-free Lanczos on ``S`` otherwise
         (from a rank-one start, stopped once the a posteriori bound
         ``min(rho, rho^2 / gap)`` on the eigenvalue error is below ``1e-13 lambda``;
         measured errors are ~1e-15). The others force a route (for cross-checks). With
