@@ -1,4 +1,8 @@
-"""Independent numerical references for the tests: autograd and finite-difference Hessians."""
+"""Independent numerical references for the tests: autograd and finite-difference Hessians.
+
+The autograd losses live in :mod:`tests.autodiff_reference` (which needs torch); this
+module adds a NumPy finite-difference Hessian that runs without it.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,9 @@ def torch_hessian(factors, target):
 
     Parameter order: each factor row-major, W_1 first (as FactorChain.flatten).
     """
-    import torch
+    from .autodiff_reference import hessian
 
-    shapes = [np.shape(w) for w in factors]
-    sizes = [int(np.prod(s)) for s in shapes]
-    w0 = torch.tensor(np.concatenate([np.ravel(w) for w in factors]), dtype=torch.float64)
-    m = torch.tensor(np.asarray(target, dtype=float), dtype=torch.float64)
-
-    def f(w):
-        parts = torch.split(w, sizes)
-        p = parts[0].reshape(shapes[0])
-        for part, s in zip(parts[1:], shapes[1:]):
-            p = part.reshape(s) @ p
-        return ((m - p) ** 2).sum()
-
-    h = torch.autograd.functional.hessian(f, w0)
-    return h.numpy()
+    return hessian(factors, M=target)
 
 
 def fd_hessian(factors, target, h=1e-5):
