@@ -645,6 +645,21 @@ def gradient_descent(
     h_track: list[tuple[int, np.ndarray]] = []
     h_vectors: list[Any] = [None] * nb
 
+    def bookkeeping(k: int) -> bool:
+        """Checks and tracking at iteration ``k``; True when the loop must end."""
+        nonlocal last_check
+        if k - last_check >= _CHECK_EVERY or k == iterations:
+            _check(k, last_check, loss_tr, dist_tr, active, escaped, stop_it, reason,
+                   div_limit, conv_limit, tau2, batch, wstar)
+            last_check = k
+            if not active.any():
+                return True
+        if track_every is not None and k % int(track_every) == 0:
+            gn_track.append((k, _track_gn(batch, start, active)))
+        if track_hessian_every is not None and k % int(track_hessian_every) == 0:
+            h_track.append((k, _track_hessian(batch, start, m, active, h_vectors)))
+        return k == iterations
+
     vecdot = np.vecdot
     subtract = np.subtract
     chunked = hasattr(batch, "advance")
@@ -662,17 +677,7 @@ def gradient_descent(
                     stop = min(stop, -(-k // int(every)) * int(every))
             batch.advance(k, stop, k > 0, wstar_c, z_c, loss_tr, dist_tr, coord_tr)
             k = stop
-            if k - last_check >= _CHECK_EVERY or k == iterations:
-                _check(k, last_check, loss_tr, dist_tr, active, escaped, stop_it, reason,
-                       div_limit, conv_limit, tau2, batch, wstar)
-                last_check = k
-                if not active.any():
-                    break
-            if track_every is not None and k % int(track_every) == 0:
-                gn_track.append((k, _track_gn(batch, start, active)))
-            if track_hessian_every is not None and k % int(track_hessian_every) == 0:
-                h_track.append((k, _track_hessian(batch, start, m, active, h_vectors)))
-            if k == iterations:
+            if bookkeeping(k):
                 break
             k += 1
         while not chunked:
@@ -681,17 +686,7 @@ def gradient_descent(
             subtract(batch.params, wstar_l, out=diff)
             vecdot(diff, diff, out=dist_tr[k])
             vecdot(diff3, z_l, out=coord_tr[k])
-            if k - last_check >= _CHECK_EVERY or k == iterations:
-                _check(k, last_check, loss_tr, dist_tr, active, escaped, stop_it, reason,
-                       div_limit, conv_limit, tau2, batch, wstar)
-                last_check = k
-                if not active.any():
-                    break
-            if track_every is not None and k % int(track_every) == 0:
-                gn_track.append((k, _track_gn(batch, start, active)))
-            if track_hessian_every is not None and k % int(track_hessian_every) == 0:
-                h_track.append((k, _track_hessian(batch, start, m, active, h_vectors)))
-            if k == iterations:
+            if bookkeeping(k):
                 break
             batch.step()
             k += 1
