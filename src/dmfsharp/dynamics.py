@@ -631,9 +631,11 @@ def gradient_descent(
         batch.set_scale(b, 2.0 * eta[b])
     wstar_l = np.ascontiguousarray(np.broadcast_to(batch.layout(wstar), batch.params.shape))
     z_l = batch.layout(z)
-    loss_tr = np.empty((iterations + 1, nb))
-    dist_tr = np.empty((iterations + 1, nb))
-    coord_tr = np.empty((iterations + 1, nb, 2))
+    # rows after the last iteration reached (every run stopped early) stay NaN, never
+    # uninitialized memory
+    loss_tr = np.full((iterations + 1, nb), np.nan)
+    dist_tr = np.full((iterations + 1, nb), np.nan)
+    coord_tr = np.full((iterations + 1, nb, 2), np.nan)
     diff = np.empty(batch.params.shape)
     diff3 = diff[:, None, :]
     active = np.ones(nb, bool)
