@@ -416,24 +416,6 @@ def hessian_vector_product_data(chain, terms, direction, target) -> list[np.ndar
     return hvp_data(chain, terms, g, u)
 
 
-def dense_hessian_data(chain, terms, target) -> np.ndarray:
-    """The ``N x N`` Hessian of the data loss, column by column (tests, small N)."""
-    from .loss import DENSE_HESSIAN_MAX_PARAMS
-
-    n = chain.num_params
-    if n > DENSE_HESSIAN_MAX_PARAMS:
-        raise ValueError(
-            f"dense_hessian would build a {n} x {n} matrix (N > {DENSE_HESSIAN_MAX_PARAMS}); "
-            "use hessian_operator or the closed forms instead"
-        )
-    apply = hvp_closure(chain, terms, target)
-    h = np.empty((n, n))
-    eye = np.eye(n)
-    for i in range(n):
-        h[:, i] = apply(eye[i])
-    return 0.5 * (h + h.T)
-
-
 def is_multiple_of_identity(c: np.ndarray) -> float | None:
     """``c0`` when ``C = c0 I`` to rounding, else None."""
     c0 = float(np.mean(np.diag(c)))

@@ -37,7 +37,6 @@ from scipy.sparse.linalg import LinearOperator
 from .chain import FactorChain, FactorsLike, as_chain, check_like, check_target
 from .data import (
     data_terms,
-    dense_hessian_data,
     gradient_data,
     hessian_vector_product_data,
     hvp_closure,
@@ -245,20 +244,10 @@ def hessian_operator(
     26.0
     """
     chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        apply = hvp_closure(chain, terms, target)
-        n = chain.num_params
-        return LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
-    r = check_target(chain, target) - chain.product
-
-    def matvec(v):
-        v = np.asarray(v, dtype=np.float64).reshape(-1)
-        return np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(v), r)])
-
-    return LinearOperator(
-        (chain.num_params, chain.num_params), matvec=matvec, rmatvec=matvec, dtype=np.float64
-    )
+    apply = flat_hvp(chain, target=target, data=data, covariance=covariance,
+                     normalization=normalization)
+    n = chain.num_params
+    return LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
 
 
 def dense_hessian(
@@ -280,18 +269,42 @@ def dense_hessian(
     (see :mod:`dmfsharp.data` for the formulas and conventions).
     """
     chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return dense_hessian_data(chain, terms, target)
     n = chain.num_params
     if n > DENSE_HESSIAN_MAX_PARAMS:
         raise ValueError(
             f"dense_hessian would build a {n} x {n} matrix (N > {DENSE_HESSIAN_MAX_PARAMS}); "
             "use hessian_operator or the closed forms instead"
         )
-    r = check_target(chain, target) - chain.product
+    apply = flat_hvp(chain, target=target, data=data, covariance=covariance,
+                     normalization=normalization)
     h = np.empty((n, n))
     eye = np.eye(n)
     for i in range(n):
-        h[:, i] = np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(eye[i]), r)])
+        h[:, i] = apply(eye[i])
     return 0.5 * (h + h.T)
+
+
+def flat_hvp(
+    chain: FactorChain,
+    *,
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+):
+    """``v -> H v`` on flat parameter vectors (:meth:`FactorChain.flatten` order).
+
+    The one Hessian-vector product behind :func:`hessian_operator`,
+    :func:`dense_hessian` and :func:`dmfsharp.numerical_sharpness`, with or without
+    data; the residual is computed once.
+    """
+    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
+    if terms is not None:
+        return hvp_closure(chain, terms, target)
+    r = check_target(chain, target) - chain.product
+
+    def apply(v):
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        return np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(v), r)])
+
+    return apply

@@ -16,9 +16,8 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
-from .chain import FactorsLike, as_chain, check_like, check_target
-from .data import data_terms, hvp_closure
-from .loss import _hvp, dense_hessian
+from .chain import FactorsLike, as_chain, check_like
+from .loss import dense_hessian, flat_hvp
 
 __all__ = ["EigenResult", "numerical_sharpness", "NUMERICAL_METHODS"]
 
@@ -110,14 +109,8 @@ def numerical_sharpness(
         raise ValueError(f"method must be one of {NUMERICAL_METHODS}, got {method!r}")
     if not (np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is None:
-        r = check_target(chain, target) - chain.product
-
-        def hvp(v):
-            return np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(v), r)])
-    else:
-        hvp = hvp_closure(chain, terms, target)
+    hvp = flat_hvp(chain, target=target, data=data, covariance=covariance,
+                   normalization=normalization)
     n = chain.num_params
     counter = [0]
 
