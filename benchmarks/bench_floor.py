@@ -58,12 +58,14 @@ def run_case(name, dims, seed, repeat):
     med, ratios, times = paired(fns, repeat=repeat)
     t_exact, t_lg = med["exact"], med["numpy"]
     t_tlg = med.get("torch")
-    rows = [dict(what="exact sharpness (total)", time=t_exact),
-            dict(what="loss+gradient, NumPy (dmfsharp)", time=t_lg,
-                 exact_over_this=1.0 / ratios["numpy"])]
+    rows = [
+        dict(what="exact sharpness (total)", time=t_exact),
+        dict(what="loss+gradient, NumPy (dmfsharp)", time=t_lg, exact_over_this=1.0 / ratios["numpy"]),
+    ]
     if t_tlg is not None:
-        rows.append(dict(what="loss+gradient, PyTorch autograd", time=t_tlg,
-                         exact_over_this=1.0 / ratios["torch"]))
+        rows.append(
+            dict(what="loss+gradient, PyTorch autograd", time=t_tlg, exact_over_this=1.0 / ratios["torch"])
+        )
     # breakdown of the exact route
     t_val, _, chain = timed(lambda: dmf.FactorChain(factors), repeat=repeat)
     t_gram, _, grams = timed(lambda: exact._grams(dmf.FactorChain(factors)), repeat=repeat)
@@ -71,7 +73,8 @@ def run_case(name, dims, seed, repeat):
     ks = _kron._KroneckerSum(grams)
     t_r1, _, x0 = timed(ks.rank_one_start, repeat=repeat)
     t_lz, _, (theta, _, steps) = timed(
-        lambda: _kron._lanczos_top(ks.matvec, x0, want_vector=False), repeat=repeat)
+        lambda: _kron._lanczos_top(ks.matvec, x0, want_vector=False), repeat=repeat
+    )
     t_mv, _, _ = timed(lambda: ks.matvec(x0), repeat=repeat)
     rows += [
         dict(what="  validation (copy + finiteness check)", time=t_val),
@@ -83,25 +86,38 @@ def run_case(name, dims, seed, repeat):
     for r in rows:
         r["vs_loss_grad"] = r["time"] / t_lg
         r["vs_torch_loss_grad"] = None if t_tlg is None else r["time"] / t_tlg
-    table(rows, [("what", "stage", None), ("time", "median time [s]", "{:.4g}"),
-                 ("vs_loss_grad", "/ NumPy loss+grad", "{:.2f}x"),
-                 ("vs_torch_loss_grad", "/ torch loss+grad", "{:.2f}x"),
-                 ("exact_over_this", "exact / this, paired", "{:.2f}x")])
+    table(
+        rows,
+        [
+            ("what", "stage", None),
+            ("time", "median time [s]", "{:.4g}"),
+            ("vs_loss_grad", "/ NumPy loss+grad", "{:.2f}x"),
+            ("vs_torch_loss_grad", "/ torch loss+grad", "{:.2f}x"),
+            ("exact_over_this", "exact / this, paired", "{:.2f}x"),
+        ],
+    )
     # exactness cross-check: Lanczos on the analytic Hessian from a random start
     ref = dmf.numerical_sharpness(factors, method="lanczos", tol=1e-10, seed=seed)
     check = abs(ref.value - lam) / lam
-    print(f"exact / one loss+gradient (median of paired rounds): NumPy {1 / ratios['numpy']:.2f}x"
-          + (f", PyTorch {1 / ratios['torch']:.2f}x" if "torch" in ratios else ""))
-    print(f"cross-check vs Lanczos on the Hessian: relative difference {check:.1e} "
-          f"({ref.num_hvp} HVPs)")
+    print(
+        f"exact / one loss+gradient (median of paired rounds): NumPy {1 / ratios['numpy']:.2f}x"
+        + (f", PyTorch {1 / ratios['torch']:.2f}x" if "torch" in ratios else "")
+    )
+    print(f"cross-check vs Lanczos on the Hessian: relative difference {check:.1e} ({ref.num_hvp} HVPs)")
     if check > 1e-10:
         raise SystemExit(f"exact value disagrees with the numerical one ({check:.1e})")
-    return dict(dims=list(dims), num_params=num_params(dims), seed=seed, exact=lam,
-                lanczos_steps=steps, rows=rows, paired_times=times,
-                ratio_exact_vs_numpy_loss_grad_paired=1.0 / ratios["numpy"],
-                ratio_exact_vs_torch_loss_grad_paired=(1.0 / ratios["torch"]
-                                                      if "torch" in ratios else None),
-                cross_check_rel_diff=check)
+    return dict(
+        dims=list(dims),
+        num_params=num_params(dims),
+        seed=seed,
+        exact=lam,
+        lanczos_steps=steps,
+        rows=rows,
+        paired_times=times,
+        ratio_exact_vs_numpy_loss_grad_paired=1.0 / ratios["numpy"],
+        ratio_exact_vs_torch_loss_grad_paired=(1.0 / ratios["torch"] if "torch" in ratios else None),
+        cross_check_rel_diff=check,
+    )
 
 
 def main():

@@ -124,8 +124,9 @@ def engine(start, m, etas, steps, reference=None, kind="numpy"):
 
         if not numba_available():
             raise ImportError("numba is not installed")
-    out = gradient_descent(start, etas, target=m, iterations=steps, reference=reference,
-                           converge_tol=0.0, engine=kind)
+    out = gradient_descent(
+        start, etas, target=m, iterations=steps, reference=reference, converge_tol=0.0, engine=kind
+    )
     return out["loss"][:steps], out["final"]
 
 
@@ -157,8 +158,11 @@ def time_reproduce():
     with tempfile.TemporaryDirectory() as tmp:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "dmfsharp", "reproduce", "--out",
-                        os.path.join(tmp, "out"), "--quiet"], check=True, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "dmfsharp", "reproduce", "--out", os.path.join(tmp, "out"), "--quiet"],
+            check=True,
+            env=env,
+        )
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -171,13 +175,14 @@ def main():
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-reproduce", action="store_true",
-                    help="skip timing `dmfsharp reproduce`")
+    ap.add_argument("--no-reproduce", action="store_true", help="skip timing `dmfsharp reproduce`")
     args = ap.parse_args()
     chain, lam, start, etas = setup(args.seed)
     m = chain.product
-    print(f"Figure 6 configuration: N = {chain.num_params:,}, lambda_max = {lam:.6g}, "
-          f"{len(etas)} step sizes, {args.steps} steps, r = {RADIUS:g}")
+    print(
+        f"Figure 6 configuration: N = {chain.num_params:,}, lambda_max = {lam:.6g}, "
+        f"{len(etas)} step sizes, {args.steps} steps, r = {RADIUS:g}"
+    )
     check_steps = 20  # the unstable runs escape from r = 1e-9 within ~25 steps, after which
     # rounding differences between implementations grow like |1 - eta lambda|^k
     ref_losses, _ = numpy_batched(start, m, etas, check_steps)
@@ -199,21 +204,45 @@ def main():
         # on the paper's axis, L / ||M||^2 (the rounding floor of a loss is ~eps ||M||^2)
         dev = float(np.max(np.abs(losses[:k] - ref_losses[:k])) / np.vdot(m, m))
         per = float(np.median(times)) / (steps * len(etas))
-        rows.append(dict(route=name, steps=steps, time=float(np.median(times)), runs=times,
-                         us_per_run_step=per * 1e6, run_steps_per_s=1.0 / per,
-                         max_rel_dev_vs_numpy=dev))
+        rows.append(
+            dict(
+                route=name,
+                steps=steps,
+                time=float(np.median(times)),
+                runs=times,
+                us_per_run_step=per * 1e6,
+                run_steps_per_s=1.0 / per,
+                max_rel_dev_vs_numpy=dev,
+            )
+        )
     base = next(r for r in rows if r["route"].startswith("plain PyTorch"))
     for r in rows:
         if "us_per_run_step" in r:
             r["speedup_vs_plain_torch"] = base["us_per_run_step"] / r["us_per_run_step"]
-    table(rows, [("route", "route", None), ("us_per_run_step", "µs per run×step", "{:.2f}"),
-                 ("run_steps_per_s", "run×steps/s", "{:,.0f}"),
-                 ("speedup_vs_plain_torch", "vs plain PyTorch", "{:.1f}x"),
-                 ("max_rel_dev_vs_numpy", "max |Δloss|/‖M‖², 20 steps", "{:.1e}")])
+    table(
+        rows,
+        [
+            ("route", "route", None),
+            ("us_per_run_step", "µs per run×step", "{:.2f}"),
+            ("run_steps_per_s", "run×steps/s", "{:,.0f}"),
+            ("speedup_vs_plain_torch", "vs plain PyTorch", "{:.1f}x"),
+            ("max_rel_dev_vs_numpy", "max |Δloss|/‖M‖², 20 steps", "{:.1e}"),
+        ],
+    )
     repro = None if args.no_reproduce else time_reproduce()
-    save("gd", dict(dims=list(FIG6_DIMS), num_params=chain.num_params, seed=args.seed,
-                    lambda_max=lam, multipliers=list(MULTIPLIERS), radius=RADIUS, rows=rows,
-                    reproduce=repro))
+    save(
+        "gd",
+        dict(
+            dims=list(FIG6_DIMS),
+            num_params=chain.num_params,
+            seed=args.seed,
+            lambda_max=lam,
+            multipliers=list(MULTIPLIERS),
+            radius=RADIUS,
+            rows=rows,
+            reproduce=repro,
+        ),
+    )
 
 
 if __name__ == "__main__":

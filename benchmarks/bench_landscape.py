@@ -41,8 +41,7 @@ def pointwise(chain, v1, vn, xs):
     out = np.empty((xs.size, xs.size))
     for i, y in enumerate(xs):
         for j, x in enumerate(xs):
-            out[i, j] = dmf.loss([w + x * a + y * b for w, a, b in zip(chain.factors, v1, vn)],
-                                 target=m)
+            out[i, j] = dmf.loss([w + x * a + y * b for w, a, b in zip(chain.factors, v1, vn)], target=m)
     return out
 
 
@@ -52,13 +51,13 @@ def batched(chain, v1, vn, xs, chunk=4096):
     x, y = X.ravel(), Y.ravel()
     out = np.empty(x.size)
     for s in range(0, x.size, chunk):
-        cx, cy = x[s:s + chunk, None, None], y[s:s + chunk, None, None]
+        cx, cy = x[s : s + chunk, None, None], y[s : s + chunk, None, None]
         p = None
         for w, a, b in zip(chain.factors, v1, vn):
             wk = w + cx * a + cy * b
             p = wk if p is None else wk @ p
         r = m - p
-        out[s:s + chunk] = np.einsum("bij,bij->b", r, r)
+        out[s : s + chunk] = np.einsum("bij,bij->b", r, r)
     return out.reshape(X.shape)
 
 
@@ -69,9 +68,11 @@ def engine(chain, v1, vn, xs):
     return loss_grid(chain, xs, xs, plane=plane)
 
 
-ROUTES = {"pointwise loop (dmfsharp.loss per point)": pointwise,
-          "batched NumPy (chunks of 4096 points)": batched,
-          "dmfsharp.landscape": engine}
+ROUTES = {
+    "pointwise loop (dmfsharp.loss per point)": pointwise,
+    "batched NumPy (chunks of 4096 points)": batched,
+    "dmfsharp.landscape": engine,
+}
 
 
 def main():
@@ -96,17 +97,21 @@ def main():
         if ref is None:
             ref = grid
         dev = float(np.max(np.abs(grid - ref)) / np.max(np.abs(ref)))
-        rows.append(dict(route=name, time=float(np.median(times)), runs=times,
-                         max_rel_dev=dev))
+        rows.append(dict(route=name, time=float(np.median(times)), runs=times, max_rel_dev=dev))
     base = rows[0]["time"]
     for r in rows:
         if "time" in r:
             r["speedup_vs_pointwise"] = base / r["time"]
-    table(rows, [("route", "route", None), ("time", "time [s]", "{:.4g}"),
-                 ("speedup_vs_pointwise", "vs pointwise", "{:.1f}x"),
-                 ("max_rel_dev", "max dev. / max", "{:.1e}")])
-    save("landscape", dict(dims=list(chain.dims), grid=GRID, span=SPAN, seed=args.seed,
-                           rows=rows))
+    table(
+        rows,
+        [
+            ("route", "route", None),
+            ("time", "time [s]", "{:.4g}"),
+            ("speedup_vs_pointwise", "vs pointwise", "{:.1f}x"),
+            ("max_rel_dev", "max dev. / max", "{:.1e}"),
+        ],
+    )
+    save("landscape", dict(dims=list(chain.dims), grid=GRID, span=SPAN, seed=args.seed, rows=rows))
 
 
 if __name__ == "__main__":

@@ -50,12 +50,22 @@ def child(route, seed):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps(dict(route=route, time=dt, value=value, factor_bytes=fbytes,
-                          traced_peak=peak - base, rss_peak=rss, rss_before=base_rss)))
+    print(
+        json.dumps(
+            dict(
+                route=route,
+                time=dt,
+                value=value,
+                factor_bytes=fbytes,
+                traced_peak=peak - base,
+                rss_peak=rss,
+                rss_before=base_rss,
+            )
+        )
+    )
 
 
-ROUTES = ("exact sharpness", "exact top eigenvector", "loss+gradient",
-          "numerical Lanczos (tol 1e-8)")
+ROUTES = ("exact sharpness", "exact top eigenvector", "loss+gradient", "numerical Lanczos (tol 1e-8)")
 
 
 def main():
@@ -67,14 +77,20 @@ def main():
     if args.child:
         return child(args.child, args.seed)
     d0, dl = DIMS[0], DIMS[-1]
-    print(f"dims {DIMS}: N = {num_params(DIMS):,}, d_0 d_L = {d0 * dl:,}; a dense S would take "
-          f"{(d0 * dl) ** 2 * 8 / 1e9:.1f} GB")
+    print(
+        f"dims {DIMS}: N = {num_params(DIMS):,}, d_0 d_L = {d0 * dl:,}; a dense S would take "
+        f"{(d0 * dl) ** 2 * 8 / 1e9:.1f} GB"
+    )
     rows = []
     for route in ROUTES:
         runs = []
         for _ in range(args.repeat if route != ROUTES[-1] else 1):
-            out = subprocess.run([sys.executable, __file__, "--child", route, "--seed",
-                                  str(args.seed)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", route, "--seed", str(args.seed)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         runs.sort(key=lambda r: r["time"])
         r = dict(runs[len(runs) // 2])
@@ -83,19 +99,34 @@ def main():
         r["rss_MB"] = r["rss_peak"] / 2**20
         r["traced_over_factors"] = r["traced_peak"] / r["factor_bytes"]
         rows.append(r)
-    table(rows, [("route", "route", None), ("time", "time [s]", "{:.3f}"),
-                 ("traced_MB", "peak traced [MiB]", "{:.1f}"),
-                 ("traced_over_factors", "/ factor bytes", "{:.2f}x"),
-                 ("rss_MB", "peak RSS [MiB]", "{:.0f}")])
+    table(
+        rows,
+        [
+            ("route", "route", None),
+            ("time", "time [s]", "{:.3f}"),
+            ("traced_MB", "peak traced [MiB]", "{:.1f}"),
+            ("traced_over_factors", "/ factor bytes", "{:.2f}x"),
+            ("rss_MB", "peak RSS [MiB]", "{:.0f}"),
+        ],
+    )
     print(f"factors: {rows[0]['factor_bytes'] / 2**20:.1f} MiB")
     lam, ref = rows[0]["value"], rows[-1]["value"]
     check = abs(lam - ref) / lam
     print(f"cross-check vs numerical Lanczos: relative difference {check:.1e}")
     if check > 1e-7:
         raise SystemExit(f"exact value disagrees with the numerical one ({check:.1e})")
-    save("memory", dict(dims=list(DIMS), num_params=num_params(DIMS), d0_dL=d0 * dl,
-                        dense_S_bytes=(d0 * dl) ** 2 * 8, seed=args.seed, rows=rows,
-                        cross_check_rel_diff=check))
+    save(
+        "memory",
+        dict(
+            dims=list(DIMS),
+            num_params=num_params(DIMS),
+            d0_dL=d0 * dl,
+            dense_S_bytes=(d0 * dl) ** 2 * 8,
+            seed=args.seed,
+            rows=rows,
+            cross_check_rel_diff=check,
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-n", type=float, default=1e7)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--plot-only", action="store_true",
-                    help="redraw the PNG from results/scaling.json")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the PNG from results/scaling.json")
     args = ap.parse_args()
     if args.plot_only:
         import json
@@ -76,12 +75,18 @@ def main():
             return dmf.loss(c, target=m), dmf.gradient(c, target=m)
 
         # exact and loss+gradient in interleaved rounds (the same load for both)
-        med, _, _ = paired({"exact": lambda f=factors: dmf.sharpness(f), "lg": lg},
-                           repeat=11 if n <= 1e6 else 5)
+        med, _, _ = paired(
+            {"exact": lambda f=factors: dmf.sharpness(f), "lg": lg}, repeat=11 if n <= 1e6 else 5
+        )
         t_ex, t_lg = med["exact"], med["lg"]
-        pt = dict(dims=list(dims), num_params=n, exact=lam,
-                  times={"exact (dmfsharp.sharpness)": t_ex, "loss+gradient (NumPy)": t_lg},
-                  rel_err={}, num_hvp={})
+        pt = dict(
+            dims=list(dims),
+            num_params=n,
+            exact=lam,
+            times={"exact (dmfsharp.sharpness)": t_ex, "loss+gradient (NumPy)": t_lg},
+            rel_err={},
+            num_hvp={},
+        )
         for name, (fn, tol, nmax) in ROUTES.items():
             if n > nmax:
                 continue
@@ -99,11 +104,9 @@ def main():
             pt["rel_err"][name] = rel_err(val, lam)
             pt["num_hvp"][name] = hv
         points.append(pt)
-        print(f"N = {n:>10,}  " + "  ".join(f"{k.split(' ')[0]} {v:.3g}s"
-                                             for k, v in pt["times"].items()))
+        print(f"N = {n:>10,}  " + "  ".join(f"{k.split(' ')[0]} {v:.3g}s" for k, v in pt["times"].items()))
     # exactness: at every N the most accurate Lanczos route agrees with the exact value
-    worst = max(min(v for k, v in p["rel_err"].items() if "eigsh" in k or "lanczos" in k)
-                for p in points)
+    worst = max(min(v for k, v in p["rel_err"].items() if "eigsh" in k or "lanczos" in k) for p in points)
     print(f"cross-check: worst relative difference exact vs best Lanczos over all N: {worst:.1e}")
     if worst > 1e-8:
         raise SystemExit(f"exact values disagree with the numerical ones ({worst:.1e})")
@@ -121,8 +124,17 @@ def main():
     for nm, s in slopes.items():
         print(f"  {nm:32s} {s:.2f}")
     plot(points, names, RESULTS / "scaling.png")
-    save("scaling", dict(ends=ENDS, depth=DEPTH, seed=args.seed, points=points,
-                         slopes_N_ge_1e5=slopes, cross_check_worst_rel_diff=worst))
+    save(
+        "scaling",
+        dict(
+            ends=ENDS,
+            depth=DEPTH,
+            seed=args.seed,
+            points=points,
+            slopes_N_ge_1e5=slopes,
+            cross_check_worst_rel_diff=worst,
+        ),
+    )
 
 
 def plot(points, names, path):
@@ -140,9 +152,11 @@ def plot(points, names, path):
         ys = [p["times"][nm] for p in points if nm in p["times"]]
         key = nm.split(" ")[0]
         color, marker, lw = styles.get(
-            key, (palette[others.index(nm) % len(palette)] if nm in others else "C7", "^", 1.2))
-        ax.loglog(xs, ys, marker=marker, color=color, lw=lw, label=nm,
-                  ls="--" if key == "loss+gradient" else "-")
+            key, (palette[others.index(nm) % len(palette)] if nm in others else "C7", "^", 1.2)
+        )
+        ax.loglog(
+            xs, ys, marker=marker, color=color, lw=lw, label=nm, ls="--" if key == "loss+gradient" else "-"
+        )
     ax.set_xlabel("number of parameters N")
     from common import CLOCK_NAME
 

@@ -149,8 +149,8 @@ def run_case(name, dims, seed, repeat):
     lam = dmf.sharpness(factors)
 
     def exact_again():  # exact runs spread over the whole case: they see its load too
-        exact_runs.extend(timed(lambda: dmf.sharpness(factors), repeat=5, warmup=0,
-                                min_total=0)[1])
+        exact_runs.extend(timed(lambda: dmf.sharpness(factors), repeat=5, warmup=0, min_total=0)[1])
+
     rows, ladders = [], {}
     routes = dict(ROUTES)
     if n <= 4000:
@@ -171,23 +171,36 @@ def run_case(name, dims, seed, repeat):
                 print(f"  {rname}: failed: {type(exc).__name__}: {exc}")
                 break
             exact_again()
-            ladder.append(dict(tol=tol, time=dt, num_hvp=hvps, value=val,
-                               rel_err=rel_err(val, lam)))
-            print(f"  {rname:28s} tol {tol!s:7s} {dt:8.3f} s  {hvps:5d} HVPs  "
-                  f"rel. error {rel_err(val, lam):.1e}", flush=True)
+            ladder.append(dict(tol=tol, time=dt, num_hvp=hvps, value=val, rel_err=rel_err(val, lam)))
+            print(
+                f"  {rname:28s} tol {tol!s:7s} {dt:8.3f} s  {hvps:5d} HVPs  "
+                f"rel. error {rel_err(val, lam):.1e}",
+                flush=True,
+            )
             if rel_err(val, lam) <= TARGET and tol != tols[0]:
                 break
-            if (rname.startswith("pyhessian") and len(ladder) >= 3
-                    and ladder[-1]["rel_err"] > 0.5 * ladder[-2]["rel_err"]):
+            if (
+                rname.startswith("pyhessian")
+                and len(ladder) >= 3
+                and ladder[-1]["rel_err"] > 0.5 * ladder[-2]["rel_err"]
+            ):
                 break  # power iteration stalled: a smaller tolerance no longer helps
         ladders[rname] = ladder
         ok = [r for r in ladder if "value" in r]
         if not ok:
             continue
         default = ok[0]  # the tool's default tolerance
-        rows.append(dict(route=f"{rname} (default tol)", tol=default["tol"], time=default["time"],
-                         num_hvp=default["num_hvp"], value=default["value"],
-                         rel_err=default["rel_err"], runs=[default["time"]]))
+        rows.append(
+            dict(
+                route=f"{rname} (default tol)",
+                tol=default["tol"],
+                time=default["time"],
+                num_hvp=default["num_hvp"],
+                value=default["value"],
+                rel_err=default["rel_err"],
+                runs=[default["time"]],
+            )
+        )
         good = [r for r in ok if r["rel_err"] <= TARGET]
         if good:
             best = min(good, key=lambda r: r["time"])
@@ -197,39 +210,83 @@ def run_case(name, dims, seed, repeat):
                 fn(factors, m, best["tol"], seed)
                 runs.append(clock() - t0)
                 exact_again()
-            rows.append(dict(route=f"{rname} (to 1e-8)", tol=best["tol"],
-                             time=float(np.median(runs)), num_hvp=best["num_hvp"],
-                             value=best["value"], rel_err=best["rel_err"], runs=runs,
-                             to_target=True))
+            rows.append(
+                dict(
+                    route=f"{rname} (to 1e-8)",
+                    tol=best["tol"],
+                    time=float(np.median(runs)),
+                    num_hvp=best["num_hvp"],
+                    value=best["value"],
+                    rel_err=best["rel_err"],
+                    runs=runs,
+                    to_target=True,
+                )
+            )
         else:
-            rows.append(dict(route=f"{rname} (to 1e-8)", tol=None, time=None, num_hvp=None,
-                             value=None, rel_err=None, note="did not reach 1e-8"))
+            rows.append(
+                dict(
+                    route=f"{rname} (to 1e-8)",
+                    tol=None,
+                    time=None,
+                    num_hvp=None,
+                    value=None,
+                    rel_err=None,
+                    note="did not reach 1e-8",
+                )
+            )
     t_exact = float(np.median(exact_runs))
-    rows.insert(0, dict(route="exact (dmfsharp.sharpness)", tol=None, time=t_exact, num_hvp=0,
-                        value=lam, rel_err=0.0, runs=exact_runs))
+    rows.insert(
+        0,
+        dict(
+            route="exact (dmfsharp.sharpness)",
+            tol=None,
+            time=t_exact,
+            num_hvp=0,
+            value=lam,
+            rel_err=0.0,
+            runs=exact_runs,
+        ),
+    )
     for r in rows:
         r["ratio"] = None if r["time"] is None else r["time"] / t_exact
-    table(rows, [("route", "route", None), ("tol", "tol", "{:g}"), ("time", "time [s]", "{:.4g}"),
-                 ("num_hvp", "HVPs", "{}"), ("rel_err", "rel. error", "{:.1e}"),
-                 ("ratio", "time / exact", "{:.1f}x")])
-    print(f"(exact: median of {len(exact_runs)} runs spread over the case, 5 after every "
-          "numerical run)")
+    table(
+        rows,
+        [
+            ("route", "route", None),
+            ("tol", "tol", "{:g}"),
+            ("time", "time [s]", "{:.4g}"),
+            ("num_hvp", "HVPs", "{}"),
+            ("rel_err", "rel. error", "{:.1e}"),
+            ("ratio", "time / exact", "{:.1f}x"),
+        ],
+    )
+    print(f"(exact: median of {len(exact_runs)} runs spread over the case, 5 after every numerical run)")
     reached = [r for r in rows if r.get("to_target")]
     fastest = min(reached, key=lambda r: r["time"]) if reached else None
-    best_num = min((r for r in rows[1:] if r.get("rel_err") is not None),
-                   key=lambda r: r["rel_err"], default=None)
+    best_num = min(
+        (r for r in rows[1:] if r.get("rel_err") is not None), key=lambda r: r["rel_err"], default=None
+    )
     check = None if best_num is None else rel_err(best_num["value"], lam)
     if fastest:
-        print(f"fastest numerical route to 1e-8: {fastest['route']}, "
-              f"{fastest['ratio']:.1f}x the exact route")
-    print(f"cross-check: exact {lam!r} vs best numerical {best_num and best_num['value']!r} "
-          f"(relative difference {check:.1e})")
+        print(f"fastest numerical route to 1e-8: {fastest['route']}, {fastest['ratio']:.1f}x the exact route")
+    print(
+        f"cross-check: exact {lam!r} vs best numerical {best_num and best_num['value']!r} "
+        f"(relative difference {check:.1e})"
+    )
     if check is not None and check > 1e-8:
         raise SystemExit(f"exact value disagrees with the numerical ones ({check:.1e})")
-    return dict(dims=list(dims), num_params=n, seed=seed, exact=lam, exact_time=t_exact,
-                rows=rows, ladders=ladders, cross_check_rel_diff=check,
-                fastest_to_1e8=fastest and fastest["route"],
-                speedup_vs_fastest_to_1e8=fastest and fastest["ratio"])
+    return dict(
+        dims=list(dims),
+        num_params=n,
+        seed=seed,
+        exact=lam,
+        exact_time=t_exact,
+        rows=rows,
+        ladders=ladders,
+        cross_check_rel_diff=check,
+        fastest_to_1e8=fastest and fastest["route"],
+        speedup_vs_fastest_to_1e8=fastest and fastest["ratio"],
+    )
 
 
 def main():

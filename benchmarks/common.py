@@ -46,10 +46,7 @@ def gaussian_minimizer(dims, seed=0):
     ``||M - W_L ... W_1||^2`` with ``M`` their product.
     """
     rng = np.random.default_rng(seed)
-    return [
-        rng.standard_normal((dims[i], dims[i - 1])) / np.sqrt(dims[i - 1])
-        for i in range(1, len(dims))
-    ]
+    return [rng.standard_normal((dims[i], dims[i - 1])) / np.sqrt(dims[i - 1]) for i in range(1, len(dims))]
 
 
 def num_params(dims):
@@ -87,7 +84,7 @@ def paired(fns, repeat=15, warmup=1):
             f()
     times = {n: [] for n in names}
     for r in range(repeat):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for n in order:
             t = clock()
             fns[n]()
@@ -120,8 +117,7 @@ def environment():
         import threadpoolctl
 
         info["blas_threads"] = [
-            {"api": p["internal_api"], "threads": p["num_threads"]}
-            for p in threadpoolctl.threadpool_info()
+            {"api": p["internal_api"], "threads": p["num_threads"]} for p in threadpoolctl.threadpool_info()
         ]
     except ImportError:
         pass

@@ -1,7 +1,7 @@
 """Run every benchmark script in turn (each in its own process) and print their tables.
 
-    python benchmarks/run_all.py            # all targets, a few minutes each
-    python benchmarks/run_all.py floor gd   # a selection, by script name without bench_
+python benchmarks/run_all.py            # all targets, a few minutes each
+python benchmarks/run_all.py floor gd   # a selection, by script name without bench_
 """
 
 from __future__ import annotations

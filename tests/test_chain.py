@@ -16,8 +16,9 @@ def test_products_and_dims():
     assert chain.dims == (3, 4, 5, 2) and chain.depth == 3 and chain.num_params == 12 + 20 + 10
     np.testing.assert_allclose(chain.product, ws[2] @ ws[1] @ ws[0])
     for k in range(3):
-        np.testing.assert_allclose(chain.suffix[k] @ ws[k] @ chain.prefix[k], chain.product,
-                                   rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(
+            chain.suffix[k] @ ws[k] @ chain.prefix[k], chain.product, rtol=1e-13, atol=1e-13
+        )
     np.testing.assert_array_equal(chain.prefix[0], np.eye(3))
     np.testing.assert_array_equal(chain.suffix[-1], np.eye(2))
 

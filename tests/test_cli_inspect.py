@@ -15,8 +15,17 @@ from dmfsharp.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-REQUIRED = {"lambda_max", "trace", "flat_lambda_max", "flatness_ratio", "max_stable_step",
-            "is_minimum", "depth", "dims", "num_params"}
+REQUIRED = {
+    "lambda_max",
+    "trace",
+    "flat_lambda_max",
+    "flatness_ratio",
+    "max_stable_step",
+    "is_minimum",
+    "depth",
+    "dims",
+    "num_params",
+}
 
 
 def run(capsys, *args):
@@ -93,8 +102,9 @@ def bad_files(tmp_path):
     return out
 
 
-@pytest.mark.parametrize("case", ["missing", "garbage", "nokeys", "gap", "shape", "mshape",
-                                  "nan", "one", "folder"])
+@pytest.mark.parametrize(
+    "case", ["missing", "garbage", "nokeys", "gap", "shape", "mshape", "nan", "one", "folder"]
+)
 def test_inspect_bad_files_one_line_errors(tmp_path, capsys, case):
     path, match = bad_files(tmp_path)[case]
     code, out, err = run(capsys, "inspect", str(path))
@@ -111,9 +121,12 @@ def test_inspect_bad_eta(capsys):
 
 
 def test_python_dash_m_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "dmfsharp", "inspect",
-                           str(EXAMPLES / "section6.npz"), "--json"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dmfsharp", "inspect", str(EXAMPLES / "section6.npz"), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["lambda_max"] == pytest.approx(44.0)
 

@@ -35,8 +35,15 @@ def _orth_residual(rng, x, dl):
 
 
 # (dims, n): n < d_0, n = 1, n > d_0, deeper chains, d_L = 1
-CASES = [((5, 6, 4), 3), ((4, 5, 6, 3), 2), ((3, 4, 2), 9), ((4, 3, 5, 4, 2), 7),
-         ((6, 6, 1), 4), ((2, 3, 3), 1), ((3, 5, 4), 20)]
+CASES = [
+    ((5, 6, 4), 3),
+    ((4, 5, 6, 3), 2),
+    ((3, 4, 2), 9),
+    ((4, 3, 5, 4, 2), 7),
+    ((6, 6, 1), 4),
+    ((2, 3, 3), 1),
+    ((3, 5, 4), 20),
+]
 
 
 @pytest.mark.parametrize("dims,n", CASES)
@@ -57,14 +64,13 @@ def test_interpolating_minimum_against_autograd(dims, n, normalization):
     spec = dmf.hessian_spectrum(chain, **kw)
     tol = 1e-10 * eig[0]
     np.testing.assert_allclose(spec, eig[: spec.size], rtol=0, atol=tol)
-    assert np.all(np.abs(eig[spec.size:]) <= tol)  # the rest of the Hessian is zero
+    assert np.all(np.abs(eig[spec.size :]) <= tol)  # the rest of the Hessian is zero
     # top eigenvector: unit, H v = lambda v against the autograd Hessian
     v = np.concatenate([b.ravel() for b in dmf.top_eigenvector(chain, **kw)])
     assert abs(np.linalg.norm(v) - 1) <= 1e-12
     assert np.linalg.norm(h @ v - lam * v) <= 1e-9 * lam
     # the dense Hessian of the package agrees with autograd entrywise
-    np.testing.assert_allclose(dmf.dense_hessian(chain, **kw), h, rtol=0,
-                               atol=1e-11 * np.abs(h).max())
+    np.testing.assert_allclose(dmf.dense_hessian(chain, **kw), h, rtol=0, atol=1e-11 * np.abs(h).max())
 
 
 @pytest.mark.parametrize("dims,n", [((3, 4, 2), 9), ((4, 5, 5, 3), 12), ((2, 3, 4, 1), 6)])
@@ -106,8 +112,10 @@ def test_normalizations_scale_as_documented():
     for norm, c in (("mean", 1.0 / n), ("half_mean", 0.5 / n)):
         for f, v in base.items():
             assert rel(f(ws, data=x, normalization=norm), c * v) <= 1e-12
-        assert rel(dmf.loss(ws, data=x, target=y, normalization=norm),
-                   c * dmf.loss(ws, data=x, target=y)) <= 1e-12
+        assert (
+            rel(dmf.loss(ws, data=x, target=y, normalization=norm), c * dmf.loss(ws, data=x, target=y))
+            <= 1e-12
+        )
         g0 = dmf.gradient(ws, data=x, target=y)
         g1 = dmf.gradient(ws, data=x, target=y, normalization=norm)
         for a, b in zip(g1, g0, strict=True):
@@ -136,15 +144,19 @@ def test_covariance_matches_samples():
         kw_c = dict(covariance=sigma, normalization=norm)
         assert rel(dmf.sharpness(ws, **kw_c), dmf.sharpness(ws, **kw_s)) <= 1e-10
         assert rel(dmf.hessian_trace(ws, **kw_c), dmf.hessian_trace(ws, **kw_s)) <= 1e-10
-        np.testing.assert_allclose(dmf.hessian_spectrum(ws, **kw_c),
-                                   dmf.hessian_spectrum(ws, **kw_s), rtol=1e-9)
+        np.testing.assert_allclose(
+            dmf.hessian_spectrum(ws, **kw_c), dmf.hessian_spectrum(ws, **kw_s), rtol=1e-9
+        )
     # away from a minimum, with targets y = T x: autograd Hessian of tr((T - P) S (T - P)^T)
     h = torch_hessian(ws, cov=sigma, T=t)
     hd = dmf.dense_hessian(ws, covariance=sigma, target=t)
     np.testing.assert_allclose(hd, h, rtol=0, atol=1e-11 * np.abs(h).max())
     np.testing.assert_allclose(
         np.concatenate([g.ravel() for g in dmf.gradient(ws, covariance=sigma, target=t)]),
-        torch_gradient(ws, cov=sigma, T=t), rtol=1e-11, atol=1e-12)
+        torch_gradient(ws, cov=sigma, T=t),
+        rtol=1e-11,
+        atol=1e-12,
+    )
     with pytest.raises(dmf.NotAMinimumError):
         dmf.sharpness(ws, covariance=sigma, target=t)
     # a singular covariance (rank 2 in d_0 = 4) and its autograd Hessian at a minimum
@@ -167,8 +179,9 @@ def test_loss_gradient_hvp_at_any_point_against_autograd():
     h = torch_hessian(ws, X=x, Y=y, scale=c)
     u = [rng.standard_normal(w.shape) for w in ws]
     hu = np.concatenate([b.ravel() for b in dmf.hessian_vector_product(ws, u, **kw)])
-    np.testing.assert_allclose(hu, h @ np.concatenate([b.ravel() for b in u]), rtol=1e-10,
-                               atol=1e-12 * np.abs(h).max())
+    np.testing.assert_allclose(
+        hu, h @ np.concatenate([b.ravel() for b in u]), rtol=1e-10, atol=1e-12 * np.abs(h).max()
+    )
     op = dmf.hessian_operator(ws, **kw)
     e = np.eye(op.shape[0])[3]
     np.testing.assert_allclose(op.matvec(e), h[:, 3], rtol=0, atol=1e-12 * np.abs(h).max())
@@ -206,8 +219,13 @@ def test_refuses_non_minima_with_data():
     assert not dmf.is_minimum(ws, data=x, target=y)
     res, tol = dmf.minimum_residual(ws, data=x, target=y)
     assert res > tol > 0
-    for f in (dmf.sharpness, dmf.hessian_trace, dmf.hessian_spectrum, dmf.top_eigenvector,
-              dmf.flatness_report):
+    for f in (
+        dmf.sharpness,
+        dmf.hessian_trace,
+        dmf.hessian_spectrum,
+        dmf.top_eigenvector,
+        dmf.flatness_report,
+    ):
         with pytest.raises(dmf.NotAMinimumError, match="numerical_sharpness"):
             f(ws, data=x, target=y)
     # the numerical route and the Gauss-Newton part are fine there
@@ -270,8 +288,13 @@ def test_many_samples_cost_nothing_extra():
     terms = data_terms(chain, data=x)
     assert terms.factor.shape == (3, 3)
     assert all(gb.shape == (3, 3) for gb, _ in data_grams(chain, terms))
-    assert rel(dmf.sharpness(chain, data=x), dmf.sharpness(chain, covariance=x @ x.T / 5000,
-                                                           normalization="mean") * 5000) <= 1e-10
+    assert (
+        rel(
+            dmf.sharpness(chain, data=x),
+            dmf.sharpness(chain, covariance=x @ x.T / 5000, normalization="mean") * 5000,
+        )
+        <= 1e-10
+    )
 
 
 @settings(max_examples=25)

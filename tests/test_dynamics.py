@@ -129,8 +129,9 @@ def test_start_is_at_radius_along_v1():
 def test_sharpness_tracking():
     chain = random_minimizer((2, 3, 2), seed=4)
     m = chain.product
-    res = escape_experiment(chain, step_multipliers=[1.3], radius=1e-8, iterations=200,
-                            track_every=10, track_hessian_every=50)
+    res = escape_experiment(
+        chain, step_multipliers=[1.3], radius=1e-8, iterations=200, track_every=10, track_hessian_every=50
+    )
     run = res.runs[0]
     assert run.track_iterations[0] == 0 and np.all(np.diff(run.track_iterations) == 10)
     assert run.gn_lambda_max[0] == pytest.approx(res.lambda_max, rel=1e-6)  # w_0 is r from w*
@@ -177,13 +178,13 @@ def test_scalar_engine_matches_general_engine(dims):
     etas = np.array([0.5, 1.3, 2.5]) * 2 / lam
     z = rng.standard_normal((2, chain.num_params))
     a = gradient_descent(start, etas, iterations=200, reference=chain, plane=z, engine=_Batch)
-    b = gradient_descent(start, etas, iterations=200, reference=chain, plane=z,
-                         engine=_ScalarBatch)
+    b = gradient_descent(start, etas, iterations=200, reference=chain, plane=z, engine=_ScalarBatch)
     assert list(a["stop_iteration"]) == list(b["stop_iteration"])
     np.testing.assert_allclose(b["final"], a["final"], rtol=0, atol=1e-12)
     for i, t in enumerate(a["stop_iteration"]):
-        np.testing.assert_allclose(b["normalized_loss"][: t + 1, i],
-                                   a["normalized_loss"][: t + 1, i], rtol=1e-8, atol=1e-14)
+        np.testing.assert_allclose(
+            b["normalized_loss"][: t + 1, i], a["normalized_loss"][: t + 1, i], rtol=1e-8, atol=1e-14
+        )
 
 
 def test_user_start_direction():
@@ -191,14 +192,12 @@ def test_user_start_direction():
     n = chain.num_params
     u = np.zeros(n)
     u[0] = 3.0
-    res = escape_experiment(chain, step_multipliers=[0.5], radius=1e-6, iterations=1,
-                            direction=u)
+    res = escape_experiment(chain, step_multipliers=[0.5], radius=1e-6, iterations=1, direction=u)
     d = res.start.flatten() - chain.flatten()
     np.testing.assert_allclose(d, 1e-6 * u / 3.0, atol=1e-15)
     assert res.direction == "user"
     blocks = chain.unflatten(u)
-    res2 = escape_experiment(chain, step_multipliers=[0.5], radius=1e-6, iterations=1,
-                             direction=blocks)
+    res2 = escape_experiment(chain, step_multipliers=[0.5], radius=1e-6, iterations=1, direction=blocks)
     assert np.array_equal(res2.start.flatten(), res.start.flatten())
     with pytest.raises(ValueError, match="zero"):
         escape_experiment(chain, direction=np.zeros(n))
@@ -232,8 +231,9 @@ def test_property_escape_above_return_below(dims, seed, above):
 def test_results_pickle_roundtrip():
     import pickle
 
-    res = escape_experiment(random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9, 1.3],
-                            radius=1e-9, iterations=300)
+    res = escape_experiment(
+        random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9, 1.3], radius=1e-9, iterations=300
+    )
     back = pickle.loads(pickle.dumps(res))
     assert back.lambda_max == res.lambda_max
     for a, b in zip(res.runs, back.runs, strict=True):

@@ -19,8 +19,7 @@ pytest.importorskip("matplotlib")
 
 def test_preset_sizes_match_the_paper():
     # (depth, N) from the captions and Appendix D.2
-    expect = {"fig1": (2, 600), "fig4": (2, 900), "fig5": (2, 1350), "fig6": (20, 2421),
-              "fig7": (5, 293)}
+    expect = {"fig1": (2, 600), "fig4": (2, 900), "fig5": (2, 1350), "fig6": (20, 2421), "fig7": (5, 293)}
     for name, (depth, n) in expect.items():
         p = get_preset(name)
         assert (p.depth, p.num_params) == (depth, n), name
@@ -61,9 +60,17 @@ def test_run_folder_contents_roundtrip_and_determinism(tmp_path):
     chain, m = load_factors(tmp_path / "a" / "minimum.npz")
     assert np.array_equal(chain.flatten(), p.minimum().flatten())
     for _i, (entry, run) in enumerate(zip(a["runs"], res.runs, strict=False), start=1):
-        for key in ("eta", "step_multiplier", "status", "escape_iteration",
-                    "predicted_escape_iteration", "final_loss", "final_lambda_max",
-                    "final_is_stable", "final_file"):
+        for key in (
+            "eta",
+            "step_multiplier",
+            "status",
+            "escape_iteration",
+            "predicted_escape_iteration",
+            "final_loss",
+            "final_lambda_max",
+            "final_is_stable",
+            "final_file",
+        ):
             assert key in entry
         df = pd.read_csv(tmp_path / "a" / entry["trace_file"])
         assert list(df["iteration"]) == list(range(run.iterations + 1))
@@ -100,20 +107,60 @@ def test_cli_presets(capsys):
 
 def test_cli_escape_custom_and_reproduce(capsys, tmp_path):
     out_dir = tmp_path / "custom"
-    code, out, err = _cli(capsys, "escape", "--dims", "2,3,4,2", "--radius", "1e-9",
-                          "--step-multipliers", "0.8,1.3", "--iterations", "2000", "--seed",
-                          "7", "--grid", "9", "--out", str(out_dir), "--track-every", "50")
+    code, out, err = _cli(
+        capsys,
+        "escape",
+        "--dims",
+        "2,3,4,2",
+        "--radius",
+        "1e-9",
+        "--step-multipliers",
+        "0.8,1.3",
+        "--iterations",
+        "2000",
+        "--seed",
+        "7",
+        "--grid",
+        "9",
+        "--out",
+        str(out_dir),
+        "--track-every",
+        "50",
+    )
     assert code == 0, err
     s = json.loads((out_dir / "summary.json").read_text())
     assert [r["status"] for r in s["runs"]] == ["returned", "escaped"]
     assert s["config"]["seed"] == 7 and (out_dir / "sharpness.png").exists()
     # start from the saved minimum file
-    code, _, err = _cli(capsys, "escape", "--minimum", str(out_dir / "minimum.npz"),
-                        "--step-multipliers", "1.3", "--iterations", "50", "--grid", "5",
-                        "--no-figures", "--out", str(tmp_path / "from_file"))
+    code, _, err = _cli(
+        capsys,
+        "escape",
+        "--minimum",
+        str(out_dir / "minimum.npz"),
+        "--step-multipliers",
+        "1.3",
+        "--iterations",
+        "50",
+        "--grid",
+        "5",
+        "--no-figures",
+        "--out",
+        str(tmp_path / "from_file"),
+    )
     assert code == 0, err
-    code, out, err = _cli(capsys, "reproduce", "--out", str(tmp_path / "rep"), "--presets",
-                          "fig7", "--iterations", "20", "--grid", "7", "--quiet")
+    code, out, err = _cli(
+        capsys,
+        "reproduce",
+        "--out",
+        str(tmp_path / "rep"),
+        "--presets",
+        "fig7",
+        "--iterations",
+        "20",
+        "--grid",
+        "7",
+        "--quiet",
+    )
     assert code == 0, err
     html = (tmp_path / "rep" / "index.html").read_text()
     assert "fig7/figure.png" in html and "Figure 7" in html
@@ -129,8 +176,7 @@ def test_cli_escape_custom_and_reproduce(capsys, tmp_path):
         (["escape", "--dims", "2,3,2", "--out", "{d}/nofolder/x"], "no such folder"),
         (["escape", "--dims", "2,3,2", "--out", "{d}/afile/x"], "no such folder"),
         (["escape", "--minimum", "{d}/notmin.npz", "--out", "{d}/x"], "not a global minimum"),
-        (["escape", "--dims", "2,3,2", "--step-multipliers", "1,abc", "--out", "{d}/x"],
-         "step-multipliers"),
+        (["escape", "--dims", "2,3,2", "--step-multipliers", "1,abc", "--out", "{d}/x"], "step-multipliers"),
         (["reproduce", "--presets", "fig1,nope", "--out", "{d}/x"], "unknown preset"),
     ],
 )
@@ -172,12 +218,32 @@ def test_cli_plane_file(capsys, tmp_path):
     n = random_minimizer((2, 3, 2), seed=0).num_params
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "plane.npz", zeta=rng.standard_normal(n), gamma=rng.standard_normal(n))
-    code, _, err = _cli(capsys, "escape", "--dims", "2,3,2", "--iterations", "20", "--grid", "5",
-                        "--plane-file", str(tmp_path / "plane.npz"), "--out", str(tmp_path / "p"))
+    code, _, err = _cli(
+        capsys,
+        "escape",
+        "--dims",
+        "2,3,2",
+        "--iterations",
+        "20",
+        "--grid",
+        "5",
+        "--plane-file",
+        str(tmp_path / "plane.npz"),
+        "--out",
+        str(tmp_path / "p"),
+    )
     assert code == 0, err
     s = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert s["config"]["plane"].startswith("file:")
     np.savez(tmp_path / "bad.npz", zeta=np.ones(n))
-    code, _, err = _cli(capsys, "escape", "--dims", "2,3,2", "--plane-file",
-                        str(tmp_path / "bad.npz"), "--out", str(tmp_path / "q"))
+    code, _, err = _cli(
+        capsys,
+        "escape",
+        "--dims",
+        "2,3,2",
+        "--plane-file",
+        str(tmp_path / "bad.npz"),
+        "--out",
+        str(tmp_path / "q"),
+    )
     assert code == 2 and "gamma" in err and not (tmp_path / "q").exists()

@@ -174,9 +174,7 @@ def test_section6_example_is_flat_but_not_balanced():
     assert dmf.hessian_trace(bal) < dmf.hessian_trace(chain)
 
 
-@pytest.mark.parametrize(
-    "dims", [(4, 5, 3), (3, 6, 5, 4, 2), (1, 4, 4, 4, 1), (5, 7, 7, 6), (2, 9, 3)]
-)
+@pytest.mark.parametrize("dims", [(4, 5, 3), (3, 6, 5, 4, 2), (1, 4, 4, 4, 1), (5, 7, 7, 6), (2, 9, 3)])
 @pytest.mark.parametrize("seed", [None, 1])
 def test_flattest_minimizer_attains_flat_value(dims, seed):
     rng = np.random.default_rng(7)
@@ -249,9 +247,17 @@ def test_random_minimizer_is_seeded():
 def test_closed_forms_refuse_non_minima():
     chain = dmf.random_minimizer((3, 4, 2), seed=0)
     m = chain.product + 1e-3
-    for fn in (dmf.sharpness, dmf.hessian_trace, dmf.hessian_spectrum, dmf.top_eigenvector,
-               dmf.zero_eigenvector, dmf.flatness_report, dmf.sharpness_matrix,
-               dmf.sharpness_operator, dmf.sharpness_upper_bound):
+    for fn in (
+        dmf.sharpness,
+        dmf.hessian_trace,
+        dmf.hessian_spectrum,
+        dmf.top_eigenvector,
+        dmf.zero_eigenvector,
+        dmf.flatness_report,
+        dmf.sharpness_matrix,
+        dmf.sharpness_operator,
+        dmf.sharpness_upper_bound,
+    ):
         with pytest.raises(dmf.NotAMinimumError, match="numerical_sharpness"):
             fn(chain, target=m)
     assert not dmf.is_minimum(chain, target=m)

@@ -94,8 +94,7 @@ def test_lanczos_top_with_a_repeated_top_eigenvalue():
 def test_lanczos_top_reports_no_convergence_and_the_fallback_recovers(monkeypatch):
     # a spectrum with a tiny relative gap: 5 steps cannot converge
     d = np.concatenate([[1.0], 1.0 - np.logspace(-6, 0, 400)])
-    lam, x, steps = _kron._lanczos_top(lambda v: d * v, np.ones(d.size), want_vector=False,
-                                      max_steps=5)
+    lam, x, steps = _kron._lanczos_top(lambda v: d * v, np.ones(d.size), want_vector=False, max_steps=5)
     assert lam is None and steps == 5 and x.shape == d.shape
     # the public route falls back to ARPACK from the best Ritz vector and is still exact
     monkeypatch.setattr(_kron, "LANCZOS_MAX_STEPS", 3)
@@ -124,8 +123,7 @@ def test_sharpness_operator_and_matrix_agree_above_the_dense_threshold(rng):
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (40, 30), (90, 120), (150, 150)])
 def test_sigma_max_sq_against_svd(shape):
     w = np.random.default_rng(3).standard_normal(shape)
-    assert exact._sigma_max_sq(w) == pytest.approx(np.linalg.svd(w, compute_uv=False)[0] ** 2,
-                                                   rel=1e-12)
+    assert exact._sigma_max_sq(w) == pytest.approx(np.linalg.svd(w, compute_uv=False)[0] ** 2, rel=1e-12)
 
 
 def test_finiteness_check_fast_path_and_overflowing_sums():

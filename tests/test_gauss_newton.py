@@ -53,8 +53,10 @@ def test_gauss_newton_with_data(dims, n, normalization):
     val = dmf.gauss_newton_sharpness(ws, data=x, normalization=normalization)
     assert rel(val, np.linalg.eigvalsh(gn)[-1]) <= 1e-9
     for method in ("dense", "lanczos"):
-        assert rel(dmf.gauss_newton_sharpness(ws, data=x, normalization=normalization,
-                                              method=method), val) <= 1e-10
+        assert (
+            rel(dmf.gauss_newton_sharpness(ws, data=x, normalization=normalization, method=method), val)
+            <= 1e-10
+        )
 
 
 @pytest.mark.parametrize("dims", DIMS)
@@ -68,8 +70,9 @@ def test_each_diagonal_block_at_minima_and_elsewhere(dims):
         for k, s in enumerate(sl, start=1):
             block = h[s, s]
             assert rel(ls[k - 1], np.linalg.eigvalsh(block)[-1]) <= 1e-9
-            np.testing.assert_allclose(dmf.layer_hessian_block(ws, k), block, rtol=0,
-                                       atol=1e-11 * np.abs(block).max())
+            np.testing.assert_allclose(
+                dmf.layer_hessian_block(ws, k), block, rtol=0, atol=1e-11 * np.abs(block).max()
+            )
 
 
 def test_blocks_with_data_and_relation_to_corollary10():
@@ -99,10 +102,10 @@ def test_scalar_factorization_blocks_reach_the_bound():
 
 
 def test_section6_blocks():
-    np.testing.assert_allclose(dmf.layer_sharpness(dmf.section6_example()), [22.0, 22.0],
-                               rtol=1e-14)
+    np.testing.assert_allclose(dmf.layer_sharpness(dmf.section6_example()), [22.0, 22.0], rtol=1e-14)
     assert dmf.flatness_report(dmf.section6_example()).layer_sharpness == pytest.approx(
-        (22.0, 22.0), rel=1e-14)
+        (22.0, 22.0), rel=1e-14
+    )
 
 
 def test_bad_block_index():

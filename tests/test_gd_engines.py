@@ -27,8 +27,10 @@ CASES = {
 
 
 def _both(start, etas, **kw):
-    return (gradient_descent(start, etas, engine="numpy", **kw),
-            gradient_descent(start, etas, engine="numba", **kw))
+    return (
+        gradient_descent(start, etas, engine="numpy", **kw),
+        gradient_descent(start, etas, engine="numba", **kw),
+    )
 
 
 def _loss_slack(loss, m):
@@ -72,7 +74,11 @@ def test_engines_give_the_same_statuses(case):
     assert (ra.engine, rb.engine) == ("numpy", "numba")
     for x, y in zip(ra.runs, rb.runs, strict=True):
         assert (x.status, x.stop_reason, x.iterations, x.escape_iteration) == (
-            y.status, y.stop_reason, y.iterations, y.escape_iteration)
+            y.status,
+            y.stop_reason,
+            y.iterations,
+            y.escape_iteration,
+        )
         assert x.predicted_escape_iteration == y.predicted_escape_iteration
         # up to the escape the traces agree to rounding (relative eps ||w*|| / rho, so
         # only where rho = ||w_k - w*|| / ||w*|| is well above the rounding floor)
@@ -90,8 +96,7 @@ def test_diverged_and_converged_runs_freeze_alike():
     chain = random_minimizer((1, 2, 3, 1), seed=0)
     lam = float(sharpness(chain))
     etas = np.array([0.5, 1.3, 60.0]) * 2 / lam
-    start = chain.with_factors(chain.unflatten(
-        chain.flatten() + 1e-6 * start_direction(chain, "top")))
+    start = chain.with_factors(chain.unflatten(chain.flatten() + 1e-6 * start_direction(chain, "top")))
     a, b = _both(start, etas, iterations=600, reference=chain)
     assert a["stop_reason"] == b["stop_reason"] == ["max_iterations", "converged", "diverged"]
     assert list(a["stop_iteration"]) == list(b["stop_iteration"])
@@ -114,8 +119,9 @@ def test_overflow_inside_a_chunk_is_caught_at_the_check():
     chain = random_minimizer((2, 3, 2), seed=1)
     lam = float(sharpness(chain))
     etas = np.array([0.7, 1e6]) * 2 / lam
-    start = chain.with_factors(chain.unflatten(
-        chain.flatten() + 1e-3 * start_direction(chain, "random", seed=0)))
+    start = chain.with_factors(
+        chain.unflatten(chain.flatten() + 1e-3 * start_direction(chain, "random", seed=0))
+    )
     raw = gradient_descent(start, etas, iterations=40, reference=chain, engine="numba")
     assert raw["stop_reason"][1] == "diverged" and raw["stop_reason"][0] != "diverged"
     t = int(raw["stop_iteration"][1])
@@ -130,8 +136,9 @@ def test_overflow_inside_a_chunk_is_caught_at_the_check():
 @needs_numba
 def test_numba_engine_is_deterministic_and_tracks_like_numpy():
     chain = random_minimizer((2, 3, 2), seed=4)
-    kw = dict(step_multipliers=[0.9, 1.3], radius=1e-8, iterations=120, track_every=7,
-              direction="random", seed=3)
+    kw = dict(
+        step_multipliers=[0.9, 1.3], radius=1e-8, iterations=120, track_every=7, direction="random", seed=3
+    )
     r1 = escape_experiment(chain, engine="numba", **kw)
     r2 = escape_experiment(chain, engine="numba", **kw)
     rn = escape_experiment(chain, engine="numpy", **kw)
@@ -156,23 +163,50 @@ def test_engine_selection(monkeypatch):
     assert resolve_engine("auto") == "numpy"
     with pytest.raises(ImportError, match="fast"):
         resolve_engine("numba")
-    res = escape_experiment(random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9],
-                            radius=1e-9, iterations=20)
+    res = escape_experiment(
+        random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9], radius=1e-9, iterations=20
+    )
     assert res.engine == "numpy"
 
 
 def test_cli_records_the_engine(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    rc = main(["escape", "--dims", "2,3,2", "--iterations", "30", "--grid", "5", "--no-figures",
-               "--engine", "numpy", "--out", str(out)])
+    rc = main(
+        [
+            "escape",
+            "--dims",
+            "2,3,2",
+            "--iterations",
+            "30",
+            "--grid",
+            "5",
+            "--no-figures",
+            "--engine",
+            "numpy",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["engine"] == "numpy" and summary["config"]["engine"] == "numpy"
     import dmfsharp.dynamics as dyn
 
     monkeypatch.setattr(dyn, "numba_available", lambda: False)
-    rc = main(["escape", "--dims", "2,3,2", "--iterations", "30", "--no-figures",
-               "--engine", "numba", "--out", str(tmp_path / "other")])
+    rc = main(
+        [
+            "escape",
+            "--dims",
+            "2,3,2",
+            "--iterations",
+            "30",
+            "--no-figures",
+            "--engine",
+            "numba",
+            "--out",
+            str(tmp_path / "other"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "numba" in err and "Traceback" not in err
     assert not (tmp_path / "other").exists()

@@ -63,7 +63,7 @@ def test_path_against_dense_hessian():
         assert path.lambda_max[i] == pytest.approx(eig[-1], rel=1e-10)
         assert path.trace[i] == pytest.approx(np.trace(h), rel=1e-10)
     lo, hi = path.flat_stretch
-    on = (path.scales <= hi)
+    on = path.scales <= hi
     np.testing.assert_allclose(path.lambda_max[on], path.flat_lambda_max, rtol=1e-10)
     assert path.lambda_max[-1] > path.flat_lambda_max * (1 + 1e-3)
 
@@ -108,5 +108,20 @@ def test_cli_writes_csv_figure_and_config(tmp_path, capsys):
     assert not bad.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     # a target from a file
     np.save(tmp_path / "m.npy", np.diag([4.0, 1.0]))
-    assert main(["manifold", "--out", str(tmp_path / "m"), "--target", str(tmp_path / "m.npy"),
-                 "--dims", "2,3,3,2", "--no-plot", "--num", "5"]) == 0
+    assert (
+        main(
+            [
+                "manifold",
+                "--out",
+                str(tmp_path / "m"),
+                "--target",
+                str(tmp_path / "m.npy"),
+                "--dims",
+                "2,3,3,2",
+                "--no-plot",
+                "--num",
+                "5",
+            ]
+        )
+        == 0
+    )

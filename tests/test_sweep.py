@@ -46,7 +46,10 @@ def spec_of(**over):
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
         silence_logs=50,
     ) as c:
         yield c
@@ -56,9 +59,7 @@ def rows(folder):
     conn = sqlite3.connect(f"file:{Path(folder) / 'results.sqlite'}?mode=ro", uri=True)
     try:
         cols = [c for c in RUN_COLUMNS]
-        return conn.execute(
-            f"SELECT {', '.join(cols)} FROM runs ORDER BY task_id, run_index"
-        ).fetchall()
+        return conn.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY task_id, run_index").fetchall()
     finally:
         conn.close()
 
@@ -144,9 +145,14 @@ direction = "top"              # or "random"
 
 
 def test_spec_counts_presets_and_explicit_dims():
-    spec = spec_of(architectures=["fig7", "fig1"], dims=[[2, 3, 2, 1]],
-                   minimizers=["random", "flattest"], radius=None, radii=[1e-12, 1e-9],
-                   etas=[0.01])
+    spec = spec_of(
+        architectures=["fig7", "fig1"],
+        dims=[[2, 3, 2, 1]],
+        minimizers=["random", "flattest"],
+        radius=None,
+        radii=[1e-12, 1e-9],
+        etas=[0.01],
+    )
     n_arch = 2 * 2 * 1 + 3  # drawn (depth x d0 x dL) + two presets + one explicit
     assert spec.num_tasks == n_arch * 3 * 2 * 2
     assert spec.runs_per_task == 3
@@ -191,8 +197,7 @@ def test_build_minimizer_follows_the_recorded_seeds():
             assert all(np.array_equal(w, r) for w, r in zip(chain.factors, ref.factors, strict=True))
         else:
             np.testing.assert_allclose(chain.product, m, atol=1e-12 * np.linalg.norm(m))
-            assert sharpness(chain, target=m) == pytest.approx(flat_sharpness(m, chain.depth),
-                                                               rel=1e-10)
+            assert sharpness(chain, target=m) == pytest.approx(flat_sharpness(m, chain.depth), rel=1e-10)
 
 
 # --------------------------------------------------------------------------- running
@@ -210,8 +215,9 @@ def _check_rows_consistent(folder, spec):
     conv = df[(df["status"] == "escaped") & (df["stop_reason"] == "converged")]
     assert conv["final_is_stable"].astype(bool).all()
     known = df.dropna(subset=["final_is_stable"])
-    np.testing.assert_array_equal(known["final_is_stable"].astype(bool),
-                                  known["final_edge_ratio"] <= 1 + 1e-9)
+    np.testing.assert_array_equal(
+        known["final_is_stable"].astype(bool), known["final_edge_ratio"] <= 1 + 1e-9
+    )
     # independent recomputation: rebuild each minimizer from the recorded seed and dims,
     # compare the stored sharpness with a dense Hessian eigenvalue
     by_task = {t.task_id: t for t in spec.tasks()}
@@ -257,9 +263,13 @@ def test_tasks_on_the_cluster_stay_within_the_window(cluster, tmp_path):
         # in flight = submitted and not finished; a finished task lingers in 'memory'
         # until the driver has read its result and released it
         while not stop.is_set():
-            seen.append(sum(k.startswith("dmfsharp-sweep-") and ts.state not in ("memory", "released",
-                                                                                  "forgotten", "erred")
-                            for k, ts in list(cluster.scheduler.tasks.items())))
+            seen.append(
+                sum(
+                    k.startswith("dmfsharp-sweep-")
+                    and ts.state not in ("memory", "released", "forgotten", "erred")
+                    for k, ts in list(cluster.scheduler.tasks.items())
+                )
+            )
             time.sleep(0.002)
 
     th = threading.Thread(target=watch)
@@ -293,8 +303,9 @@ def test_killed_worker_does_not_lose_tasks(tmp_path):
 
     spec = spec_of(seeds=6, iterations=3000)
     out = tmp_path / "w"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0", silence_logs=50) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
+    ) as c:
         with distributed.Client(c) as client:
             pids = list(client.run(os.getpid).values())
         killed = []
@@ -372,8 +383,7 @@ def test_sweep_stops_when_every_task_fails(cluster, tmp_path):
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     spec = spec_of(seeds=5)
     with pytest.raises(SweepAborted, match="first .* tasks all failed.*no module named dmfsharp"):
-        run_sweep(spec, tmp_path, cluster=cluster, task_fn=_broken_task, abort_after=4,
-                  max_in_flight=2)
+        run_sweep(spec, tmp_path, cluster=cluster, task_fn=_broken_task, abort_after=4, max_in_flight=2)
     conn = sqlite3.connect(tmp_path / "results.sqlite")
     n_failed = conn.execute("SELECT count(*) FROM tasks WHERE status = 'failed'").fetchone()[0]
     conn.close()
@@ -424,16 +434,39 @@ def _count_tasks(db):
 
 def test_killed_driver_resumes_without_losing_or_duplicating(cluster, tmp_path):
     psutil = pytest.importorskip("psutil")
-    spec_text = "\n".join([
-        "[sweep]", 'name = "kill"', "seeds = 12", "depths = [2, 3]", "d0 = [1]", "dL = [1, 2]",
-        "widths = [2, 4]", "step_multipliers = [0.9, 1.2]", "iterations = 3000", "",
-    ])
+    spec_text = "\n".join(
+        [
+            "[sweep]",
+            'name = "kill"',
+            "seeds = 12",
+            "depths = [2, 3]",
+            "d0 = [1]",
+            "dL = [1, 2]",
+            "widths = [2, 4]",
+            "step_multipliers = [0.9, 1.2]",
+            "iterations = 3000",
+            "",
+        ]
+    )
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text(spec_text)
     spec = load_spec(spec_file)
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "dmfsharp", "sweep", str(spec_file), "--out", str(out),
-           "--workers", "1", "--max-in-flight", "2", "--quiet", "--no-report"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dmfsharp",
+        "sweep",
+        str(spec_file),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--max-in-flight",
+        "2",
+        "--quiet",
+        "--no-report",
+    ]
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kids = []
@@ -524,8 +557,14 @@ def test_report_writes_figures_table_and_index(finished):
     assert main(["sweep-report", str(folder)]) == 0
     rep = folder / "report"
     names = {p.name for p in rep.iterdir()}
-    assert {"escape_probability.png", "edge_distribution.png", "escape_time.png",
-            "sharpness_vs_depth.png", "summary.csv", "index.html"} <= names
+    assert {
+        "escape_probability.png",
+        "edge_distribution.png",
+        "escape_time.png",
+        "sharpness_vs_depth.png",
+        "summary.csv",
+        "index.html",
+    } <= names
     html = (rep / "index.html").read_text()
     assert all(f"src='{n}'" in html for n in names if n.endswith(".png"))
     table = summary_table(read_runs(folder))
@@ -539,8 +578,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch):
     from dmfsharp.cli import main
 
     spec = tmp_path / "s.toml"
-    spec.write_text('[sweep]\nname = "x"\nseeds = 2\ndepths = [2]\nd0 = [1]\ndL = [1]\n'
-                    'widths = [1, 2]\nstep_multipliers = [-1.0]\niterations = 10\n')
+    spec.write_text(
+        '[sweep]\nname = "x"\nseeds = 2\ndepths = [2]\nd0 = [1]\ndL = [1]\n'
+        "widths = [1, 2]\nstep_multipliers = [-1.0]\niterations = 10\n"
+    )
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "step_multipliers must be positive" in err

@@ -62,8 +62,7 @@ def test_network_sharpness_through_from_torch(dims, n):
     x, y = xb.T, yb.T  # dmfsharp's X is d_0 x n
     lam = dmf.sharpness(chain, data=x, target=y, normalization="mean")
     assert rel(lam, eig[-1]) <= 1e-9
-    assert rel(dmf.hessian_trace(chain, data=x, target=y, normalization="mean"),
-               np.trace(h)) <= 1e-9
+    assert rel(dmf.hessian_trace(chain, data=x, target=y, normalization="mean"), np.trace(h)) <= 1e-9
     # tensors straight from the network are accepted everywhere
     ws = [p for p in net.parameters()]  # requires_grad tensors
     assert rel(dmf.sharpness(ws, data=xb.T, target=yb.T, normalization="mean"), lam) <= 1e-14
@@ -71,16 +70,20 @@ def test_network_sharpness_through_from_torch(dims, n):
     start = 0
     for k, w in enumerate(ws):
         sz = w.numel()
-        blk = h[start:start + sz, start:start + sz]
-        assert rel(dmf.layer_sharpness(ws, data=xb.T, normalization="mean")[k],
-                   np.linalg.eigvalsh(blk)[-1]) <= 1e-9
+        blk = h[start : start + sz, start : start + sz]
+        assert (
+            rel(dmf.layer_sharpness(ws, data=xb.T, normalization="mean")[k], np.linalg.eigvalsh(blk)[-1])
+            <= 1e-9
+        )
         start += sz
 
 
 def test_three_input_kinds_agree():
-    net = nn.Sequential(nn.Linear(3, 4, bias=False),
-                        nn.Sequential(nn.Linear(4, 5, bias=False), nn.Linear(5, 5, bias=False)),
-                        nn.Linear(5, 2, bias=False)).double()
+    net = nn.Sequential(
+        nn.Linear(3, 4, bias=False),
+        nn.Sequential(nn.Linear(4, 5, bias=False), nn.Linear(5, 5, bias=False)),
+        nn.Linear(5, 2, bias=False),
+    ).double()
     a = dmf.from_torch(net)
     b = dmf.from_torch(net.state_dict())
     c = dmf.from_torch(list(net.parameters()))
@@ -88,37 +91,52 @@ def test_three_input_kinds_agree():
     for wa, wb, wc in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(wa, wb)
         np.testing.assert_array_equal(wa, wc)
-    np.testing.assert_allclose(a.product, (net(torch.eye(3, dtype=torch.float64)).T)
-                               .detach().numpy(), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        a.product, (net(torch.eye(3, dtype=torch.float64)).T).detach().numpy(), rtol=1e-13, atol=1e-14
+    )
     assert a.factors[0].dtype == np.float64
     # float32 networks are widened to float64
     f32 = dmf.from_torch(nn.Sequential(nn.Linear(2, 3, bias=False), nn.Linear(3, 2, bias=False)))
     assert f32.factors[0].dtype == np.float64
 
 
-@pytest.mark.parametrize("bad,match", [
-    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2, bias=False)), "layer 0 .*has a bias"),
-    (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 2, bias=False)),
-     r"layer 1 \(ReLU\) is not a bias-free nn.Linear"),
-    (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.Linear(5, 2, bias=False)),
-     "W_2 = layer 1"),
-    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.Linear(4, 2, bias=False)),
-     r"layer 0 \(Conv2d\)"),
-    (lambda: nn.Linear(3, 4, bias=False), "single nn.Linear"),
-    (lambda: nn.LSTM(3, 4), "pass an nn.Sequential"),
-    (lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2, bias=False)).state_dict(),
-     "'0.bias' is a bias"),
-    (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(),
-                           nn.Linear(4, 2, bias=False)).state_dict(), "skip layer index 1"),
-    (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.BatchNorm1d(4),
-                           nn.Linear(4, 2, bias=False)).state_dict(),
-     r"'1.weight' has shape \(4,\)"),
-    (lambda: [torch.zeros(4, 3, 1), torch.zeros(2, 4)], r"weight 0 has shape \(4, 3, 1\)"),
-    (lambda: {"0.weight": torch.zeros(4, 3), "0.running_mean": torch.zeros(4)},
-     "not a layer weight"),
-    (lambda: torch.zeros(3, 3), "single tensor"),
-    (lambda: 3.0, "cannot read a float"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2, bias=False)), "layer 0 .*has a bias"),
+        (
+            lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 2, bias=False)),
+            r"layer 1 \(ReLU\) is not a bias-free nn.Linear",
+        ),
+        (lambda: nn.Sequential(nn.Linear(3, 4, bias=False), nn.Linear(5, 2, bias=False)), "W_2 = layer 1"),
+        (
+            lambda: nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.Linear(4, 2, bias=False)),
+            r"layer 0 \(Conv2d\)",
+        ),
+        (lambda: nn.Linear(3, 4, bias=False), "single nn.Linear"),
+        (lambda: nn.LSTM(3, 4), "pass an nn.Sequential"),
+        (
+            lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2, bias=False)).state_dict(),
+            "'0.bias' is a bias",
+        ),
+        (
+            lambda: nn.Sequential(
+                nn.Linear(3, 4, bias=False), nn.ReLU(), nn.Linear(4, 2, bias=False)
+            ).state_dict(),
+            "skip layer index 1",
+        ),
+        (
+            lambda: nn.Sequential(
+                nn.Linear(3, 4, bias=False), nn.BatchNorm1d(4), nn.Linear(4, 2, bias=False)
+            ).state_dict(),
+            r"'1.weight' has shape \(4,\)",
+        ),
+        (lambda: [torch.zeros(4, 3, 1), torch.zeros(2, 4)], r"weight 0 has shape \(4, 3, 1\)"),
+        (lambda: {"0.weight": torch.zeros(4, 3), "0.running_mean": torch.zeros(4)}, "not a layer weight"),
+        (lambda: torch.zeros(3, 3), "single tensor"),
+        (lambda: 3.0, "cannot read a float"),
+    ],
+)
 def test_refuses_non_linear_chains(bad, match):
     with pytest.raises(dmf.FactorError, match=match):
         dmf.from_torch(bad())
@@ -170,17 +188,28 @@ def test_tensors_accepted_by_public_functions():
 
 
 def test_torch_is_imported_lazily():
-    code = "import sys, dmfsharp; dmfsharp.sharpness(dmfsharp.section6_example()); " \
-           "print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**__import__("os").environ})
+    code = (
+        "import sys, dmfsharp; dmfsharp.sharpness(dmfsharp.section6_example()); print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ},
+    )
     assert out.stdout.strip() == "False"
 
 
 def test_inspect_lists_layer_sharpness(tmp_path, capsys):
     file = tmp_path / "s6.pt"
-    torch.save({"0.weight": torch.tensor(np.array(dmf.section6_example()[0])),
-                "1.weight": torch.tensor(np.array(dmf.section6_example()[1]))}, file)
+    torch.save(
+        {
+            "0.weight": torch.tensor(np.array(dmf.section6_example()[0])),
+            "1.weight": torch.tensor(np.array(dmf.section6_example()[1])),
+        },
+        file,
+    )
     assert main(["inspect", str(file), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["lambda_max"] == 44.0 and info["layer_sharpness"] == pytest.approx([22.0, 22.0])
@@ -191,8 +220,11 @@ def test_inspect_lists_layer_sharpness(tmp_path, capsys):
 def test_public_functions_take_a_network_directly():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(4, 6, bias=False), torch.nn.Linear(6, 5, bias=False),
-                              torch.nn.Linear(5, 3, bias=False))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 6, bias=False),
+        torch.nn.Linear(6, 5, bias=False),
+        torch.nn.Linear(5, 3, bias=False),
+    )
     chain = dmf.from_torch(net)
     ref = dmf.numerical_sharpness(chain, method="dense").value
     assert dmf.sharpness(net) == pytest.approx(ref, rel=1e-10)

@@ -39,13 +39,13 @@ def _forward(wb, dims, offs, poffs, m, pb, rb):
     nl = dims.shape[0] - 1
     d0 = dims[0]
     # P_1 = W_1 is read from wb directly; pb holds P_2 .. P_{L-1} at poffs[i] (P_{i+1})
-    src = wb[offs[0]: offs[1]]
+    src = wb[offs[0] : offs[1]]
     for i in range(1, nl):
         rows = dims[i + 1]
         inner = dims[i]
-        w = wb[offs[i]: offs[i + 1]]
+        w = wb[offs[i] : offs[i + 1]]
         last = i == nl - 1
-        dst = rb if last else pb[poffs[i]: poffs[i + 1]]
+        dst = rb if last else pb[poffs[i] : poffs[i + 1]]
         if d0 == 1:
             for r in range(rows):
                 acc = 0.0
@@ -82,15 +82,15 @@ def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
     for i in range(nl - 1, -1, -1):
         rows = dims[i + 1]
         cols = dims[i]
-        w = wb[offs[i]: offs[i + 1]]
+        w = wb[offs[i] : offs[i + 1]]
         if i == 0:  # B_1 = I: W_1 += C_1
             for t in range(rows * cols):
                 w[t] += c[t]
             break
         if i == 1:
-            p = wb[offs[0]: offs[1]]
+            p = wb[offs[0] : offs[1]]
         else:
-            p = pb[poffs[i - 1]: poffs[i]]
+            p = pb[poffs[i - 1] : poffs[i]]
         for t in range(cols * d0):
             cn[t] = 0.0
         if d0 == 1:
@@ -114,8 +114,26 @@ def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
 
 
 @njit(cache=True, nogil=True)
-def advance(w, scale, dims, offs, poffs, m, wstar, z, pref, res, ca, cb,
-            first_step, k0, k1, loss_tr, dist_tr, coord_tr):
+def advance(
+    w,
+    scale,
+    dims,
+    offs,
+    poffs,
+    m,
+    wstar,
+    z,
+    pref,
+    res,
+    ca,
+    cb,
+    first_step,
+    k0,
+    k1,
+    loss_tr,
+    dist_tr,
+    coord_tr,
+):
     """Advance all runs from iteration ``k0`` to ``k1`` and record traces ``k0 .. k1``.
 
     ``first_step``: take the step of iteration ``k0 - 1`` first (from the residual left
@@ -165,5 +183,4 @@ def make_buffers(nb: int, dims: tuple[int, ...]):
     pref = np.zeros((nb, max(int(poffs[-1]), 1)))
     res = np.zeros((nb, dims[-1] * d0))
     cmax = max(dims[i] * d0 for i in range(nl + 1))
-    return (np.asarray(dims, dtype=np.int64), offs, poffs, pref, res,
-            np.zeros(cmax), np.zeros(cmax))
+    return (np.asarray(dims, dtype=np.int64), offs, poffs, pref, res, np.zeros(cmax), np.zeros(cmax))

@@ -50,8 +50,7 @@ class _KroneckerSum:
     def __init__(self, grams):
         self.d0, self.dl = grams[0][0].shape[0], grams[0][1].shape[0]
         self.terms = [
-            (None if _is_identity(gb) else gb, None if _is_identity(ga) else ga)
-            for gb, ga in grams
+            (None if _is_identity(gb) else gb, None if _is_identity(ga) else ga) for gb, ga in grams
         ]
 
     def apply(self, X: np.ndarray) -> np.ndarray:
@@ -201,8 +200,7 @@ def _top_eig_matrix_free(grams, want_vector: bool = True):
     x0 /= np.linalg.norm(x0)
     noise = _v0(x0.size)
     x0 += 1e-3 * noise / np.linalg.norm(noise)
-    lam, x, _ = _lanczos_top(ks.matvec, x0, want_vector=want_vector,
-                             max_steps=LANCZOS_MAX_STEPS)
+    lam, x, _ = _lanczos_top(ks.matvec, x0, want_vector=want_vector, max_steps=LANCZOS_MAX_STEPS)
     if lam is None:  # a clustered top of the spectrum: restarted ARPACK takes over
         n = ks.d0 * ks.dl
         op = LinearOperator((n, n), matvec=ks.matvec, rmatvec=ks.matvec, dtype=np.float64)
@@ -243,8 +241,9 @@ def _spectrum_of_grams(grams, k: int | None, size: str = "d_0 d_L", name: str = 
                 f"{size} = {n} is too large for the full spectrum of {name}; pass k= for the "
                 "k largest eigenvalues"
             )
-        eigs = eigsh(_s_operator(grams), k=min(k, n - 1), which="LA", tol=0.0, v0=_v0(n),
-                     return_eigenvectors=False)
+        eigs = eigsh(
+            _s_operator(grams), k=min(k, n - 1), which="LA", tol=0.0, v0=_v0(n), return_eigenvectors=False
+        )
     out = _nonzero(eigs, n)
     return out if k is None else out[:k]
 

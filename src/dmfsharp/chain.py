@@ -129,9 +129,7 @@ class FactorChain:
                     f"W_{i + 1} must have {prev.shape[0]} columns (d_{i} = {prev.shape[0]})"
                 )
         object.__setattr__(self, "factors", tuple(arrays))
-        object.__setattr__(
-            self, "dims", (arrays[0].shape[1],) + tuple(a.shape[0] for a in arrays)
-        )
+        object.__setattr__(self, "dims", (arrays[0].shape[1],) + tuple(a.shape[0] for a in arrays))
 
     def __setattr__(self, name, value):
         if name in ("factors", "dims"):
@@ -201,9 +199,7 @@ class FactorChain:
         """Split a length-``N`` vector into arrays shaped like the factors (inverse of flatten)."""
         v = np.asarray(vector, dtype=np.float64)
         if v.shape != (self.num_params,):
-            raise FactorError(
-                f"parameter vector must have shape ({self.num_params},), got {v.shape}"
-            )
+            raise FactorError(f"parameter vector must have shape ({self.num_params},), got {v.shape}")
         out, start = [], 0
         for w in self.factors:
             out.append(v[start : start + w.size].reshape(w.shape).copy())

@@ -91,6 +91,7 @@ __all__ = ["NORMALIZATIONS", "DataTerms", "data_terms"]
 #: (covariance).
 NORMALIZATIONS = ("sum", "mean", "half_mean")
 
+
 @dataclass(frozen=True)
 class DataTerms:
     """The data of a deep linear network loss, reduced to ``d_0``-sized quantities.
@@ -184,8 +185,7 @@ def data_terms(
         if x.shape[0] != d0:
             hint = " (samples go in columns; pass X.T)" if x.shape[1] == d0 else ""
             raise FactorError(
-                f"data X has shape {x.shape} but W_1 has {d0} columns: expected (d_0, n) = "
-                f"({d0}, n){hint}"
+                f"data X has shape {x.shape} but W_1 has {d0} columns: expected (d_0, n) = ({d0}, n){hint}"
             )
         norm = normalization or "sum"
         n = x.shape[1]
@@ -198,18 +198,14 @@ def data_terms(
         return DataTerms(gram, factor, scale, x, norm, "samples")
     s = as_float_array(covariance, "covariance Sigma_x")
     if s.shape != (d0, d0):
-        raise FactorError(
-            f"covariance Sigma_x has shape {s.shape}, expected (d_0, d_0) = ({d0}, {d0})"
-        )
+        raise FactorError(f"covariance Sigma_x has shape {s.shape}, expected (d_0, d_0) = ({d0}, {d0})")
     asym = float(np.max(np.abs(s - s.T)))
     if asym > 1e-12 * max(float(np.max(np.abs(s))), 1e-300):
         raise FactorError(f"covariance Sigma_x is not symmetric (max |S - S^T| = {asym:.3e})")
     s = 0.5 * (s + s.T)
     w = scipy.linalg.eigvalsh(s)
     if w[0] < -d0 * 16 * np.finfo(float).eps * max(abs(w[-1]), 1e-300):
-        raise FactorError(
-            f"covariance Sigma_x is not positive semidefinite (smallest eigenvalue {w[0]:.3e})"
-        )
+        raise FactorError(f"covariance Sigma_x is not positive semidefinite (smallest eigenvalue {w[0]:.3e})")
     norm = normalization or "mean"
     if norm == "sum":
         raise ValueError(
@@ -260,15 +256,19 @@ def residual_terms(chain: FactorChain, terms: DataTerms, target: Any):
         g = r @ x.T
         value = terms.scale * float(np.vdot(r, r))
         xn = float(np.linalg.norm(x))
-        tol = 16 * eps * (chain.depth + max(chain.dims) + x.shape[1]) * max(
-            float(np.linalg.norm(y)), wprod * xn) * xn
+        tol = (
+            16
+            * eps
+            * (chain.depth + max(chain.dims) + x.shape[1])
+            * max(float(np.linalg.norm(y)), wprod * xn)
+            * xn
+        )
     else:
         r = y - p
         g = r @ terms.gram
         value = terms.scale * float(np.vdot(g, r))
         sn = float(np.linalg.norm(terms.gram))
-        tol = 16 * eps * (chain.depth + 2 * max(chain.dims)) * max(
-            float(np.linalg.norm(y)), wprod) * sn
+        tol = 16 * eps * (chain.depth + 2 * max(chain.dims)) * max(float(np.linalg.norm(y)), wprod) * sn
     return g, value, tol
 
 

@@ -155,9 +155,7 @@ class RunResult:
     coords: np.ndarray = field(repr=False)
     track_iterations: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
     gn_lambda_max: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
-    hessian_track_iterations: np.ndarray = field(
-        repr=False, default_factory=lambda: np.zeros(0, int)
-    )
+    hessian_track_iterations: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
     hessian_lambda_max: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     @property
@@ -297,9 +295,7 @@ def _flat(blocks: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.asarray(b, dtype=np.float64).ravel() for b in blocks])
 
 
-def start_direction(
-    minimum: FactorsLike, direction: Any = "top", *, seed: Any = 0
-) -> np.ndarray:
+def start_direction(minimum: FactorsLike, direction: Any = "top", *, seed: Any = 0) -> np.ndarray:
     """Unit start direction ``u`` (flat, length ``N``) for ``w_0 = w* + r u``.
 
     Parameters
@@ -354,12 +350,8 @@ class _Batch:
         self.w = np.ascontiguousarray(w0, dtype=np.float64).copy()
         self.g = np.zeros_like(self.w)
         offs = np.cumsum([0] + [dims[i] * dims[i - 1] for i in range(1, L + 1)])
-        self.W = [
-            self.w[:, offs[i]: offs[i + 1]].reshape(B, dims[i + 1], dims[i]) for i in range(L)
-        ]
-        self.G = [
-            self.g[:, offs[i]: offs[i + 1]].reshape(B, dims[i + 1], dims[i]) for i in range(L)
-        ]
+        self.W = [self.w[:, offs[i] : offs[i + 1]].reshape(B, dims[i + 1], dims[i]) for i in range(L)]
+        self.G = [self.g[:, offs[i] : offs[i + 1]].reshape(B, dims[i + 1], dims[i]) for i in range(L)]
         self.WT = [x.transpose(0, 2, 1) for x in self.W]
         d0, dl = dims[0], dims[-1]
         # prefix products B_{i+1} = W_i ... W_1 at index i (B_2 = W_1); filled by residual()
@@ -430,12 +422,12 @@ class _ScalarBatch(_Batch):
         B = self.w.shape[0]
         d = dims
         boffs = np.cumsum([0] + [d[k - 1] for k in range(1, L + 1)])  # b_1 .. b_L
-        aoffs = np.cumsum([0] + [d[k] for k in range(1, L + 1)])      # a_1 .. a_L
+        aoffs = np.cumsum([0] + [d[k] for k in range(1, L + 1)])  # a_1 .. a_L
         self.bcat = np.zeros((B, int(boffs[-1])))
         self.acat = np.zeros((B, int(aoffs[-1])))
         self.acs = np.zeros_like(self.acat)
-        bv = [self.bcat[:, boffs[k]: boffs[k + 1], None] for k in range(L)]  # bv[k-1] = b_k
-        av = [self.acat[:, aoffs[k]: aoffs[k + 1], None] for k in range(L)]  # av[k-1] = a_k
+        bv = [self.bcat[:, boffs[k] : boffs[k + 1], None] for k in range(L)]  # bv[k-1] = b_k
+        av = [self.acat[:, aoffs[k] : aoffs[k + 1], None] for k in range(L)]  # av[k-1] = a_k
         self.bcat[:, 0] = 1.0  # b_1 = 1
         self.acat[:, -1] = 1.0  # a_L = 1
         # forward: b_2 = W_1 b_1 (a copy), b_{k+1} = W_k b_k for k = 2 .. L-1, P = W_L b_L
@@ -445,11 +437,10 @@ class _ScalarBatch(_Batch):
         # backward: a_{L-1} = W_L^T (a copy), a_{k-1} = W_k^T a_k for k = L-1 .. 2
         self.aL1 = (self.WT[L - 1], av[L - 2])
         self.bwd_a = [(self.WT[k - 1], av[k - 1], av[k - 2]) for k in range(L - 1, 1, -1)]
-        self.reps = np.repeat(np.array([d[k - 1] for k in range(1, L + 1)]),
-                              [d[k] for k in range(1, L + 1)])
-        self.bidx = np.concatenate([
-            np.tile(np.arange(d[k - 1]) + boffs[k - 1], d[k]) for k in range(1, L + 1)
-        ]).astype(np.intp)
+        self.reps = np.repeat(np.array([d[k - 1] for k in range(1, L + 1)]), [d[k] for k in range(1, L + 1)])
+        self.bidx = np.concatenate(
+            [np.tile(np.arange(d[k - 1]) + boffs[k - 1], d[k]) for k in range(1, L + 1)]
+        ).astype(np.intp)
         self.tk = np.empty_like(self.w)
         self.c = np.zeros((B, 1))
 
@@ -502,12 +493,38 @@ class _NumbaBatch(_Batch):
         self._m = np.ascontiguousarray(self.M.ravel())
         self._scale = self.scale.reshape(-1)  # a view: set_scale reaches the kernel
 
-    def advance(self, k0: int, k1: int, first_step: bool, wstar: np.ndarray, z: np.ndarray,
-                loss_tr: np.ndarray, dist_tr: np.ndarray, coord_tr: np.ndarray) -> None:
+    def advance(
+        self,
+        k0: int,
+        k1: int,
+        first_step: bool,
+        wstar: np.ndarray,
+        z: np.ndarray,
+        loss_tr: np.ndarray,
+        dist_tr: np.ndarray,
+        coord_tr: np.ndarray,
+    ) -> None:
         """Record iterations ``k0 .. k1`` (stepping in between); see the kernel's docstring."""
-        self._kernel(self.w, self._scale, self._dims, self._offs, self._poffs, self._m, wstar,
-                     z, self._pref, self._res, self._ca, self._cb, bool(first_step), int(k0),
-                     int(k1), loss_tr, dist_tr, coord_tr)
+        self._kernel(
+            self.w,
+            self._scale,
+            self._dims,
+            self._offs,
+            self._poffs,
+            self._m,
+            wstar,
+            z,
+            self._pref,
+            self._res,
+            self._ca,
+            self._cb,
+            bool(first_step),
+            int(k0),
+            int(k1),
+            loss_tr,
+            dist_tr,
+            coord_tr,
+        )
 
 
 #: Values of the ``engine`` option of :func:`gradient_descent` / :func:`escape_experiment`.
@@ -651,8 +668,21 @@ def gradient_descent(
         """Checks and tracking at iteration ``k``; True when the loop must end."""
         nonlocal last_check
         if k - last_check >= _CHECK_EVERY or k == iterations:
-            _check(k, last_check, loss_tr, dist_tr, active, escaped, stop_it, reason,
-                   div_limit, conv_limit, tau2, batch, wstar)
+            _check(
+                k,
+                last_check,
+                loss_tr,
+                dist_tr,
+                active,
+                escaped,
+                stop_it,
+                reason,
+                div_limit,
+                conv_limit,
+                tau2,
+                batch,
+                wstar,
+            )
             last_check = k
             if not active.any():
                 return True
@@ -709,11 +739,12 @@ def gradient_descent(
     }
 
 
-def _check(k, last, loss_tr, dist_tr, active, escaped, stop_it, reason, div_limit,
-           conv_limit, tau2, batch, wstar) -> None:
+def _check(
+    k, last, loss_tr, dist_tr, active, escaped, stop_it, reason, div_limit, conv_limit, tau2, batch, wstar
+) -> None:
     """Stop diverged runs and runs that escaped and converged; freeze them in place."""
     lo = last + 1 if last > 0 else 0
-    block_loss = loss_tr[lo: k + 1]
+    block_loss = loss_tr[lo : k + 1]
     bad = ~(block_loss <= div_limit)  # NaN compares False
     for b in np.flatnonzero(active & bad.any(axis=0)):
         first = lo + int(np.argmax(bad[:, b]))
@@ -722,7 +753,7 @@ def _check(k, last, loss_tr, dist_tr, active, escaped, stop_it, reason, div_limi
         active[b] = False
         batch.set_scale(b, 0.0)
         batch.reset(b, wstar)  # keep NaN/inf out of the shared arithmetic
-    escaped |= (dist_tr[lo: k + 1] > tau2).any(axis=0)
+    escaped |= (dist_tr[lo : k + 1] > tau2).any(axis=0)
     done = active & escaped & (loss_tr[k] <= conv_limit)
     for b in np.flatnonzero(done):
         stop_it[b] = k
@@ -869,8 +900,9 @@ def escape_experiment(
     if etas is not None:
         eta = _positive_array(etas, "etas")
     else:
-        mult = _positive_array((0.9, 1.1) if step_multipliers is None else step_multipliers,
-                               "step_multipliers")
+        mult = _positive_array(
+            (0.9, 1.1) if step_multipliers is None else step_multipliers, "step_multipliers"
+        )
         eta = mult * 2.0 / lam
     mult = eta * lam / 2.0
 
@@ -889,24 +921,40 @@ def escape_experiment(
     zplane = plane_directions(chain, plane, seed=seed)
 
     raw = gradient_descent(
-        w0, eta, target=m, iterations=iterations, reference=chain, plane=zplane,
-        escape_threshold=tau, converge_tol=converge_tol, track_every=track_every,
-        track_hessian_every=track_hessian_every, engine=engine,
+        w0,
+        eta,
+        target=m,
+        iterations=iterations,
+        reference=chain,
+        plane=zplane,
+        escape_threshold=tau,
+        converge_tol=converge_tol,
+        track_every=track_every,
+        track_hessian_every=track_hessian_every,
+        engine=engine,
     )
     runs = []
     for b in range(eta.size):
-        runs.append(_make_run(raw, b, chain, float(eta[b]), float(mult[b]), lam, r * overlap,
-                              wnorm, tau, minimum_tol))
+        runs.append(
+            _make_run(raw, b, chain, float(eta[b]), float(mult[b]), lam, r * overlap, wnorm, tau, minimum_tol)
+        )
     return EscapeResult(
-        minimum=chain, target=m, lambda_max=lam, radius=r, direction=dir_name, seed=seed,
-        start=w0, plane=zplane, escape_threshold=tau, start_overlap=overlap, runs=runs,
+        minimum=chain,
+        target=m,
+        lambda_max=lam,
+        radius=r,
+        direction=dir_name,
+        seed=seed,
+        start=w0,
+        plane=zplane,
+        escape_threshold=tau,
+        start_overlap=overlap,
+        runs=runs,
         engine=raw["engine"],
     )
 
 
-def predicted_escape_iteration(
-    eta: float, lambda_max: float, r1: float, threshold: float
-) -> float | None:
+def predicted_escape_iteration(eta: float, lambda_max: float, r1: float, threshold: float) -> float | None:
     """Linear theory: ``log(threshold / r1) / log|1 - eta lambda_max|`` (None if stable)."""
     growth = abs(1.0 - eta * lambda_max)
     if growth <= 1.0 or r1 <= 0:

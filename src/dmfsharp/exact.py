@@ -114,8 +114,9 @@ def is_minimum(
     ``True`` when the residual is zero to working precision (:func:`minimum_residual`).
     With ``data=X``: whether ``(Y - P X) X^T = 0``, the global minima of the data loss.
     """
-    res, tol = minimum_residual(factors, target=target, data=data, covariance=covariance,
-                                normalization=normalization)
+    res, tol = minimum_residual(
+        factors, target=target, data=data, covariance=covariance, normalization=normalization
+    )
     return res <= tol
 
 
@@ -211,8 +212,9 @@ def _sigma_max_sq(w: np.ndarray) -> float:
         matvec = lambda v: w @ (v @ w)  # noqa: E731 - W W^T v
     else:
         matvec = lambda v: (w @ v) @ w  # noqa: E731 - W^T W v
-    lam, _, _ = _lanczos_top(matvec, np.random.default_rng(0).standard_normal(n),
-                             want_vector=False, max_steps=LANCZOS_MAX_STEPS)
+    lam, _, _ = _lanczos_top(
+        matvec, np.random.default_rng(0).standard_normal(n), want_vector=False, max_steps=LANCZOS_MAX_STEPS
+    )
     if lam is None:  # a clustered top of the spectrum: the dense route
         g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
         return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
@@ -313,9 +315,7 @@ def sharpness(
     if method == "theorem4" or (method == "auto" and d0 == dl == 1):
         if not d0 == dl == 1:
             raise ValueError(f"Theorem 4 needs d_0 = d_L = 1, got dims {chain.dims}")
-        return 2.0 * float(
-            sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix))
-        )
+        return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix)))
     if method == "corollary6" or (method == "auto" and chain.depth == 2):
         if chain.depth != 2:
             raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
@@ -350,9 +350,7 @@ def hessian_trace(
     if terms is not None:
         return trace_data(chain, terms, target)
     _require_minimum(chain, target, "hessian_trace")
-    return 2.0 * float(
-        sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix))
-    )
+    return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix)))
 
 
 def hessian_spectrum(

@@ -253,9 +253,7 @@ def flatness_report(
     norms = tuple(float(np.sqrt(_sigma_max_sq(w))) for w in chain.factors)
     d0, dl = chain.dims[0], chain.dims[-1]
     cor7 = all(_close(p, c10_value) for p in prods) if d0 == dl == 1 else None
-    cor8 = (
-        all(_close(s, np.sqrt(smax_m)) for s in norms) if L == 2 else None
-    )
+    cor8 = all(_close(s, np.sqrt(smax_m)) for s in norms) if L == 2 else None
     return FlatnessReport(
         lambda_max=lam,
         flat_lambda_max=flat,
@@ -286,9 +284,12 @@ def _flatness_report_data(chain, terms, target) -> FlatnessReport:
     require_minimum_data(chain, terms, target, "flatness_report")
     L = chain.depth
     lam = sharpness_data(chain, terms, None)
-    layers = layer_sharpness(chain, data=terms.samples,
-                             covariance=terms.gram if terms.samples is None else None,
-                             normalization=terms.normalization)
+    layers = layer_sharpness(
+        chain,
+        data=terms.samples,
+        covariance=terms.gram if terms.samples is None else None,
+        normalization=terms.normalization,
+    )
     c0 = is_multiple_of_identity(terms.gram)
     if c0 is not None:
         flat = terms.scale * c0 * flat_sharpness(chain.product, L)

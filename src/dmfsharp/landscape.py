@@ -72,10 +72,12 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
         if kind == "hessian":
             from .exact import top_eigenvector, zero_eigenvector
 
-            z = np.stack([
-                np.concatenate([b.ravel() for b in top_eigenvector(chain)]),
-                np.concatenate([b.ravel() for b in zero_eigenvector(chain)]),
-            ])
+            z = np.stack(
+                [
+                    np.concatenate([b.ravel() for b in top_eigenvector(chain)]),
+                    np.concatenate([b.ravel() for b in zero_eigenvector(chain)]),
+                ]
+            )
         elif kind == "random":
             z = np.random.default_rng(seed).standard_normal((2, n))
         else:
@@ -85,8 +87,12 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
             first, second = kind
         except (TypeError, ValueError):
             raise ValueError("plane must be 'hessian', 'random' or a pair of directions") from None
-        z = np.stack([_flat_direction(chain, first, "plane direction 1"),
-                      _flat_direction(chain, second, "plane direction 2")])
+        z = np.stack(
+            [
+                _flat_direction(chain, first, "plane direction 1"),
+                _flat_direction(chain, second, "plane direction 2"),
+            ]
+        )
     if n < 2:
         raise ValueError("a plane needs at least N = 2 parameters")
     if not np.all(np.isfinite(z)):
@@ -171,13 +177,13 @@ def loss_grid(
     out = np.empty(npts)
     with np.errstate(over="ignore", invalid="ignore"):
         for s in range(0, npts, chunk):
-            cx = px[s: s + chunk, None, None]
-            cy = py[s: s + chunk, None, None]
+            cx = px[s : s + chunk, None, None]
+            cy = py[s : s + chunk, None, None]
             prod = None
             for w, a, b in zip(chain.factors, zeta, gamma, strict=False):
                 wk = w + cx * a
                 wk += cy * b
                 prod = wk if prod is None else np.matmul(wk, prod)
             r = (m - prod).reshape(prod.shape[0], -1)
-            out[s: s + chunk] = np.einsum("ij,ij->i", r, r)
+            out[s : s + chunk] = np.einsum("ij,ij->i", r, r)
     return out.reshape(ys.size, xs.size)

@@ -139,9 +139,7 @@ def _directional_products(chain: FactorChain, u: Sequence[np.ndarray]):
     return j, dA, dB
 
 
-def gauss_newton_vector_product(
-    factors: FactorsLike, direction: Sequence[Any]
-) -> list[np.ndarray]:
+def gauss_newton_vector_product(factors: FactorsLike, direction: Sequence[Any]) -> list[np.ndarray]:
     """Product of the Gauss-Newton matrix ``2 K^T K`` with a direction (eq. 57).
 
     At a global minimum this is the Hessian-vector product (eq. 60).
@@ -244,8 +242,7 @@ def hessian_operator(
     26.0
     """
     chain = as_chain(factors)
-    apply = flat_hvp(chain, target=target, data=data, covariance=covariance,
-                     normalization=normalization)
+    apply = flat_hvp(chain, target=target, data=data, covariance=covariance, normalization=normalization)
     n = chain.num_params
     return LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
 
@@ -275,8 +272,7 @@ def dense_hessian(
             f"dense_hessian would build a {n} x {n} matrix (N > {DENSE_HESSIAN_MAX_PARAMS}); "
             "use hessian_operator or the closed forms instead"
         )
-    apply = flat_hvp(chain, target=target, data=data, covariance=covariance,
-                     normalization=normalization)
+    apply = flat_hvp(chain, target=target, data=data, covariance=covariance, normalization=normalization)
     h = np.empty((n, n))
     eye = np.eye(n)
     for i in range(n):

@@ -58,8 +58,16 @@ SECTION6_SCALE = 3.0 / np.sqrt(2.0)
 
 #: Columns of :meth:`ManifoldPath.to_rows` and of the CSV file, in order.
 CSV_COLUMNS = (
-    "s", "lambda_max", "flat_lambda_max", "flatness_ratio", "trace", "upper_bound",
-    "spectral_imbalance", "frobenius_imbalance", "product_rel_error", "on_flat_stretch",
+    "s",
+    "lambda_max",
+    "flat_lambda_max",
+    "flatness_ratio",
+    "trace",
+    "upper_bound",
+    "spectral_imbalance",
+    "frobenius_imbalance",
+    "product_rel_error",
+    "on_flat_stretch",
 )
 
 
@@ -115,18 +123,20 @@ class ManifoldPath:
         rows = []
         for i, s in enumerate(self.scales):
             lam = float(self.lambda_max[i])
-            rows.append({
-                "s": float(s),
-                "lambda_max": lam,
-                "flat_lambda_max": self.flat_lambda_max,
-                "flatness_ratio": lam / self.flat_lambda_max,
-                "trace": float(self.trace[i]),
-                "upper_bound": float(self.upper_bound[i]),
-                "spectral_imbalance": float(self.spectral_imbalance[i]),
-                "frobenius_imbalance": float(self.frobenius_imbalance[i]),
-                "product_rel_error": float(self.product_rel_error[i]),
-                "on_flat_stretch": bool(lo * (1 - 1e-12) <= s <= hi * (1 + 1e-12)),
-            })
+            rows.append(
+                {
+                    "s": float(s),
+                    "lambda_max": lam,
+                    "flat_lambda_max": self.flat_lambda_max,
+                    "flatness_ratio": lam / self.flat_lambda_max,
+                    "trace": float(self.trace[i]),
+                    "upper_bound": float(self.upper_bound[i]),
+                    "spectral_imbalance": float(self.spectral_imbalance[i]),
+                    "frobenius_imbalance": float(self.frobenius_imbalance[i]),
+                    "product_rel_error": float(self.product_rel_error[i]),
+                    "on_flat_stretch": bool(lo * (1 - 1e-12) <= s <= hi * (1 + 1e-12)),
+                }
+            )
         return rows
 
 
@@ -192,8 +202,9 @@ def minima_path(
     d0, dl = m.shape[1], m.shape[0]
     dims = check_dims((d0, max(d0, dl), dl) if dims is None else dims)
     if (dims[-1], dims[0]) != m.shape:
-        raise FactorError(f"target M has shape {m.shape}, but dims {list(dims)} need "
-                          f"(d_L, d_0) = {(dims[-1], dims[0])}")
+        raise FactorError(
+            f"target M has shape {m.shape}, but dims {list(dims)} need (d_L, d_0) = {(dims[-1], dims[0])}"
+        )
     L = len(dims) - 1
     if not (isinstance(layer, (int, np.integer)) and 1 <= layer < L):
         raise ValueError(f"layer k must be an integer with 1 <= k < L = {L}, got {layer!r}")
@@ -238,11 +249,20 @@ def minima_path(
         cols["fi"].append(frobenius_imbalance(chain))
         cols["pe"].append(float(np.linalg.norm(chain.product - m)) / mn)
     return ManifoldPath(
-        scales=s_all, lambda_max=np.array(cols["lam"]), trace=np.array(cols["tr"]),
-        upper_bound=np.array(cols["ub"]), flat_lambda_max=float(flat),
-        spectral_imbalance=np.array(cols["si"]), frobenius_imbalance=np.array(cols["fi"]),
-        product_rel_error=np.array(cols["pe"]), flat_stretch=(float(lo), float(hi)),
-        marks=marks, target=m, start=start, layer=int(layer), direction=int(direction),
+        scales=s_all,
+        lambda_max=np.array(cols["lam"]),
+        trace=np.array(cols["tr"]),
+        upper_bound=np.array(cols["ub"]),
+        flat_lambda_max=float(flat),
+        spectral_imbalance=np.array(cols["si"]),
+        frobenius_imbalance=np.array(cols["fi"]),
+        product_rel_error=np.array(cols["pe"]),
+        flat_stretch=(float(lo), float(hi)),
+        marks=marks,
+        target=m,
+        start=start,
+        layer=int(layer),
+        direction=int(direction),
     )
 
 
@@ -261,8 +281,9 @@ def plot_minima_path(path: ManifoldPath, file: Any = None):
 
     s = path.scales
     lo, hi = path.flat_stretch
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(7.0, 6.4),
-                                   gridspec_kw={"height_ratios": [3, 2]})
+    fig, (ax1, ax2) = plt.subplots(
+        2, 1, sharex=True, figsize=(7.0, 6.4), gridspec_kw={"height_ratios": [3, 2]}
+    )
     for ax in (ax1, ax2):
         ax.axvspan(max(lo, s[0]), min(hi, s[-1]), color="tab:green", alpha=0.12, lw=0)
         for name, v in path.marks.items():
@@ -270,23 +291,42 @@ def plot_minima_path(path: ManifoldPath, file: Any = None):
     ax1.plot(s, path.lambda_max, color="tab:red", lw=2, label=r"$\lambda_{\max}$ (exact)")
     ax1.plot(s, path.trace, color="tab:blue", lw=2, label=r"trace$(\nabla^2\mathcal{L})$")
     ax1.plot(s, path.upper_bound, color="tab:orange", lw=1, ls="-.", label="Corollary 10 bound")
-    ax1.axhline(path.flat_lambda_max, color="k", ls="--", lw=1,
-                label=rf"flat value $2L\sigma_{{\max}}(M)^{{2-2/L}}$ = {path.flat_lambda_max:.4g}")
+    ax1.axhline(
+        path.flat_lambda_max,
+        color="k",
+        ls="--",
+        lw=1,
+        label=rf"flat value $2L\sigma_{{\max}}(M)^{{2-2/L}}$ = {path.flat_lambda_max:.4g}",
+    )
     if "section6" in path.marks:
         i = int(np.argmin(abs(s - path.marks["section6"])))
         ax1.plot([s[i]], [path.lambda_max[i]], "o", color="tab:red")
         ax1.plot([s[i]], [path.trace[i]], "o", color="tab:blue")
-        ax1.annotate(rf"Section 6 $(L^*, R^*)$: $\lambda_{{\max}}$ = {path.lambda_max[i]:.6g}",
-                     (s[i], path.lambda_max[i]), textcoords="offset points", xytext=(-10, 18),
-                     ha="right", fontsize=9)
-        ax1.annotate(f"trace = {path.trace[i]:.6g}", (s[i], path.trace[i]),
-                     textcoords="offset points", xytext=(-10, 10), ha="right", fontsize=9)
+        ax1.annotate(
+            rf"Section 6 $(L^*, R^*)$: $\lambda_{{\max}}$ = {path.lambda_max[i]:.6g}",
+            (s[i], path.lambda_max[i]),
+            textcoords="offset points",
+            xytext=(-10, 18),
+            ha="right",
+            fontsize=9,
+        )
+        ax1.annotate(
+            f"trace = {path.trace[i]:.6g}",
+            (s[i], path.trace[i]),
+            textcoords="offset points",
+            xytext=(-10, 10),
+            ha="right",
+            fontsize=9,
+        )
     ax1.set_ylabel("curvature")
     ax1.set_yscale("log")
     ax1.legend(fontsize=8, loc="upper left")
-    ax1.set_title(f"Minimizers of one M (dims {tuple(path.start.dims)}): "
-                  rf"$W_{path.layer}\to G(s)W_{path.layer}$, "
-                  rf"$W_{path.layer + 1}\to W_{path.layer + 1}G(s)^{{-1}}$", fontsize=10)
+    ax1.set_title(
+        f"Minimizers of one M (dims {tuple(path.start.dims)}): "
+        rf"$W_{path.layer}\to G(s)W_{path.layer}$, "
+        rf"$W_{path.layer + 1}\to W_{path.layer + 1}G(s)^{{-1}}$",
+        fontsize=10,
+    )
     ax2.plot(s, path.spectral_imbalance, color="tab:purple", lw=2, label="spectral-norm imbalance")
     ax2.plot(s, path.frobenius_imbalance, color="tab:brown", lw=2, label="Frobenius imbalance")
     ax2.set_xscale("log")
@@ -298,8 +338,10 @@ def plot_minima_path(path: ManifoldPath, file: Any = None):
         ax2.xaxis.set_major_locator(FixedLocator(ticks))
         ax2.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax2.xaxis.set_minor_formatter(NullFormatter())
-    ax2.set_xlabel(rf"path parameter $s$ (singular direction {path.direction}; "
-                   r"$s=1$ balanced; shaded: flat stretch)")
+    ax2.set_xlabel(
+        rf"path parameter $s$ (singular direction {path.direction}; "
+        r"$s=1$ balanced; shaded: flat stretch)"
+    )
     ax2.set_ylabel("imbalance")
     ax2.legend(fontsize=8, loc="upper left")
     fig.tight_layout()

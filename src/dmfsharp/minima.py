@@ -133,9 +133,7 @@ def flattest_minimizer(target: Any, dims: Sequence[int], *, seed: Any = None) ->
     narrow = [i for i, d in enumerate(dims[1:-1], start=1) if d < r]
     if narrow:
         i = narrow[0]
-        raise FactorError(
-            f"hidden width d_{i} = {dims[i]} is below rank(M) = {r}: no factorization exists"
-        )
+        raise FactorError(f"hidden width d_{i} = {dims[i]} is below rank(M) = {r}: no factorization exists")
     L = len(dims) - 1
     root = s[:r] ** (1.0 / L)
     factors = []

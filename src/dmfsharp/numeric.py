@@ -109,8 +109,7 @@ def numerical_sharpness(
         raise ValueError(f"method must be one of {NUMERICAL_METHODS}, got {method!r}")
     if not (np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    hvp = flat_hvp(chain, target=target, data=data, covariance=covariance,
-                   normalization=normalization)
+    hvp = flat_hvp(chain, target=target, data=data, covariance=covariance, normalization=normalization)
     n = chain.num_params
     counter = [0]
 
@@ -122,12 +121,10 @@ def numerical_sharpness(
         return float(np.linalg.norm(apply(vec) - lam * vec))
 
     if method == "dense" or n < 3:
-        h = dense_hessian(chain, target=target, data=data, covariance=covariance,
-                          normalization=normalization)
+        h = dense_hessian(chain, target=target, data=data, covariance=covariance, normalization=normalization)
         w, v = scipy.linalg.eigh(h, subset_by_index=[n - 1, n - 1])
         vec = v[:, 0]
-        return EigenResult(float(w[0]), chain.unflatten(vec), residual_of(float(w[0]), vec),
-                           n, True, "dense")
+        return EigenResult(float(w[0]), chain.unflatten(vec), residual_of(float(w[0]), vec), n, True, "dense")
 
     if v0 is not None:
         start = np.concatenate([b.ravel() for b in check_like(chain, v0, "v0")])
@@ -140,8 +137,7 @@ def numerical_sharpness(
         op = LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
         converged = True
         try:
-            w, v = eigsh(op, k=1, which="LA", tol=tol, v0=start, maxiter=maxiter,
-                         ncv=min(n, 20))
+            w, v = eigsh(op, k=1, which="LA", tol=tol, v0=start, maxiter=maxiter, ncv=min(n, 20))
             lam, vec = float(w[0]), v[:, 0]
         except ArpackNoConvergence as exc:
             converged = False
@@ -151,8 +147,7 @@ def numerical_sharpness(
                 vec = start / np.linalg.norm(start)
                 lam = float(vec @ apply(vec))
         num = counter[0]
-        return EigenResult(lam, chain.unflatten(vec), residual_of(lam, vec), num, converged,
-                           "lanczos")
+        return EigenResult(lam, chain.unflatten(vec), residual_of(lam, vec), num, converged, "lanczos")
 
     # power iteration
     maxiter = 10000 if maxiter is None else int(maxiter)

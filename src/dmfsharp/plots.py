@@ -24,9 +24,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "figures need matplotlib: pip install 'dmfsharp[plot]'"
-        ) from None
+        raise ImportError("figures need matplotlib: pip install 'dmfsharp[plot]'") from None
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -60,8 +58,15 @@ def map_extent(result, margin: float = 1.25) -> float:
     return float(max(ext, 10.0 * result.radius))
 
 
-def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, title: str = "",
-                formats: tuple[str, ...] = ("png", "pdf"), landscape: Any = None):
+def plot_escape(
+    result,
+    path: str | Path | None = None,
+    *,
+    grid: int = 201,
+    title: str = "",
+    formats: tuple[str, ...] = ("png", "pdf"),
+    landscape: Any = None,
+):
     """The three-panel escape figure of an :class:`~dmfsharp.dynamics.EscapeResult`.
 
     Parameters
@@ -90,21 +95,24 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
     runs = result.runs
     colors = _colors(len(runs))
     mnorm2 = result.target_norm_sq or 1.0
-    with plt.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-                         "legend.fontsize": 9}):
+    with plt.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9}):
         fig, axes = plt.subplots(1, 3, figsize=(16.5, 4.9), constrained_layout=True)
         ax_l, ax_d, ax_c = axes
         floor_l = _floor([r.normalized_loss for r in runs])
         floor_d = _floor([r.distance_sq for r in runs])
         for run, c in zip(runs, colors, strict=False):
             k = np.arange(run.iterations + 1)
-            ax_l.semilogy(k, np.maximum(run.normalized_loss, floor_l), color=c, lw=1.3,
-                          label=_label(run))
+            ax_l.semilogy(k, np.maximum(run.normalized_loss, floor_l), color=c, lw=1.3, label=_label(run))
             ax_d.semilogy(k, np.maximum(run.distance_sq, floor_d), color=c, lw=1.3)
             if run.escape_iteration is not None:
                 ax_d.axvline(run.escape_iteration, color=c, lw=0.8, ls=":")
-        ax_d.axhline(result.escape_threshold**2, color="0.4", lw=0.9, ls="--",
-                     label=f"escape threshold $\\tau^2$ ($\\tau$ = {result.escape_threshold:g})")
+        ax_d.axhline(
+            result.escape_threshold**2,
+            color="0.4",
+            lw=0.9,
+            ls="--",
+            label=f"escape threshold $\\tau^2$ ($\\tau$ = {result.escape_threshold:g})",
+        )
         longest = max(r.iterations for r in runs)
         if longest > 500:  # escapes happen early; a log axis shows them and the long tails
             for ax in (ax_l, ax_d):
@@ -134,16 +142,16 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
             hi = lo + 1.0
         levels = np.linspace(lo, hi, 25)
         cs = ax_c.contourf(xs, ys, np.clip(z, lo, hi), levels=levels, cmap="Greys_r", alpha=0.9)
-        ax_c.contour(xs, ys, np.clip(z, lo, hi), levels=levels[::3], colors="k",
-                     linewidths=0.4, alpha=0.5)
+        ax_c.contour(xs, ys, np.clip(z, lo, hi), levels=levels[::3], colors="k", linewidths=0.4, alpha=0.5)
         cb = fig.colorbar(cs, ax=ax_c, shrink=0.9)
         cb.set_label(r"$\log_{10}\,\mathcal{L}(w^* + x\zeta + y\gamma)/\|M\|_F^2$")
         for run, c in zip(runs, colors, strict=False):
             if run.status == "diverged":
                 continue
             ax_c.plot(run.coords[:, 0], run.coords[:, 1], color=c, lw=1.0, alpha=0.9)
-            ax_c.plot(run.coords[-1, 0], run.coords[-1, 1], marker="*", ms=15, color=c,
-                      mec="k", mew=0.6, ls="none")
+            ax_c.plot(
+                run.coords[-1, 0], run.coords[-1, 1], marker="*", ms=15, color=c, mec="k", mew=0.6, ls="none"
+            )
         ax_c.plot(0, 0, marker="o", ms=5, color="w", mec="k", ls="none")
         ax_c.set_xlim(xs[0], xs[-1])
         ax_c.set_ylim(ys[0], ys[-1])
@@ -153,8 +161,7 @@ def plot_escape(result, path: str | Path | None = None, *, grid: int = 201, titl
         ax_c.set_title(r"(c) trajectories on the loss map ($\circ$ = $w^*$, $\star$ = end)")
         ax_c.ticklabel_format(style="sci", scilimits=(-2, 3))
         if title:
-            fig.suptitle(title + f"   [$\\lambda_{{\\max}}(w^*)$ = {result.lambda_max:.6g}]",
-                         fontsize=13)
+            fig.suptitle(title + f"   [$\\lambda_{{\\max}}(w^*)$ = {result.lambda_max:.6g}]", fontsize=13)
         if path is not None:
             for fmt in formats:
                 fig.savefig(f"{path}.{fmt}", dpi=130)
@@ -169,8 +176,9 @@ def result_plane_is_hessian(result) -> bool:
     return bool(abs(abs(float(v1 @ result.plane[0])) - 1.0) < 1e-8)
 
 
-def plot_sharpness(result, path: str | Path | None = None, *, title: str = "",
-                   formats: tuple[str, ...] = ("png",)):
+def plot_sharpness(
+    result, path: str | Path | None = None, *, title: str = "", formats: tuple[str, ...] = ("png",)
+):
     """Sharpness along each trajectory against the iteration, with ``2/eta`` lines.
 
     Solid: the exact ``lambda_max(2 K^T K)`` (Gauss-Newton part, Lemma 3) at the tracked
@@ -184,11 +192,18 @@ def plot_sharpness(result, path: str | Path | None = None, *, title: str = "",
         fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
         for run, c in zip(result.runs, colors, strict=False):
             if len(run.track_iterations):
-                ax.plot(run.track_iterations, run.gn_lambda_max, color=c, lw=1.4,
-                        label=_label(run))
+                ax.plot(run.track_iterations, run.gn_lambda_max, color=c, lw=1.4, label=_label(run))
             if len(run.hessian_track_iterations):
-                ax.plot(run.hessian_track_iterations, run.hessian_lambda_max, ls="none",
-                        marker="o", ms=3.5, color=c, mec="k", mew=0.3)
+                ax.plot(
+                    run.hessian_track_iterations,
+                    run.hessian_lambda_max,
+                    ls="none",
+                    marker="o",
+                    ms=3.5,
+                    color=c,
+                    mec="k",
+                    mew=0.3,
+                )
             ax.axhline(2.0 / run.eta, color=c, lw=1.0, ls="--")
         longest = max(r.iterations for r in result.runs)
         if longest > 500:
@@ -196,9 +211,11 @@ def plot_sharpness(result, path: str | Path | None = None, *, title: str = "",
             ax.set_xlim(0, longest)
         ax.set_xlabel("iteration $k$" + (" (log scale beyond 10)" if longest > 500 else ""))
         ax.set_ylabel(r"$\lambda_{\max}$ at $w_k$")
-        ax.set_title((title + "\n" if title else "") + r"sharpness along GD: lines "
-                     r"$\lambda_{\max}(2K^\top K)$, dots $\lambda_{\max}(\nabla^2\mathcal{L})$, "
-                     r"dashed $2/\eta$")
+        ax.set_title(
+            (title + "\n" if title else "") + r"sharpness along GD: lines "
+            r"$\lambda_{\max}(2K^\top K)$, dots $\lambda_{\max}(\nabla^2\mathcal{L})$, "
+            r"dashed $2/\eta$"
+        )
         ax.legend(loc="center right", frameon=True, framealpha=0.85)
         if path is not None:
             for fmt in formats:

@@ -20,8 +20,7 @@ import numpy as np
 
 from .io import atomic_write, save_factors, staged_folder, write_json
 
-__all__ = ["write_run_folder", "fill_run_folder", "write_trace_csv", "summary_dict",
-           "write_index"]
+__all__ = ["write_run_folder", "fill_run_folder", "write_trace_csv", "summary_dict", "write_index"]
 
 
 def summary_dict(result, config: dict) -> dict:
@@ -66,8 +65,9 @@ def write_trace_csv(path: str | Path, run) -> None:
         np.savetxt(fh, data, delimiter=",", fmt=fmt)
 
 
-def fill_run_folder(result, folder: str | Path, *, config: dict, title: str = "",
-                    grid: int = 201, figures: bool = True) -> dict:
+def fill_run_folder(
+    result, folder: str | Path, *, config: dict, title: str = "", grid: int = 201, figures: bool = True
+) -> dict:
     """Write every file of a run folder into the existing (empty) ``folder``."""
     folder = Path(folder)
     summary = summary_dict(result, config)
@@ -93,12 +93,19 @@ def fill_run_folder(result, folder: str | Path, *, config: dict, title: str = ""
     return summary
 
 
-def write_run_folder(result, dest: str | Path, *, config: dict, title: str = "",
-                     grid: int = 201, figures: bool = True, overwrite: bool = False) -> dict:
+def write_run_folder(
+    result,
+    dest: str | Path,
+    *,
+    config: dict,
+    title: str = "",
+    grid: int = 201,
+    figures: bool = True,
+    overwrite: bool = False,
+) -> dict:
     """Write a complete run folder at ``dest`` atomically; return the summary."""
     with staged_folder(dest, overwrite=overwrite) as tmp:
-        return fill_run_folder(result, tmp, config=config, title=title, grid=grid,
-                               figures=figures)
+        return fill_run_folder(result, tmp, config=config, title=title, grid=grid, figures=figures)
 
 
 def _fmt(x: Any, spec: str = ".4g") -> str:
@@ -111,8 +118,7 @@ def _fmt(x: Any, spec: str = ".4g") -> str:
     return format(float(x), spec)
 
 
-def write_index(path: str | Path, entries: list[dict], *, title: str,
-                intro: str = "") -> None:
+def write_index(path: str | Path, entries: list[dict], *, title: str, intro: str = "") -> None:
     """An HTML page showing each run folder's figure above its summary table.
 
     ``entries``: dicts with ``folder`` (relative), ``heading``, ``note`` and ``summary``.
@@ -121,23 +127,23 @@ def write_index(path: str | Path, entries: list[dict], *, title: str,
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{esc(title)}</title><style>",
-        "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;"
-        "padding:0 1em;color:#222}",
+        "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;color:#222}",
         "img{max-width:100%;border:1px solid #ddd}",
         "table{border-collapse:collapse;margin:0.6em 0 2.5em;font-size:0.92em}",
         "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}",
         "th{background:#f3f3f3}td.s{text-align:left}",
-        ".escaped{color:#b22}.returned{color:#272}.diverged{color:#777}"
-        ".undecided{color:#a60}",
+        ".escaped{color:#b22}.returned{color:#272}.diverged{color:#777}.undecided{color:#a60}",
         "p.note{color:#555;font-size:0.9em;max-width:75em}",
         "</style></head><body>",
         f"<h1>{esc(title)}</h1>",
     ]
     if intro:
         parts.append(f"<p>{esc(intro)}</p>")
-    parts.append("<ul>" + "".join(
-        f"<li><a href='#{esc(e['folder'])}'>{esc(e['heading'])}</a></li>" for e in entries
-    ) + "</ul>")
+    parts.append(
+        "<ul>"
+        + "".join(f"<li><a href='#{esc(e['folder'])}'>{esc(e['heading'])}</a></li>" for e in entries)
+        + "</ul>"
+    )
     for e in entries:
         s = e["summary"]
         f = esc(e["folder"])
@@ -153,12 +159,22 @@ def write_index(path: str | Path, entries: list[dict], *, title: str,
         )
         parts.append(f"<a href='{f}/figure.png'><img src='{f}/figure.png' alt='{f} figure'></a>")
         if "sharpness.png" in s.get("files", []):
-            parts.append(f"<p><img src='{f}/sharpness.png' alt='{f} sharpness' "
-                         "style='max-width:700px'></p>")
-        head = ["run", "&eta;&lambda;<sub>max</sub>/2", "&eta;", "status", "stop",
-                "escape iter.", "predicted", "peak L/&#8214;M&#8214;&sup2;",
-                "final L/&#8214;M&#8214;&sup2;", "final &lambda;<sub>max</sub>",
-                "final &eta;&lambda;<sub>max</sub>/2", "stable", "files"]
+            parts.append(f"<p><img src='{f}/sharpness.png' alt='{f} sharpness' style='max-width:700px'></p>")
+        head = [
+            "run",
+            "&eta;&lambda;<sub>max</sub>/2",
+            "&eta;",
+            "status",
+            "stop",
+            "escape iter.",
+            "predicted",
+            "peak L/&#8214;M&#8214;&sup2;",
+            "final L/&#8214;M&#8214;&sup2;",
+            "final &lambda;<sub>max</sub>",
+            "final &eta;&lambda;<sub>max</sub>/2",
+            "stable",
+            "files",
+        ]
         rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
         for r in s["runs"]:
             lam = r["final_lambda_max"]
@@ -166,17 +182,28 @@ def write_index(path: str | Path, entries: list[dict], *, title: str,
             if r["final_file"]:
                 links += f" <a href='{f}/{esc(r['final_file'])}'>npz</a>"
             cells = [
-                _fmt(r["run"]), _fmt(r["step_multiplier"]), _fmt(r["eta"], ".6g"),
+                _fmt(r["run"]),
+                _fmt(r["step_multiplier"]),
+                _fmt(r["eta"], ".6g"),
                 f"<span class='{esc(r['status'])}'>{esc(r['status'])}</span>",
-                esc(r["stop_reason"]), _fmt(r["escape_iteration"]),
+                esc(r["stop_reason"]),
+                _fmt(r["escape_iteration"]),
                 _fmt(r["predicted_escape_iteration"], ".1f"),
-                _fmt(r["peak_normalized_loss"], ".3g"), _fmt(r["final_normalized_loss"], ".3g"),
-                _fmt(lam, ".6g"), _fmt(None if lam is None else lam * r["eta"] / 2, ".4f"),
-                _fmt(r["final_is_stable"]), links,
+                _fmt(r["peak_normalized_loss"], ".3g"),
+                _fmt(r["final_normalized_loss"], ".3g"),
+                _fmt(lam, ".6g"),
+                _fmt(None if lam is None else lam * r["eta"] / 2, ".4f"),
+                _fmt(r["final_is_stable"]),
+                links,
             ]
-            rows.append("<tr>" + "".join(
-                f"<td class='s'>{c}</td>" if i in (3, 4, 12) else f"<td>{c}</td>"
-                for i, c in enumerate(cells)) + "</tr>")
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td class='s'>{c}</td>" if i in (3, 4, 12) else f"<td>{c}</td>"
+                    for i, c in enumerate(cells)
+                )
+                + "</tr>"
+            )
         rows.append("</table>")
         if e.get("note"):
             parts.append(f"<p class='note'>{esc(e['note'])}</p>")
@@ -184,4 +211,3 @@ def write_index(path: str | Path, entries: list[dict], *, title: str,
     parts.append("</body></html>\n")
     with atomic_write(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(parts))
-

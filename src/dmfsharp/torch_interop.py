@@ -164,8 +164,10 @@ def from_torch(obj: Any) -> FactorChain:
         import torch.nn as nn
 
         if isinstance(obj, nn.Linear):
-            raise FactorError("from_torch got a single nn.Linear; a deep linear network needs "
-                              "at least two layers in an nn.Sequential")
+            raise FactorError(
+                "from_torch got a single nn.Linear; a deep linear network needs "
+                "at least two layers in an nn.Sequential"
+            )
         if not isinstance(obj, nn.Sequential):
             raise FactorError(
                 f"from_torch got a {type(obj).__name__}; pass an nn.Sequential of bias-free "

@@ -32,25 +32,50 @@ def register(sub) -> None:
     p.add_argument("--radius", type=float, help="start distance r > 0 (default 1e-10)")
     p.add_argument("--iterations", type=int, help="GD steps per run (default 5000)")
     p.add_argument("--seed", type=int, help="seed of the minimum and random directions (default 0)")
-    p.add_argument("--direction", choices=("top", "random"),
-                   help="start along v_1 (default) or a seeded random unit vector")
+    p.add_argument(
+        "--direction",
+        choices=("top", "random"),
+        help="start along v_1 (default) or a seeded random unit vector",
+    )
     planes = p.add_mutually_exclusive_group()
-    planes.add_argument("--plane", choices=("hessian", "random"),
-                        help="contour-map plane: (v_1, v_N) (default) or seeded random")
-    planes.add_argument("--plane-file", metavar="FILE",
-                        help=".npz with flat arrays 'zeta' and 'gamma' (length N): your own "
-                             "plane directions (orthonormalized in that order)")
-    p.add_argument("--escape-threshold", type=float, default=1e-4,
-                   help="tau: escape when ||w_k - w*|| > tau ||w*|| (default 1e-4)")
+    planes.add_argument(
+        "--plane",
+        choices=("hessian", "random"),
+        help="contour-map plane: (v_1, v_N) (default) or seeded random",
+    )
+    planes.add_argument(
+        "--plane-file",
+        metavar="FILE",
+        help=".npz with flat arrays 'zeta' and 'gamma' (length N): your own "
+        "plane directions (orthonormalized in that order)",
+    )
+    p.add_argument(
+        "--escape-threshold",
+        type=float,
+        default=1e-4,
+        help="tau: escape when ||w_k - w*|| > tau ||w*|| (default 1e-4)",
+    )
     p.add_argument("--grid", type=int, help="contour-map points per axis (default 201)")
-    p.add_argument("--track-every", type=int, metavar="K",
-                   help="record exact lambda_max(2 K^T K) every K steps (sharpness.png)")
-    p.add_argument("--track-hessian-every", type=int, metavar="K2",
-                   help="record the full Hessian's lambda_max (Lanczos) every K2 steps")
-    p.add_argument("--engine", choices=("auto", "numpy", "numba"), default="auto",
-                   help="GD engine: numba's compiled kernel, NumPy's batched matmuls, or auto "
-                        "(numba if installed; default). Numbers after an escape are "
-                        "reproducible per engine; summary.json records the one that ran")
+    p.add_argument(
+        "--track-every",
+        type=int,
+        metavar="K",
+        help="record exact lambda_max(2 K^T K) every K steps (sharpness.png)",
+    )
+    p.add_argument(
+        "--track-hessian-every",
+        type=int,
+        metavar="K2",
+        help="record the full Hessian's lambda_max (Lanczos) every K2 steps",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "numpy", "numba"),
+        default="auto",
+        help="GD engine: numba's compiled kernel, NumPy's batched matmuls, or auto "
+        "(numba if installed; default). Numbers after an escape are "
+        "reproducible per engine; summary.json records the one that ran",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip figure.png/figure.pdf")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run)
@@ -138,10 +163,18 @@ def run(args) -> int:
     title = ""
     if args.preset:
         preset = get_preset(args.preset)
-        changes = {k: v for k, v in (("radius", args.radius), ("iterations", args.iterations),
-                                      ("seed", args.seed), ("direction", args.direction),
-                                      ("plane", args.plane), ("grid", args.grid))
-                   if v is not None}
+        changes = {
+            k: v
+            for k, v in (
+                ("radius", args.radius),
+                ("iterations", args.iterations),
+                ("seed", args.seed),
+                ("direction", args.direction),
+                ("plane", args.plane),
+                ("grid", args.grid),
+            )
+            if v is not None
+        }
         if mults is not None:
             changes["step_multipliers"] = mults
         preset = preset.replace(**changes)
@@ -170,24 +203,42 @@ def run(args) -> int:
         grid = 201 if args.grid is None else args.grid
         if mults is None and etas is None:
             mults = (0.9, 1.1)
-        config.update(radius=radius, iterations=iterations, direction=direction, plane=plane,
-                      grid=grid)
-    config.update(step_multipliers=None if mults is None else list(mults),
-                  etas=None if etas is None else list(etas),
-                  escape_threshold=args.escape_threshold,
-                  track_every=args.track_every, track_hessian_every=args.track_hessian_every,
-                  engine=args.engine)
+        config.update(radius=radius, iterations=iterations, direction=direction, plane=plane, grid=grid)
+    config.update(
+        step_multipliers=None if mults is None else list(mults),
+        etas=None if etas is None else list(etas),
+        escape_threshold=args.escape_threshold,
+        track_every=args.track_every,
+        track_hessian_every=args.track_hessian_every,
+        engine=args.engine,
+    )
     if user_plane is not None:
         plane = user_plane
         config["plane"] = f"file:{args.plane_file}"
     result = escape_experiment(
-        chain, target=target, step_multipliers=mults, etas=etas, radius=radius,
-        direction=direction, seed=seed, iterations=iterations, plane=plane,
-        escape_threshold=args.escape_threshold, track_every=args.track_every,
-        track_hessian_every=args.track_hessian_every, engine=_engine(args.engine),
+        chain,
+        target=target,
+        step_multipliers=mults,
+        etas=etas,
+        radius=radius,
+        direction=direction,
+        seed=seed,
+        iterations=iterations,
+        plane=plane,
+        escape_threshold=args.escape_threshold,
+        track_every=args.track_every,
+        track_hessian_every=args.track_hessian_every,
+        engine=_engine(args.engine),
     )
-    summary = write_run_folder(result, args.out, config=config, title=title, grid=grid,
-                               figures=not args.no_figures, overwrite=args.overwrite)
+    summary = write_run_folder(
+        result,
+        args.out,
+        config=config,
+        title=title,
+        grid=grid,
+        figures=not args.no_figures,
+        overwrite=args.overwrite,
+    )
     print(format_summary(summary))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -25,8 +25,11 @@ def register(sub) -> None:
             "weights (torch.load with weights_only=True), first layer = W1."
         ),
     )
-    p.add_argument("file", help=".npz file with arrays W1 ... WL (W1 first) and optionally M, "
-                   "or a .pt state_dict of a bias-free linear network")
+    p.add_argument(
+        "file",
+        help=".npz file with arrays W1 ... WL (W1 first) and optionally M, "
+        "or a .pt state_dict of a bias-free linear network",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--eta", type=float, default=None, help="also classify this GD step size")
     p.set_defaults(func=run)
@@ -124,14 +127,15 @@ def _table(path, info) -> str:
         ("dims (d_0 ... d_L)", _fmt(info["dims"])),
         ("depth L", _fmt(info["depth"])),
         ("parameters N", _fmt(info["num_params"])),
-        ("global minimum",
-         _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
+        ("global minimum", _fmt(info["is_minimum"]) + ("" if info["target_given"] else " (M := product)")),
     ]
     if not info["is_minimum"]:
         rows.append(("residual ||M - P||_F", f"{info['residual_norm']:.3e}"))
     rows += [
-        ("lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"),
-         _fmt(info["lambda_max"])),
+        (
+            "lambda_max" + (" (exact)" if info["method"] == "exact" else " (Lanczos)"),
+            _fmt(info["lambda_max"]),
+        ),
         ("flat value 2L s_max(M)^(2-2/L)", _fmt(info["flat_lambda_max"])),
         ("flatness ratio", _fmt(info["flatness_ratio"])),
         ("max stable GD step 2/lambda_max", _fmt(info["max_stable_step"])),

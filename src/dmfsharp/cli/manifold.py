@@ -24,21 +24,25 @@ def register(sub) -> None:
             "lambda_max = 44."
         ),
     )
-    p.add_argument("--out", required=True,
-                   help="output folder (created; must be new or empty unless --overwrite)")
-    p.add_argument("--target", default=None,
-                   help="M as a 2-D .npy file or an .npz holding M (default: diag(11, 2, 1))")
-    p.add_argument("--dims", default=None,
-                   help="comma-separated d_0,...,d_L (default d_0,max(d_0,d_L),d_L)")
+    p.add_argument(
+        "--out", required=True, help="output folder (created; must be new or empty unless --overwrite)"
+    )
+    p.add_argument(
+        "--target", default=None, help="M as a 2-D .npy file or an .npz holding M (default: diag(11, 2, 1))"
+    )
+    p.add_argument("--dims", default=None, help="comma-separated d_0,...,d_L (default d_0,max(d_0,d_L),d_L)")
     p.add_argument("--layer", type=int, default=1, help="k: rescale between W_k and W_{k+1}")
     p.add_argument("--direction", type=int, default=2, help="j: singular direction rescaled (>= 2)")
     p.add_argument("--s-min", type=float, default=1.0, help="first path parameter (1 = balanced)")
-    p.add_argument("--s-max", type=float, default=None,
-                   help="last path parameter (default: square of the flat stretch's end)")
+    p.add_argument(
+        "--s-max",
+        type=float,
+        default=None,
+        help="last path parameter (default: square of the flat stretch's end)",
+    )
     p.add_argument("--num", type=int, default=121, help="number of log-spaced points")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
-    p.add_argument("--overwrite", "--force", action="store_true",
-                   help="replace a non-empty --out folder")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run)
 
 
@@ -75,16 +79,22 @@ def run(args) -> int:
         raise CLIError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
     target = None if args.target is None else _read_target(args.target)
     dims = None if args.dims is None else _parse_dims(args.dims)
-    path = minima_path(target, dims, layer=args.layer, direction=args.direction,
-                       s_min=args.s_min, s_max=args.s_max, num=args.num)
+    path = minima_path(
+        target,
+        dims,
+        layer=args.layer,
+        direction=args.direction,
+        s_min=args.s_min,
+        s_max=args.s_max,
+        num=args.num,
+    )
     rows = path.to_rows()
     with staged_folder(out, overwrite=args.overwrite) as tmp:
         with open(tmp / "manifold.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(CSV_COLUMNS))
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: (repr(v) if isinstance(v, float) else v)
-                                 for k, v in row.items()})
+                writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
         config = {
             "command": "manifold",
             "target": path.target,
@@ -112,6 +122,8 @@ def run(args) -> int:
     print(f"wrote {out}/manifold.csv ({len(rows)} points){fig}")
     print(f"flat value {path.flat_lambda_max:.12g}; flat stretch s in [{lo:.6g}, {hi:.6g}]")
     if "section6" in path.marks:
-        print(f"Section 6 point s = {path.marks['section6']:.6g}: lambda_max = "
-              f"{config['section6_lambda_max']:.12g}, trace = {config['section6_trace']:.12g}")
+        print(
+            f"Section 6 point s = {path.marks['section6']:.6g}: lambda_max = "
+            f"{config['section6_lambda_max']:.12g}, trace = {config['section6_trace']:.12g}"
+        )
     return 0

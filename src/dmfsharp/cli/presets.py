@@ -29,11 +29,18 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(to_jsonable([p.to_dict() for p in PRESETS.values()]), indent=2))
         return 0
-    head = ("name", "figure", "dims", "L", "N", "radius", "step multipliers (x 2/lambda_max)",
-            "iterations")
+    head = ("name", "figure", "dims", "L", "N", "radius", "step multipliers (x 2/lambda_max)", "iterations")
     rows = [
-        (p.name, p.figure, _dims(p.dims), str(p.depth), str(p.num_params), f"{p.radius:.0e}",
-         ", ".join(f"{c:g}" for c in p.step_multipliers), str(p.iterations))
+        (
+            p.name,
+            p.figure,
+            _dims(p.dims),
+            str(p.depth),
+            str(p.num_params),
+            f"{p.radius:.0e}",
+            ", ".join(f"{c:g}" for c in p.step_multipliers),
+            str(p.iterations),
+        )
         for p in PRESETS.values()
     ]
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]

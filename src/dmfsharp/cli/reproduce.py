@@ -23,16 +23,28 @@ def register(sub) -> None:
     p.add_argument("--presets", help="comma-separated preset names (default: all)")
     p.add_argument("--iterations", type=int, help="override every preset's GD budget")
     p.add_argument("--grid", type=int, help="override the contour-map resolution")
-    p.add_argument("--track-every", type=int, metavar="K", default=10,
-                   help="record exact lambda_max(2 K^T K) every K steps for sharpness.png "
-                        "(default 10; 0 turns it off)")
-    p.add_argument("--track-hessian-every", type=int, metavar="K2",
-                   help="record the full Hessian's lambda_max (Lanczos) every K2 steps")
-    p.add_argument("--engine", choices=("auto", "numpy", "numba"), default="numpy",
-                   help="GD engine (default numpy, so the figures' numbers do not depend on "
-                        "whether the optional numba is installed: after an escape the engines "
-                        "differ at rounding level and the catapult amplifies it; GD is a small "
-                        "part of this command's time, the figures most of it)")
+    p.add_argument(
+        "--track-every",
+        type=int,
+        metavar="K",
+        default=10,
+        help="record exact lambda_max(2 K^T K) every K steps for sharpness.png (default 10; 0 turns it off)",
+    )
+    p.add_argument(
+        "--track-hessian-every",
+        type=int,
+        metavar="K2",
+        help="record the full Hessian's lambda_max (Lanczos) every K2 steps",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "numpy", "numba"),
+        default="numpy",
+        help="GD engine (default numpy, so the figures' numbers do not depend on "
+        "whether the optional numba is installed: after an escape the engines "
+        "differ at rounding level and the catapult amplifies it; GD is a small "
+        "part of this command's time, the figures most of it)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -43,8 +55,9 @@ def _bar(i: int, n: int, label: str, t0: float, quiet: bool) -> None:
         return
     width = 28
     fill = int(width * i / n)
-    sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {i}/{n} {label:<28} "
-                     f"{time.perf_counter() - t0:6.1f}s")
+    sys.stderr.write(
+        f"\r[{'#' * fill}{'.' * (width - fill)}] {i}/{n} {label:<28} {time.perf_counter() - t0:6.1f}s"
+    )
     if i == n:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -84,21 +97,25 @@ def run(args) -> int:
             if args.grid is not None:
                 changes["grid"] = args.grid
             preset = preset.replace(**changes)
-            result = preset.run(track_every=args.track_every,
-                                track_hessian_every=args.track_hessian_every, engine=engine)
+            result = preset.run(
+                track_every=args.track_every, track_hessian_every=args.track_hessian_every, engine=engine
+            )
             folder = tmp / preset.name
             folder.mkdir()
-            config = {"source": "preset", "preset": preset.name, **preset.to_dict(),
-                      "track_every": args.track_every,
-                      "track_hessian_every": args.track_hessian_every,
-                      "engine": args.engine}
+            config = {
+                "source": "preset",
+                "preset": preset.name,
+                **preset.to_dict(),
+                "track_every": args.track_every,
+                "track_hessian_every": args.track_hessian_every,
+                "engine": args.engine,
+            }
             title = f"{preset.figure}: {preset.title}"
-            summary = fill_run_folder(result, folder, config=config, title=title,
-                                      grid=preset.grid)
-            entries.append({"folder": preset.name, "heading": title, "note": preset.note,
-                            "summary": summary})
+            summary = fill_run_folder(result, folder, config=config, title=title, grid=preset.grid)
+            entries.append({"folder": preset.name, "heading": title, "note": preset.note, "summary": summary})
         write_index(
-            tmp / "index.html", entries,
+            tmp / "index.html",
+            entries,
             title="dmfsharp: escape from sharp minima (Figures 1-7)",
             intro=(
                 "Gradient descent started at distance r from a global minimum w* along the top "
@@ -110,6 +127,5 @@ def run(args) -> int:
             ),
         )
         _bar(len(presets), len(presets), "index.html", t0, args.quiet)
-    print(f"wrote {args.out}/index.html ({len(presets)} experiments, "
-          f"{time.perf_counter() - t0:.1f}s)")
+    print(f"wrote {args.out}/index.html ({len(presets)} experiments, {time.perf_counter() - t0:.1f}s)")
     return 0

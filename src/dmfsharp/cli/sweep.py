@@ -25,16 +25,28 @@ def register(sub) -> None:
     p.add_argument("spec", help="sweep spec (TOML with a [sweep] table)")
     p.add_argument("--out", required=True, help="results folder (created if missing)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None,
-                       help="worker processes of the local cluster (default: CPU count)")
-    where.add_argument("--scheduler", default=None,
-                       help="address of an existing Dask scheduler, e.g. tcp://HOST:8786")
-    p.add_argument("--save-points", action="store_true",
-                   help="keep each minimizer and each final point as .npz under OUT/points/")
-    p.add_argument("--max-in-flight", type=int, default=None,
-                   help="tasks on the cluster at once (default: 4 x worker threads, at least 8)")
-    p.add_argument("--no-retry-failed", action="store_true",
-                   help="leave tasks stored as failed instead of trying them again")
+    where.add_argument(
+        "--workers", type=int, default=None, help="worker processes of the local cluster (default: CPU count)"
+    )
+    where.add_argument(
+        "--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://HOST:8786"
+    )
+    p.add_argument(
+        "--save-points",
+        action="store_true",
+        help="keep each minimizer and each final point as .npz under OUT/points/",
+    )
+    p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="tasks on the cluster at once (default: 4 x worker threads, at least 8)",
+    )
+    p.add_argument(
+        "--no-retry-failed",
+        action="store_true",
+        help="leave tasks stored as failed instead of trying them again",
+    )
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report/ at the end")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=run_sweep_cmd)
@@ -73,9 +85,14 @@ def run_sweep_cmd(args) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)  # close the cluster on kill
     try:
         summary = run_sweep(
-            spec, args.out, workers=args.workers, scheduler=args.scheduler,
-            save_points=args.save_points, max_in_flight=args.max_in_flight,
-            retry_failed=not args.no_retry_failed, progress=None if args.quiet else sys.stderr,
+            spec,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            save_points=args.save_points,
+            max_in_flight=args.max_in_flight,
+            retry_failed=not args.no_retry_failed,
+            progress=None if args.quiet else sys.stderr,
             spec_toml=spec_toml,
         )
     except (ImportError, SweepAborted) as exc:

@@ -250,8 +250,7 @@ def run_sweep(
         head = next(queue, None)
         if head is None:  # nothing left to do: no cluster needed
             store.close()
-            return SweepSummary(spec.num_tasks, skipped, 0, 0, 0,
-                                time.perf_counter() - t_start, 0.0, 0)
+            return SweepSummary(spec.num_tasks, skipped, 0, 0, 0, time.perf_counter() - t_start, 0.0, 0)
         queue = itertools.chain([head], queue)
         if cluster is not None:
             client = distributed.Client(cluster)
@@ -263,8 +262,11 @@ def run_sweep(
         else:
             n = workers or os.cpu_count() or 1
             own_cluster = distributed.LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.ERROR,
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
             )
             client = distributed.Client(own_cluster)
         nthreads = sum(client.nthreads().values()) or 1
@@ -279,8 +281,7 @@ def run_sweep(
             task = next(queue, None)
             if task is None:
                 return False
-            fut = client.submit(task_fn, task, spec.name, save_points,
-                                key=prefix + task.task_id, pure=False)
+            fut = client.submit(task_fn, task, spec.name, save_points, key=prefix + task.task_id, pure=False)
             by_key[fut.key] = task
             ac.add(fut)
             return True
@@ -328,7 +329,11 @@ def run_sweep(
         raise
     _close(client, own_cluster, store)
     return SweepSummary(
-        total=spec.num_tasks, skipped=skipped, done=done, failed=failed, runs=runs,
+        total=spec.num_tasks,
+        skipped=skipped,
+        done=done,
+        failed=failed,
+        runs=runs,
         elapsed=time.perf_counter() - t_start,
         compute_elapsed=(t_last - t_first) if (t_first is not None and t_last is not None) else 0.0,
         workers=nthreads,

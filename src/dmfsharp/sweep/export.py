@@ -40,9 +40,7 @@ def read_runs(folder: str | os.PathLike, columns: list[str] | None = None):
         unknown = sorted(set(cols) - set(RUN_COLUMNS))
         if unknown:
             raise ValueError(f"unknown run column(s) {unknown}")
-        df = pd.read_sql_query(
-            f"SELECT {', '.join(cols)} FROM runs ORDER BY task_id, run_index", conn
-        )
+        df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM runs ORDER BY task_id, run_index", conn)
     finally:
         conn.close()
     if "final_is_stable" in df:
@@ -63,8 +61,9 @@ def read_tasks(folder: str | os.PathLike):
         conn.close()
 
 
-def export_runs(folder: str | os.PathLike, fmt: str = "parquet",
-                dest: str | os.PathLike | None = None) -> Path:
+def export_runs(
+    folder: str | os.PathLike, fmt: str = "parquet", dest: str | os.PathLike | None = None
+) -> Path:
     """Write the run rows to ``dest`` (default ``folder/results.<fmt>``), atomically.
 
     Returns the path written. Parquet needs ``pyarrow``.

@@ -33,8 +33,16 @@ __all__ = ["wilson_interval", "summary_table", "write_report", "REPORT_DIR"]
 
 REPORT_DIR = "report"
 _REPORT_COLUMNS = [
-    "task_id", "depth", "minimizer", "step_multiplier", "status", "escape_iteration",
-    "predicted_escape_iteration", "final_edge_ratio", "final_is_stable", "sharpness_ratio",
+    "task_id",
+    "depth",
+    "minimizer",
+    "step_multiplier",
+    "status",
+    "escape_iteration",
+    "predicted_escape_iteration",
+    "final_edge_ratio",
+    "final_is_stable",
+    "sharpness_ratio",
 ]
 _MAX_LEVELS = 30
 
@@ -98,19 +106,27 @@ def summary_table(df):
         both = g.dropna(subset=["escape_iteration", "predicted_escape_iteration"])
         both = both[both["predicted_escape_iteration"] > 0]
         stable = esc["final_is_stable"].dropna()
-        rows.append({
-            "depth": int(depth), "step_multiplier": float(level), "runs": n,
-            "escaped": int(counts.get("escaped", 0)), "returned": int(counts.get("returned", 0)),
-            "diverged": int(counts.get("diverged", 0)),
-            "undecided": int(counts.get("undecided", 0)),
-            "p_escape": counts.get("escaped", 0) / n, "p_escape_lo": float(lo),
-            "p_escape_hi": float(hi),
-            "median_final_edge_ratio": float(esc["final_edge_ratio"].median()) if len(esc) else None,
-            "stable_fraction": float(stable.astype(bool).mean()) if len(stable) else None,
-            "median_escape_time_ratio": float(
-                (both["escape_iteration"] / both["predicted_escape_iteration"]).median()
-            ) if len(both) else None,
-        })
+        rows.append(
+            {
+                "depth": int(depth),
+                "step_multiplier": float(level),
+                "runs": n,
+                "escaped": int(counts.get("escaped", 0)),
+                "returned": int(counts.get("returned", 0)),
+                "diverged": int(counts.get("diverged", 0)),
+                "undecided": int(counts.get("undecided", 0)),
+                "p_escape": counts.get("escaped", 0) / n,
+                "p_escape_lo": float(lo),
+                "p_escape_hi": float(hi),
+                "median_final_edge_ratio": float(esc["final_edge_ratio"].median()) if len(esc) else None,
+                "stable_fraction": float(stable.astype(bool).mean()) if len(stable) else None,
+                "median_escape_time_ratio": float(
+                    (both["escape_iteration"] / both["predicted_escape_iteration"]).median()
+                )
+                if len(both)
+                else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -149,8 +165,12 @@ def _fig_edge(df, path):
         bins = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
         levels = sorted(esc["level"].unique())
         if len(levels) <= 6:  # one histogram per step size, stacked
-            ax.hist([esc.loc[esc["level"] == v, "final_edge_ratio"].to_numpy(float) for v in levels],
-                    bins=bins, stacked=True, label=[rf"$\eta\lambda_{{\max}}/2$ = {v:g}" for v in levels])
+            ax.hist(
+                [esc.loc[esc["level"] == v, "final_edge_ratio"].to_numpy(float) for v in levels],
+                bins=bins,
+                stacked=True,
+                label=[rf"$\eta\lambda_{{\max}}/2$ = {v:g}" for v in levels],
+            )
         else:
             ax.hist(x, bins=bins, color="C0")
     ax.axvline(1.0, color="k", lw=0.8, ls="--", label=r"edge $\lambda_{\max} = 2/\eta$")
@@ -170,11 +190,19 @@ def _fig_time(df, path):
     d = d[(d["predicted_escape_iteration"] > 0) & (d["escape_iteration"] > 0)]
     fig, ax = plt.subplots(figsize=(5, 5))
     if len(d):
-        sc = ax.scatter(d["predicted_escape_iteration"], d["escape_iteration"], s=6,
-                        c=d["step_multiplier"], cmap="viridis", alpha=0.7)
+        sc = ax.scatter(
+            d["predicted_escape_iteration"],
+            d["escape_iteration"],
+            s=6,
+            c=d["step_multiplier"],
+            cmap="viridis",
+            alpha=0.7,
+        )
         fig.colorbar(sc, ax=ax, label=r"$\eta\,\lambda_{\max}/2$")
-        lim = [min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min()),
-               max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max())]
+        lim = [
+            min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min()),
+            max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max()),
+        ]
         ax.plot(lim, lim, "k--", lw=0.8, label="observed = predicted")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -196,14 +224,21 @@ def _fig_sharpness(df, path):
     depths = sorted(t["depth"].unique())
     width = 0.8 / max(len(kinds), 1)
     for j, kind in enumerate(kinds):
-        data = [t.loc[(t["minimizer"] == kind) & (t["depth"] == L), "sharpness_ratio"]
-                .dropna().to_numpy(float) for L in depths]
+        data = [
+            t.loc[(t["minimizer"] == kind) & (t["depth"] == L), "sharpness_ratio"].dropna().to_numpy(float)
+            for L in depths
+        ]
         pos = [i + (j - (len(kinds) - 1) / 2) * width for i in range(len(depths))]
         keep = [(p, x) for p, x in zip(pos, data, strict=True) if x.size]
         if keep:
-            bp = ax.boxplot([x for _, x in keep], positions=[p for p, _ in keep],
-                            widths=width * 0.9, patch_artist=True, showfliers=True,
-                            medianprops={"color": "k"})
+            bp = ax.boxplot(
+                [x for _, x in keep],
+                positions=[p for p, _ in keep],
+                widths=width * 0.9,
+                patch_artist=True,
+                showfliers=True,
+                medianprops={"color": "k"},
+            )
             for b in bp["boxes"]:
                 b.set_facecolor(f"C{j}")
             ax.plot([], [], "s", color=f"C{j}", label=f"{kind} ({int((t['minimizer'] == kind).sum())})")
@@ -236,19 +271,22 @@ def _html(name, spec, counts, table, failed, figures) -> str:
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
         "padding:2px 6px;text-align:right}img{max-width:100%}</style></head><body>",
         f"<h1>Sweep {e(name)}</h1>",
-        f"<p>{counts['done']} tasks done, {counts['failed']} failed, "
-        f"{counts['runs']} runs stored.</p>",
+        f"<p>{counts['done']} tasks done, {counts['failed']} failed, {counts['runs']} runs stored.</p>",
     ]
     for fname, title in figures:
         parts.append(f"<h2>{e(title)}</h2><img src='{e(fname)}' alt='{e(title)}'>")
     parts.append("<h2>Summary (summary.csv)</h2>")
-    parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
-                 if len(table) else "<p>no runs yet</p>")
+    parts.append(
+        table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+        if len(table)
+        else "<p>no runs yet</p>"
+    )
     if len(failed):
         parts.append(f"<h2>Failed tasks ({len(failed)})</h2><table><tr><th>task</th><th>error</th></tr>")
         for _, r in failed.head(50).iterrows():
-            parts.append(f"<tr><td>{e(r['task_id'])}</td><td style='text-align:left'>"
-                         f"{e(str(r['error']))}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(r['task_id'])}</td><td style='text-align:left'>{e(str(r['error']))}</td></tr>"
+            )
         parts.append("</table>")
     parts.append(f"<h2>Spec</h2><pre>{e(json.dumps(spec, indent=2))}</pre></body></html>")
     return "\n".join(parts)
@@ -269,8 +307,11 @@ def write_report(folder: str | os.PathLike) -> Path:
     name, spec = (row[0], json.loads(row[1])) if row else ("?", {})
     df = read_runs(folder, columns=_REPORT_COLUMNS)
     tasks = read_tasks(folder)
-    counts = {"done": int((tasks["status"] == "done").sum()),
-              "failed": int((tasks["status"] == "failed").sum()), "runs": len(df)}
+    counts = {
+        "done": int((tasks["status"] == "done").sum()),
+        "failed": int((tasks["status"] == "failed").sum()),
+        "runs": len(df),
+    }
     table = summary_table(df) if len(df) else None
     dest = folder / REPORT_DIR
     with staged_folder(dest, overwrite=True) as tmp:
@@ -284,7 +325,14 @@ def write_report(folder: str | os.PathLike) -> Path:
         import pandas as pd
 
         with atomic_write(tmp / "index.html", "w", encoding="utf-8") as fh:
-            fh.write(_html(name, spec, counts, table if table is not None else pd.DataFrame(),
-                           tasks[tasks["status"] == "failed"], figures))
+            fh.write(
+                _html(
+                    name,
+                    spec,
+                    counts,
+                    table if table is not None else pd.DataFrame(),
+                    tasks[tasks["status"] == "failed"],
+                    figures,
+                )
+            )
     return dest
-

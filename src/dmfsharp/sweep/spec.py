@@ -103,9 +103,25 @@ DEFAULT_ESCAPE_THRESHOLD = 1e-4
 _MINIMIZERS = ("random", "flattest")
 _DIRECTIONS = ("top", "random")
 _KNOWN_KEYS = {
-    "name", "seeds", "depths", "d0", "dL", "widths", "radius", "radii", "step_multipliers",
-    "etas", "iterations", "direction", "minimizers", "architectures", "dims", "scale",
-    "description", "escape_threshold", "engine",
+    "name",
+    "seeds",
+    "depths",
+    "d0",
+    "dL",
+    "widths",
+    "radius",
+    "radii",
+    "step_multipliers",
+    "etas",
+    "iterations",
+    "direction",
+    "minimizers",
+    "architectures",
+    "dims",
+    "scale",
+    "description",
+    "escape_threshold",
+    "engine",
 }
 _ENGINES = ("numpy", "numba")
 
@@ -187,17 +203,18 @@ class SweepTask:
         factors), which makes them comparable.
         """
         p = self.params()
-        key = {k: p[k] for k in ("architecture", "depth", "d0", "dL", "widths", "dims",
-                                 "seed", "scale")}
+        key = {k: p[k] for k in ("architecture", "depth", "d0", "dL", "widths", "dims", "seed", "scale")}
         return _seed63(key)
 
     @property
     def engine_seed(self) -> int:
         """63-bit seed for the escape engine (the random perturbation direction)."""
         p = self.params()
-        key = {k: v for k, v in p.items()
-               if k not in ("step_multipliers", "etas", "iterations", "escape_threshold",
-                            "engine")}
+        key = {
+            k: v
+            for k, v in p.items()
+            if k not in ("step_multipliers", "etas", "iterations", "escape_threshold", "engine")
+        }
         return _seed63(key)
 
 
@@ -236,8 +253,13 @@ class SweepSpec:
     @property
     def num_tasks(self) -> int:
         """Number of tasks, without enumerating them."""
-        return (len(self.architectures) * len(self.seeds) * len(self.minimizers)
-                * len(self.radii) * len(self.directions))
+        return (
+            len(self.architectures)
+            * len(self.seeds)
+            * len(self.minimizers)
+            * len(self.radii)
+            * len(self.directions)
+        )
 
     @property
     def runs_per_task(self) -> int:
@@ -256,8 +278,14 @@ class SweepSpec:
             "description": self.description,
             "seeds": list(self.seeds),
             "architectures": [
-                {"architecture": a, "depth": L, "d0": d0, "dL": dL,
-                 "widths": list(w) if w else None, "dims": list(d) if d else None}
+                {
+                    "architecture": a,
+                    "depth": L,
+                    "d0": d0,
+                    "dL": dL,
+                    "widths": list(w) if w else None,
+                    "dims": list(d) if d else None,
+                }
                 for a, L, d0, dL, w, d in self.architectures
             ],
             "minimizers": list(self.minimizers),
@@ -282,11 +310,22 @@ class SweepSpec:
         ):
             name, depth, d0, dL, widths, dims = arch
             fields = dict(
-                architecture=name, depth=depth, d0=d0, dL=dL, widths=widths, dims=dims,
-                seed=seed, minimizer=kind, scale=self.scale, radius=radius,
-                direction=direction, step_multipliers=self.step_multipliers,
-                etas=self.etas, iterations=self.iterations,
-                escape_threshold=self.escape_threshold, engine=self.engine,
+                architecture=name,
+                depth=depth,
+                d0=d0,
+                dL=dL,
+                widths=widths,
+                dims=dims,
+                seed=seed,
+                minimizer=kind,
+                scale=self.scale,
+                radius=radius,
+                direction=direction,
+                step_multipliers=self.step_multipliers,
+                etas=self.etas,
+                iterations=self.iterations,
+                escape_threshold=self.escape_threshold,
+                engine=self.engine,
             )
             params = json.loads(json.dumps(fields))
             yield SweepTask(task_id=_task_id(params), **fields)
@@ -402,8 +441,11 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
         d0s = _int_list(s["d0"], "d0", minimum=1)
         dLs = _int_list(s["dL"], "dL", minimum=1)
         w = s["widths"]
-        if (not isinstance(w, list) or len(w) != 2
-                or any(isinstance(x, bool) or not isinstance(x, int) for x in w)):
+        if (
+            not isinstance(w, list)
+            or len(w) != 2
+            or any(isinstance(x, bool) or not isinstance(x, int) for x in w)
+        ):
             raise SpecError(f"[sweep] widths must be an inclusive range [lo, hi] of integers, got {w!r}")
         lo, hi = w
         if not 1 <= lo <= hi:
@@ -446,8 +488,11 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     directions = _choices(s.get("direction", "top"), "direction", _DIRECTIONS)
     if "radius" in s and "radii" in s:
         raise SpecError("[sweep] give either radius or radii, not both")
-    radii = (_positive(s["radius"], "radius"),) if "radius" in s else _positive_list(
-        s.get("radii", [1e-10]), "radii")
+    radii = (
+        (_positive(s["radius"], "radius"),)
+        if "radius" in s
+        else _positive_list(s.get("radii", [1e-10]), "radii")
+    )
     if not radii:
         raise SpecError("[sweep] radii must not be empty")
     mults = _positive_list(s.get("step_multipliers", []), "step_multipliers")
@@ -463,11 +508,20 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     if engine not in _ENGINES:
         raise SpecError(f"[sweep] engine must be one of {list(_ENGINES)}, got {engine!r}")
     return SweepSpec(
-        name=name.strip(), seeds=seeds, architectures=tuple(architectures),
-        minimizers=minimizers, radii=radii, directions=directions,
-        step_multipliers=mults, etas=etas, iterations=iterations, scale=scale,
-        escape_threshold=tau, engine=engine,
-        description=description, raw=doc,
+        name=name.strip(),
+        seeds=seeds,
+        architectures=tuple(architectures),
+        minimizers=minimizers,
+        radii=radii,
+        directions=directions,
+        step_multipliers=mults,
+        etas=etas,
+        iterations=iterations,
+        scale=scale,
+        escape_threshold=tau,
+        engine=engine,
+        description=description,
+        raw=doc,
     )
 
 

@@ -32,12 +32,26 @@ __all__ = ["ResultStore", "STORE_NAME", "open_readonly"]
 STORE_NAME = "results.sqlite"
 
 _RUN_TYPES = {
-    "task_id": "TEXT NOT NULL", "run_index": "INTEGER NOT NULL", "sweep": "TEXT",
-    "architecture": "TEXT", "minimizer": "TEXT", "seed": "INTEGER", "minimizer_seed": "INTEGER",
-    "engine_seed": "INTEGER", "dims": "TEXT", "depth": "INTEGER", "num_params": "INTEGER",
-    "iterations": "INTEGER", "steps": "INTEGER", "escape_iteration": "INTEGER", "final_is_stable": "INTEGER",
-    "direction": "TEXT", "status": "TEXT NOT NULL", "stop_reason": "TEXT",
-    "minimum_file": "TEXT", "final_file": "TEXT",
+    "task_id": "TEXT NOT NULL",
+    "run_index": "INTEGER NOT NULL",
+    "sweep": "TEXT",
+    "architecture": "TEXT",
+    "minimizer": "TEXT",
+    "seed": "INTEGER",
+    "minimizer_seed": "INTEGER",
+    "engine_seed": "INTEGER",
+    "dims": "TEXT",
+    "depth": "INTEGER",
+    "num_params": "INTEGER",
+    "iterations": "INTEGER",
+    "steps": "INTEGER",
+    "escape_iteration": "INTEGER",
+    "final_is_stable": "INTEGER",
+    "direction": "TEXT",
+    "status": "TEXT NOT NULL",
+    "stop_reason": "TEXT",
+    "minimum_file": "TEXT",
+    "final_file": "TEXT",
 }
 
 _SCHEMA = f"""
@@ -113,8 +127,14 @@ class ResultStore:
             with self._transaction():
                 self.conn.execute(
                     "INSERT INTO spec VALUES (1, ?, ?, ?, ?, ?, ?)",
-                    (spec.name, fp, json.dumps(spec.to_dict(), sort_keys=True), spec_toml,
-                     _now(), __version__),
+                    (
+                        spec.name,
+                        fp,
+                        json.dumps(spec.to_dict(), sort_keys=True),
+                        spec_toml,
+                        _now(),
+                        __version__,
+                    ),
                 )
         elif row[1] != fp:
             self.conn.close()
@@ -185,8 +205,13 @@ class ResultStore:
                 raise ValueError(f"task {task.task_id} is already stored")
             self.conn.execute(
                 "INSERT OR REPLACE INTO tasks VALUES (?, 'done', ?, NULL, ?, ?, ?)",
-                (task.task_id, json.dumps(task.params(), sort_keys=True), elapsed,
-                 1 + (prev[1] if prev else 0), _now()),
+                (
+                    task.task_id,
+                    json.dumps(task.params(), sort_keys=True),
+                    elapsed,
+                    1 + (prev[1] if prev else 0),
+                    _now(),
+                ),
             )
             self.conn.executemany(
                 f"INSERT INTO runs ({cols}) VALUES ({marks})",
@@ -203,8 +228,13 @@ class ResultStore:
                 return
             self.conn.execute(
                 "INSERT OR REPLACE INTO tasks VALUES (?, 'failed', ?, ?, NULL, ?, ?)",
-                (task.task_id, json.dumps(task.params(), sort_keys=True), error,
-                 1 + (prev[1] if prev else 0), _now()),
+                (
+                    task.task_id,
+                    json.dumps(task.params(), sort_keys=True),
+                    error,
+                    1 + (prev[1] if prev else 0),
+                    _now(),
+                ),
             )
 
 

@@ -24,12 +24,38 @@ __all__ = ["build_minimizer", "run_task", "recompute_task", "task_from_params", 
 
 #: Columns of one run row, in store order (see :mod:`dmfsharp.sweep.store`).
 RUN_COLUMNS = (
-    "task_id", "run_index", "sweep", "architecture", "minimizer", "seed", "minimizer_seed",
-    "engine_seed", "dims", "depth", "num_params", "lambda_max", "flat_lambda_max",
-    "sharpness_ratio", "radius", "direction", "escape_threshold", "iterations", "step_multiplier", "eta",
-    "steps", "status", "stop_reason", "escape_iteration", "predicted_escape_iteration", "peak_loss",
-    "final_loss", "final_lambda_max", "final_edge_ratio", "final_is_stable",
-    "minimum_file", "final_file",
+    "task_id",
+    "run_index",
+    "sweep",
+    "architecture",
+    "minimizer",
+    "seed",
+    "minimizer_seed",
+    "engine_seed",
+    "dims",
+    "depth",
+    "num_params",
+    "lambda_max",
+    "flat_lambda_max",
+    "sharpness_ratio",
+    "radius",
+    "direction",
+    "escape_threshold",
+    "iterations",
+    "step_multiplier",
+    "eta",
+    "steps",
+    "status",
+    "stop_reason",
+    "escape_iteration",
+    "predicted_escape_iteration",
+    "peak_loss",
+    "final_loss",
+    "final_lambda_max",
+    "final_edge_ratio",
+    "final_is_stable",
+    "minimum_file",
+    "final_file",
 )
 
 
@@ -74,48 +100,71 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
     """
     t0 = time.perf_counter()
     chain, target = build_minimizer(task)
-    common = dict(target=target, radius=task.radius, direction=task.direction,
-                  seed=task.engine_seed, iterations=task.iterations,
-                  escape_threshold=task.escape_threshold, engine=task.engine)
+    common = dict(
+        target=target,
+        radius=task.radius,
+        direction=task.direction,
+        seed=task.engine_seed,
+        iterations=task.iterations,
+        escape_threshold=task.escape_threshold,
+        engine=task.engine,
+    )
     # the engine takes step sizes either relative or absolute per call: one call each
     results = []
     if task.step_multipliers:
-        results.append(escape_experiment(chain, step_multipliers=list(task.step_multipliers),
-                                         **common))
+        results.append(escape_experiment(chain, step_multipliers=list(task.step_multipliers), **common))
     if task.etas:
         results.append(escape_experiment(chain, etas=list(task.etas), **common))
     res_runs = [run for res in results for run in res.runs]
     lam = float(results[0].lambda_max)
     flat = flat_sharpness(target, chain.depth)
     base = {
-        "task_id": task.task_id, "sweep": sweep_name, "architecture": task.architecture,
-        "minimizer": task.minimizer, "seed": task.seed, "minimizer_seed": task.minimizer_seed,
-        "engine_seed": task.engine_seed, "dims": json.dumps(list(chain.dims)),
-        "depth": chain.depth, "num_params": chain.num_params, "lambda_max": lam,
-        "flat_lambda_max": flat, "sharpness_ratio": lam / flat if flat > 0 else None,
-        "radius": task.radius, "direction": task.direction,
-        "escape_threshold": task.escape_threshold, "iterations": task.iterations,
+        "task_id": task.task_id,
+        "sweep": sweep_name,
+        "architecture": task.architecture,
+        "minimizer": task.minimizer,
+        "seed": task.seed,
+        "minimizer_seed": task.minimizer_seed,
+        "engine_seed": task.engine_seed,
+        "dims": json.dumps(list(chain.dims)),
+        "depth": chain.depth,
+        "num_params": chain.num_params,
+        "lambda_max": lam,
+        "flat_lambda_max": flat,
+        "sharpness_ratio": lam / flat if flat > 0 else None,
+        "radius": task.radius,
+        "direction": task.direction,
+        "escape_threshold": task.escape_threshold,
+        "iterations": task.iterations,
     }
     rows, finals = [], []
     for i, run in enumerate(res_runs):
         eta = float(run.eta)
         flam = _num(run.final_lambda_max)
-        rows.append({
-            **base, "run_index": i, "step_multiplier": float(run.step_multiplier), "eta": eta,
-            "steps": int(run.iterations),
-            "status": str(run.status), "stop_reason": str(run.stop_reason),
-            "escape_iteration": None if run.escape_iteration is None else int(run.escape_iteration),
-            "predicted_escape_iteration": _num(run.predicted_escape_iteration),
-            "peak_loss": _num(run.peak_loss), "final_loss": _num(run.final_loss),
-            "final_lambda_max": flam,
-            "final_edge_ratio": None if flam is None else flam * eta / 2.0,
-            "final_is_stable": None if run.final_is_stable is None else bool(run.final_is_stable),
-        })
+        rows.append(
+            {
+                **base,
+                "run_index": i,
+                "step_multiplier": float(run.step_multiplier),
+                "eta": eta,
+                "steps": int(run.iterations),
+                "status": str(run.status),
+                "stop_reason": str(run.stop_reason),
+                "escape_iteration": None if run.escape_iteration is None else int(run.escape_iteration),
+                "predicted_escape_iteration": _num(run.predicted_escape_iteration),
+                "peak_loss": _num(run.peak_loss),
+                "final_loss": _num(run.final_loss),
+                "final_lambda_max": flam,
+                "final_edge_ratio": None if flam is None else flam * eta / 2.0,
+                "final_is_stable": None if run.final_is_stable is None else bool(run.final_is_stable),
+            }
+        )
         if save_points:
             ff = run.final_factors
             finals.append(None if ff is None else [np.asarray(w) for w in ff.factors])
     return {
-        "task_id": task.task_id, "rows": rows,
+        "task_id": task.task_id,
+        "rows": rows,
         "minimum": [np.asarray(w) for w in chain.factors] if save_points else None,
         "finals": finals if save_points else None,
         "elapsed": time.perf_counter() - t0,
