@@ -7,6 +7,8 @@ eigenvector follow from the ``d_0 d_L``-square matrix
 Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 """
 
+from importlib import metadata as _metadata
+
 from .chain import FactorChain, as_chain
 from .data import NORMALIZATIONS
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
@@ -57,7 +59,10 @@ from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
 from .torch_interop import from_torch, load_torch_factors
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("dmfsharp")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     # the factor chain
