@@ -7,7 +7,14 @@ specific classes let callers tell the cases apart.
 
 from __future__ import annotations
 
-__all__ = ["FactorError", "FactorFileError", "NotAMinimumError"]
+__all__ = [
+    "ConvergenceError",
+    "FactorError",
+    "FactorFileError",
+    "Float64OverflowError",
+    "MemoryLimitError",
+    "NotAMinimumError",
+]
 
 
 class FactorError(ValueError):
@@ -30,3 +37,28 @@ class NotAMinimumError(ValueError):
 
 class FactorFileError(ValueError):
     """A factors file is missing, unreadable, or does not hold a valid factor chain."""
+
+
+class ConvergenceError(ArithmeticError):
+    """An iterative eigensolver did not reach its stated accuracy within its budget.
+
+    One policy for every numerical route: a value is returned only when its stopping rule
+    holds; otherwise this error is raised, carrying the best estimate so far in
+    ``partial`` (the route's own result type, or ``None``) so nothing computed is lost.
+    """
+
+    def __init__(self, message: str, partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class MemoryLimitError(ValueError):
+    """A request would allocate more memory than dmfsharp allows (see :mod:`dmfsharp.limits`).
+
+    Raised before anything is allocated; the message states the size asked for, the limit
+    and, where one exists, the matrix-free alternative.
+    """
+
+
+class Float64OverflowError(ArithmeticError):
+    """The exact value exists but is not representable in float64 (it overflows)."""
