@@ -48,12 +48,11 @@ import hashlib
 import itertools
 import json
 import math
+import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 __all__ = [
     "PAPER_ARCHITECTURES",
