@@ -15,6 +15,14 @@ matrix-free as ``X -> sum_k (A_k A_k^T) X (B_k^T B_k)`` on ``d_L x d_0`` matrice
 when ``d_0 d_L`` is too large to form it. (Eq. 77 of the paper drops the factor 2 that
 eq. 76 carries; eq. 81 and Theorem 5 have it, and so does this module.)
 
+With data (``data=``, ``covariance=``) every function here is the same formula with
+``B_k`` replaced by ``B_k F`` (``F F^T = X X^T``) and the result scaled by ``c``
+(:mod:`dmfsharp.objective`).
+
+A point counts as a global minimum only when the residual part of the Hessian that the
+closed forms drop is provably below their stated accuracy: see
+:func:`residual_curvature_bound`.
+
 Special cases with simpler forms: Theorem 4 (``d_0 = d_L = 1``),
 ``lambda_max = 2 sum_k ||A_k||^2 ||B_k||^2``; Corollary 6 (``L = 2``),
 ``lambda_max = 2 (sigma_max(W_1)^2 + sigma_max(W_2)^2)``.
@@ -22,34 +30,30 @@ Special cases with simpler forms: Theorem 4 (``d_0 = d_L = 1``),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
-from ._kron import (
-    LANCZOS_MAX_STEPS,
-    SPECTRUM_DENSE_MAX,
-    _dense_s,
-    _lanczos_top,
-    _nonzero,
-    _normalize,
-    _s_operator,
-    _sign_fix,
-    _spectrum_of_grams,
-    _top_of_grams,
-)
-from .chain import FactorChain, FactorsLike, as_chain, check_target
-from .data import (
-    data_terms,
-    minimum_residual_data,
-    sharpness_data,
-    spectrum_data,
-    top_eigenvector_data,
-    trace_data,
-)
+from .chain import FactorsLike
 from .errors import NotAMinimumError
+from .limits import check_allocation
+from .linalg.kron import (
+    SPECTRUM_DENSE_MAX,
+    dense_s,
+    nonzero_eigenvalues,
+    normalize_blocks,
+    s_operator,
+    sign_fix,
+    spectrum_of_grams,
+    top_of_grams,
+)
+from .linalg.lanczos import top_eigenpairs
+from .loss import kt_apply
+from .objective import Objective, make_objective
+from .validate import check_choice, check_positive_int
 
 __all__ = [
     "sharpness",
@@ -62,12 +66,218 @@ __all__ = [
     "sharpness_matrix",
     "sharpness_operator",
     "SHARPNESS_METHODS",
+    "MINIMUM_RTOL",
+    "grams",
+    "sigma_max_sq",
+    "gauss_newton_top",
+    "top_of_s",
+    "residual_curvature_bound",
+    "objective_trace",
+    "require_minimum",
+    "check_method",
 ]
 
 #: Routes accepted by ``sharpness(..., method=...)``.
 SHARPNESS_METHODS = ("auto", "theorem4", "corollary6", "dense", "lanczos")
+#: Routes that apply with data (Theorem 4 and Corollary 6 are stated for ``F = I``).
+DATA_METHODS = ("auto", "dense", "lanczos")
+#: Stated relative accuracy of the closed forms; the dropped residual curvature must be below it.
+MINIMUM_RTOL = 1e-12
+
+# --------------------------------------------------------------------------- S
+
+
+def grams(obj: Objective) -> tuple[list[tuple[np.ndarray | None, np.ndarray | None]], int, int]:
+    """``((G^B_k, G^A_k) for each k, r, d_L)`` with ``G^B_k = F^T B_k^T B_k F``, ``G^A_k = A_k A_k^T``.
+
+    Identities (``B_1^T B_1`` without data, ``A_L A_L^T``) are ``None`` and skipped. Without
+    data the prefix and suffix products are streamed (one ``B_k`` and one ``A_k`` alive
+    at a time) unless the chain has them cached already.
+    """
+    chain = obj.chain
+    L, W = chain.depth, chain.factors
+    gb: list[np.ndarray | None] = [None] * L
+    ga: list[np.ndarray | None] = [None] * L
+    if obj.factor is not None:
+        for k, b in enumerate(chain.prefix):
+            bf = b @ obj.factor
+            g = bf.T @ bf
+            gb[k] = 0.5 * (g + g.T)
+    elif chain.has_products():
+        gb = [None] + [b.T @ b for b in chain.prefix[1:]]
+    else:
+        b = W[0]
+        for k in range(1, L):  # B_{k+1} = W_k B_k
+            gb[k] = b.T @ b
+            if k < L - 1:
+                b = W[k] @ b
+    if chain.has_products():
+        ga = [a @ a.T for a in chain.suffix[:-1]] + [None]
+    else:
+        a = W[L - 1]
+        for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
+            ga[k] = a @ a.T
+            if k > 0:
+                a = a @ W[k]
+    return list(zip(gb, ga)), obj.rank, chain.dims[-1]
+
+
+#: Above this ``min(W.shape)``, ``sigma_max(W)^2`` comes from Lanczos on ``W W^T`` applied
+#: matrix-free (O(steps * size of W)) instead of ``eigvalsh`` of the Gram (O(n^3)).
+SIGMA_DENSE_MAX = 64
+
+
+def sigma_max_sq(w: np.ndarray) -> float:
+    """``sigma_max(W)^2``: the largest eigenvalue of the smaller Gram matrix.
+
+    Small: ``eigvalsh`` of the Gram. Large: Lanczos on ``v -> W (W^T v)`` (or ``W^T W``)
+    through :func:`dmfsharp.linalg.lanczos.top_eigenpairs`, never forming the Gram.
+    """
+    n = min(w.shape)
+    if n <= SIGMA_DENSE_MAX:
+        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        if n == 1:
+            return float(g[0, 0])
+        return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
+    if w.shape[0] <= w.shape[1]:
+        matmat = lambda x: w @ (w.T @ x)  # noqa: E731 - W W^T X
+    else:
+        matmat = lambda x: w.T @ (w @ x)  # noqa: E731 - W^T W X
+    res = top_eigenpairs(matmat, n, k=1, which="LA", seed=0)
+    return float(res.values[0])
+
+
+def top_of_s(obj: Objective, method: str = "auto", want_vector: bool = True) -> tuple[float, np.ndarray]:
+    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of ``S`` as a ``d_L x r`` matrix."""
+    chain = obj.chain
+    dl, r = chain.dims[-1], obj.rank
+    if method == "dense" and r * dl > SPECTRUM_DENSE_MAX:
+        raise ValueError(
+            f"method='dense' would form S of size {r * dl} x {r * dl} (d_0 d_L > "
+            f"{SPECTRUM_DENSE_MAX}); use method='lanczos' or 'auto'"
+        )
+    g, rb, ra = grams(obj)
+    lam, x = top_of_grams(g, rb, ra, method, want_vector)
+    return lam, np.reshape(x, (dl, r), order="F")
+
+
+def check_method(obj: Objective, method: Any) -> str:
+    """Validate ``method=`` of :func:`sharpness` for this objective (fewer routes with data)."""
+    if obj.is_identity:
+        return check_choice(method, SHARPNESS_METHODS, "method")
+    if method not in DATA_METHODS:
+        raise ValueError(
+            f"with data or a covariance, method must be one of {DATA_METHODS} (Theorem 4 and "
+            f"Corollary 6 are for Sigma_x = I), got {method!r}"
+        )
+    return method
+
+
+def gauss_newton_top(obj: Objective, method: str = "auto") -> float:
+    """``2c lambda_max(S)`` at any point (Theorem 5's value; no minimum check)."""
+    chain = obj.chain
+    d0, dl = chain.dims[0], chain.dims[-1]
+    if obj.is_identity:
+        if method == "theorem4" or (method == "auto" and d0 == dl == 1):
+            if not d0 == dl == 1:
+                raise ValueError(f"Theorem 4 needs d_0 = d_L = 1, got dims {chain.dims}")
+            pairs = zip(chain.suffix, chain.prefix)
+            return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in pairs))
+        if method == "corollary6" or (method == "auto" and chain.depth == 2):
+            if chain.depth != 2:
+                raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
+            w1, w2 = chain.factors
+            return 2.0 * (sigma_max_sq(w1) + sigma_max_sq(w2))
+    lam, _ = top_of_s(obj, method, want_vector=False)
+    return 2.0 * obj.scale * lam
+
 
 # --------------------------------------------------------------------------- minima
+
+
+def residual_curvature_bound(obj: Objective, g: np.ndarray | None = None) -> float:
+    r"""Upper bound on ``||H - 2c K_F^T K_F||_2``, the residual curvature the closed forms drop.
+
+    By eqs. 56-58 the dropped term is ``-2c <G, P''(0)>`` with
+    ``P''(0) = 2 sum_{i<j} A_j U_j (W_{j-1} ... W_{i+1}) U_i B_i``. With
+    ``|<G, X>| <= ||G||_2 ||X||_*`` and ``||A U M V B||_* <= ||A||_2 ||U||_F ||M||_2
+    ||V||_F ||B||_2``, and each partial product bounded by the product of the factors'
+    spectral norms ``s_l``,
+
+    .. math::
+
+        \|H - 2c K_F^\top K_F\|_2 \le 2c\, \|G\|_2\, \lambda_{\max}(\Pi), \qquad
+        \Pi_{ij} = \prod_{l \ne i, j} s_l \ (i \ne j), \quad \Pi_{ii} = 0,
+
+    since ``sum_{i<j} Pi_ij |u_i| |u_j| <= lambda_max(Pi) / 2`` for a unit vector ``u``
+    (``Pi`` has nonnegative entries). Zero when ``G = 0``.
+    """
+    if g is None:
+        g = obj.residual_terms()[0]
+    if not np.any(g):
+        return 0.0
+    chain = obj.chain
+    L = chain.depth
+    s = np.sqrt([sigma_max_sq(w) for w in chain.factors])
+    pi = np.zeros((L, L))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(L):
+            for j in range(i + 1, L):
+                mask = np.ones(L, dtype=bool)
+                mask[[i, j]] = False
+                pi[i, j] = pi[j, i] = float(np.prod(s[mask]))
+        top = float(scipy.linalg.eigvalsh(pi)[-1]) if L > 1 else 0.0
+        return 2.0 * obj.scale * float(np.sqrt(sigma_max_sq(g))) * top
+
+
+def _not_a_minimum(obj: Objective, what: str, detail: str) -> NotAMinimumError:
+    if obj.is_identity:
+        route = (
+            "use numerical_sharpness(factors, target=M) at this point (or pass target=None "
+            "to treat the factors as a minimum of their own product)"
+        )
+    else:
+        kw = "data=X" if obj.samples is not None else "covariance=Sigma_x"
+        route = (
+            f"use numerical_sharpness(factors, {kw}, target=...) at this point, or "
+            "gauss_newton_sharpness for the Gauss-Newton part"
+        )
+    return NotAMinimumError(f"{what} holds only at a global minimum, but {detail}; {route}")
+
+
+def require_minimum(obj: Objective, what: str, top: Callable[[], float] | None = None) -> None:
+    """Raise :class:`NotAMinimumError` unless the closed forms are exact at this point.
+
+    Two conditions: the residual correlation ``G`` is zero to its float64 rounding
+    (:meth:`Objective.residual_terms`), and the residual curvature the closed forms drop
+    (:func:`residual_curvature_bound`) is at most ``MINIMUM_RTOL lambda_max`` (zero when
+    ``lambda_max = 0``). ``top`` computes ``lambda_max`` (default :func:`gauss_newton_top`);
+    it is called only when the bound is not zero.
+    """
+    if obj.target is None:
+        return
+    g, _, tol = obj.residual_terms()
+    res = float(np.linalg.norm(g))
+    if res > tol:
+        if obj.is_identity:
+            which = "||M - W_L...W_1||_F"
+        elif obj.samples is not None:
+            which = "||(Y - W_L...W_1 X) X^T||_F"
+        else:
+            which = "||(T - W_L...W_1) Sigma_x||_F"
+        raise _not_a_minimum(obj, what, f"{which} = {res:.3e} exceeds the rounding tolerance {tol:.1e}")
+    bound = residual_curvature_bound(obj, g)
+    if bound == 0.0:
+        return
+    lam = gauss_newton_top(obj) if top is None else top()
+    if not bound <= MINIMUM_RTOL * lam:
+        raise _not_a_minimum(
+            obj,
+            what,
+            f"the residual curvature the closed form drops may reach {bound:.3e}, above its "
+            f"accuracy {MINIMUM_RTOL:g} * lambda_max = {MINIMUM_RTOL * lam:.3e} (cancelling factors "
+            "can hide a saddle behind a tiny residual)",
+        )
 
 
 def minimum_residual(
@@ -78,27 +288,22 @@ def minimum_residual(
     covariance: Any = None,
     normalization: str | None = None,
 ) -> tuple[float, float]:
-    """``(||M - P||_F, tolerance)``: the residual and the largest one taken as zero.
+    """``(||G||_F, tolerance)``: the residual and the largest one taken as zero.
 
-    The tolerance is the rounding error of forming ``P`` in float64:
-    ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)``. With ``data=X`` (or
-    ``covariance=``) the residual is that of the normal equations, ``||(Y - P X) X^T||_F``
-    (see :mod:`dmfsharp.data`).
+    ``G = M - P`` for eq. 15; with ``data=X`` (or ``covariance=``) the residual of the
+    normal equations, ``(Y - P X) X^T``. The tolerance is the rounding error of forming
+    ``G`` in float64: ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)`` for eq. 15
+    (see :meth:`dmfsharp.objective.Objective.residual_terms`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> minimum_residual([np.eye(2), np.eye(2)], target=np.zeros((2, 2)))[0] == np.sqrt(2)
+    True
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return minimum_residual_data(chain, terms, target)
-    if target is None:
-        return 0.0, 0.0
-    m = check_target(chain, target)
-    res = float(np.linalg.norm(m - chain.product))
-    scale = max(
-        float(np.linalg.norm(m)),
-        float(np.prod([np.linalg.norm(w) for w in chain.factors])),
-    )
-    tol = 16.0 * np.finfo(float).eps * (chain.depth + max(chain.dims)) * scale
-    return res, tol
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    g, _, tol = obj.residual_terms()
+    return float(np.linalg.norm(g)), tol
 
 
 def is_minimum(
@@ -109,132 +314,73 @@ def is_minimum(
     covariance: Any = None,
     normalization: str | None = None,
 ) -> bool:
-    """Whether the factors are a global minimum of ``||M - W_L ... W_1||_F^2`` (eq. 19).
+    """Whether the closed forms hold here: a global minimum of eq. 15 (eq. 19) or of the data loss.
 
-    ``True`` when the residual is zero to working precision (:func:`minimum_residual`).
-    With ``data=X``: whether ``(Y - P X) X^T = 0``, the global minima of the data loss.
+    ``True`` when the residual is zero to working precision (:func:`minimum_residual`)
+    and the residual curvature the closed forms drop is provably below their accuracy
+    (:func:`residual_curvature_bound`, relative ``MINIMUM_RTOL``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = [np.array([[1e-6], [1e-6]]), np.array([[1e6, -1e6], [0.0, 0.0]]), np.array([[0.0, 1.0]])]
+    >>> is_minimum(w, target=[[3e-14]])  # a saddle hidden behind a tiny residual
+    False
     """
-    res, tol = minimum_residual(
-        factors, target=target, data=data, covariance=covariance, normalization=normalization
-    )
-    return res <= tol
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    try:
+        require_minimum(obj, "is_minimum")
+    except NotAMinimumError:
+        return False
+    return True
 
 
-def _require_minimum(chain: FactorChain, target: Any, what: str) -> None:
-    if target is None:
-        return
-    res, tol = minimum_residual(chain, target=target)
-    if res > tol:
-        raise NotAMinimumError(
-            f"{what} holds only at a global minimum, but ||M - W_L...W_1||_F = {res:.3e} "
-            f"exceeds the rounding tolerance {tol:.1e}; use numerical_sharpness(factors, "
-            "target=M) at this point (or pass target=None to treat the factors as a "
-            "minimum of their own product)"
-        )
-
-
-# --------------------------------------------------------------------------- S
-
-
-def _grams(chain: FactorChain):
-    """``(B_k^T B_k, A_k A_k^T)`` for each k: ``d_0 x d_0`` and ``d_L x d_L``.
-
-    Streams the prefix and suffix products (``2 (L - 1)`` matrix products, one ``B_k``
-    and one ``A_k`` alive at a time) unless the chain has them cached already, so the
-    exact route holds O(``d_0^2 + d_L^2``) per factor beyond the factors themselves.
-    The first pair's ``B_1^T B_1`` and the last pair's ``A_L A_L^T`` are identities.
-    """
-    cached = chain.__dict__
-    L, W = chain.depth, chain.factors
-    gb = [None] * L
-    if "prefix" in cached:
-        gb = [b.T @ b for b in chain.prefix]
-    else:
-        gb[0] = np.eye(chain.dims[0])
-        b = W[0]
-        for k in range(1, L):  # B_{k+1} = W_k B_k
-            gb[k] = b.T @ b
-            if k < L - 1:
-                b = W[k] @ b
-    ga = [None] * L
-    if "suffix" in cached:
-        ga = [a @ a.T for a in chain.suffix]
-    else:
-        ga[L - 1] = np.eye(chain.dims[-1])
-        a = W[L - 1]
-        for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
-            ga[k] = a @ a.T
-            if k > 0:
-                a = a @ W[k]
-    return list(zip(gb, ga))
+# --------------------------------------------------------------------------- closed forms
 
 
 def sharpness_matrix(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
     """The ``d_0 d_L``-square matrix ``S = sum_k (B_k^T B_k) (x) (A_k A_k^T)`` (Theorem 5).
 
     Its eigenvalues, doubled, are the nonzero Hessian eigenvalues at a minimum. Use
-    :func:`sharpness_operator` when ``d_0 d_L`` is large.
+    :func:`sharpness_operator` when ``d_0 d_L`` is large (the size is checked first).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sharpness_matrix([np.array([[2.0]]), np.array([[3.0]])]).tolist()  # 2^2 + 3^2
+    [[13.0]]
     """
-    chain = as_chain(factors)
-    _require_minimum(chain, target, "sharpness_matrix")
-    return _dense_s(_grams(chain))
+    obj = make_objective(factors, target)
+    n = obj.chain.dims[0] * obj.chain.dims[-1]
+    check_allocation((n, n), what="the dense S", alternative="sharpness_operator (matrix-free S)")
+    require_minimum(obj, "sharpness_matrix")
+    g, rb, ra = grams(obj)
+    return dense_s(g, rb, ra)
 
 
 def sharpness_operator(factors: FactorsLike, *, target: Any = None) -> LinearOperator:
     """``S`` as a matrix-free :class:`~scipy.sparse.linalg.LinearOperator`.
 
     Acts on column-major ``vec(X)`` of ``d_L x d_0`` matrices as
-    ``X -> sum_k (A_k A_k^T) X (B_k^T B_k)``.
+    ``X -> sum_k (A_k A_k^T) X (B_k^T B_k)``. It holds ``2 L`` Gram matrices of sizes
+    ``d_0^2`` and ``d_L^2`` (checked against the memory limit first).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = sharpness_operator([np.array([[2.0]]), np.array([[3.0]])])
+    >>> op.matvec(np.ones(1)).tolist()
+    [13.0]
     """
-    chain = as_chain(factors)
-    _require_minimum(chain, target, "sharpness_operator")
-    return _s_operator(_grams(chain))
-
-
-#: Above this ``min(W.shape)``, ``sigma_max(W)^2`` comes from Lanczos on ``W W^T`` applied
-#: matrix-free (O(steps * size of W)) instead of ``eigvalsh`` of the Gram (O(n^3)).
-SIGMA_DENSE_MAX = 64
-
-
-def _sigma_max_sq(w: np.ndarray) -> float:
-    """``sigma_max(W)^2``: the largest eigenvalue of the smaller Gram matrix.
-
-    Small: ``eigvalsh`` of the Gram. Large: Lanczos on ``v -> W (W^T v)`` (or ``W^T W``)
-    with the same a posteriori stop as for S, never forming the Gram.
-    """
-    n = min(w.shape)
-    if n <= SIGMA_DENSE_MAX:
-        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-        if n == 1:
-            return float(g[0, 0])
-        return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
-    if w.shape[0] <= w.shape[1]:
-        matvec = lambda v: w @ (v @ w)  # noqa: E731 - W W^T v
-    else:
-        matvec = lambda v: (w @ v) @ w  # noqa: E731 - W^T W v
-    lam, _, _ = _lanczos_top(
-        matvec, np.random.default_rng(0).standard_normal(n), want_vector=False, max_steps=LANCZOS_MAX_STEPS
+    obj = make_objective(factors, target)
+    chain = obj.chain
+    d = max(chain.dims[0], chain.dims[-1])
+    check_allocation(
+        (2 * chain.depth, d, d), what="the Gram matrices of S", alternative="hessian_operator (matrix-free H)"
     )
-    if lam is None:  # a clustered top of the spectrum: the dense route
-        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-        return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
-    return lam
-
-
-def _top_of_s(chain: FactorChain, method: str, want_vector: bool = True):
-    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of S as a ``d_L x d_0`` matrix.
-
-    With ``want_vector=False`` the Krylov route stops once ``lambda_max`` is exact to
-    ``LANCZOS_VALUE_RTOL`` (``X`` is then only approximately the eigenvector).
-    """
-    d0, dl = chain.dims[0], chain.dims[-1]
-    if method == "dense" and d0 * dl > SPECTRUM_DENSE_MAX:
-        raise ValueError(
-            f"method='dense' would form S of size {d0 * dl} x {d0 * dl} (d_0 d_L > "
-            f"{SPECTRUM_DENSE_MAX}); use method='lanczos' or 'auto'"
-        )
-    lam, x = _top_of_grams(_grams(chain), method, want_vector)
-    return lam, np.reshape(x, (dl, d0), order="F")
+    require_minimum(obj, "sharpness_operator")
+    g, rb, ra = grams(obj)
+    return s_operator(g, rb, ra)
 
 
 def sharpness(
@@ -258,24 +404,24 @@ def sharpness(
 
     Parameters
     ----------
-    factors : FactorChain or sequence of array_like
-        A global minimum ``[W_1, ..., W_L]``.
+    factors : FactorChain, sequence of array_like, or mapping
+        A global minimum ``[W_1, ..., W_L]`` (``np.load("f.npz")`` with keys ``W1..WL``
+        works too).
     target : array_like, optional
         ``M``. None means the factors' own product (always a global minimum); otherwise
-        the residual must be zero to working precision or :class:`NotAMinimumError` is
-        raised.
+        the point must be a minimum to working precision, with the dropped residual
+        curvature provably below ``1e-12 lambda_max``
+        (:func:`residual_curvature_bound`), or :class:`NotAMinimumError` is raised.
     method : {"auto", "theorem4", "corollary6", "dense", "lanczos"}
         ``"auto"`` takes Theorem 4 or Corollary 6 where they apply, the dense ``S`` for
-        ``d_0 d_L <= 196`` and matrix-free Lanczos on ``S`` otherwise
-        (from a rank-one start, stopped once the a posteriori bound
-        ``min(rho, rho^2 / gap)`` on the eigenvalue error is below ``1e-13 lambda``;
-        measured errors are ~1e-15). The others force a route (for cross-checks). With
-        data only ``"auto"``, ``"dense"`` and ``"lanczos"`` apply.
+        ``d_0 d_L <= 196`` and matrix-free Lanczos on ``S`` otherwise. The others force
+        a route (for cross-checks). With data only ``"auto"``, ``"dense"`` and
+        ``"lanczos"`` apply.
     data : array_like, optional
         Samples ``X`` of shape ``(d_0, n)``; the loss is then ``c ||Y - P X||_F^2`` and
         ``target`` is ``Y`` (shape ``(d_L, n)``, None meaning ``Y = P X``). The result
-        is ``2c lambda_max(sum_k F^T B_k^T B_k F (x) A_k A_k^T)`` with ``F F^T = X X^T``,
-        exact where ``(Y - P X) X^T = 0`` (:mod:`dmfsharp.data`).
+        is ``2c lambda_max(sum_k F^T B_k^T B_k F (x) A_k A_k^T)`` with ``F F^T = X X^T``
+        (:mod:`dmfsharp.objective`).
     covariance : array_like, optional
         ``Sigma_x`` instead of samples; ``target`` is then ``T`` with ``y = T x``.
     normalization : {"sum", "mean", "half_mean"}, optional
@@ -294,7 +440,8 @@ def sharpness(
 
     References
     ----------
-    Theorem 5, Theorem 4 and Corollary 6 of the paper; Lemma 3 for ``H = 2 K^T K``.
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5, Theorem 4, Corollary 6; Lemma 3.
 
     Examples
     --------
@@ -304,25 +451,16 @@ def sharpness(
     >>> sharpness(section6_example())
     44.0
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return sharpness_data(chain, terms, target, method)
-    if method not in SHARPNESS_METHODS:
-        raise ValueError(f"method must be one of {SHARPNESS_METHODS}, got {method!r}")
-    _require_minimum(chain, target, "sharpness")
-    d0, dl = chain.dims[0], chain.dims[-1]
-    if method == "theorem4" or (method == "auto" and d0 == dl == 1):
-        if not d0 == dl == 1:
-            raise ValueError(f"Theorem 4 needs d_0 = d_L = 1, got dims {chain.dims}")
-        return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix)))
-    if method == "corollary6" or (method == "auto" and chain.depth == 2):
-        if chain.depth != 2:
-            raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
-        w1, w2 = chain.factors
-        return 2.0 * (_sigma_max_sq(w1) + _sigma_max_sq(w2))
-    lam, _ = _top_of_s(chain, method, want_vector=False)
-    return 2.0 * lam
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    check_method(obj, method)
+    values: list[float] = []
+
+    def top() -> float:
+        values.append(gauss_newton_top(obj, method))
+        return values[-1]
+
+    require_minimum(obj, "sharpness", top)
+    return values[-1] if values else top()
 
 
 def hessian_trace(
@@ -345,12 +483,19 @@ def hessian_trace(
     >>> round(hessian_trace(section6_example()), 10)  # 2 * 3 * (||W_1||_F^2 + ||W_2||_F^2)
     200.6666666667
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return trace_data(chain, terms, target)
-    _require_minimum(chain, target, "hessian_trace")
-    return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in zip(chain.suffix, chain.prefix)))
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    require_minimum(obj, "hessian_trace")
+    return objective_trace(obj)
+
+
+def objective_trace(obj: Objective) -> float:
+    """``2c sum_k ||A_k||_F^2 tr(B_k C B_k^T)`` (no minimum check; see :func:`hessian_trace`)."""
+    chain = obj.chain
+    pairs = zip(chain.suffix, chain.prefix, strict=True)
+    if obj.gram is None:
+        return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in pairs))
+    c = obj.gram
+    return 2.0 * obj.scale * float(sum(np.vdot(a, a) * np.vdot(b @ c, b) for a, b in pairs))
 
 
 def hessian_spectrum(
@@ -389,16 +534,19 @@ def hessian_spectrum(
     >>> hessian_spectrum([np.array([[1.0, 0.0]]), np.array([[2.0]])])
     array([10.,  8.])
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return spectrum_data(chain, terms, target, k)
-    _require_minimum(chain, target, "hessian_spectrum")
-    if k is not None and (not isinstance(k, (int, np.integer)) or k < 1):
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if chain.depth != 2:
-        return 2.0 * _spectrum_of_grams(_grams(chain), k)
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    if k is not None:
+        k = check_positive_int(k, "k")
+    chain = obj.chain
     d0, dl = chain.dims[0], chain.dims[-1]
+    if obj.is_identity and chain.depth == 2:
+        # the d_0 d_L sums are formed (then sorted) even for k = 1
+        check_allocation((d0 * dl,), what="the d_0 d_L Hessian eigenvalues of L = 2", alternative="sharpness")
+    require_minimum(obj, "hessian_spectrum")
+    if not obj.is_identity or chain.depth != 2:
+        g, rb, ra = grams(obj)
+        size, name = ("d_0 d_L", "S") if obj.is_identity else ("r d_L", "S_C")
+        return 2.0 * obj.scale * spectrum_of_grams(g, rb, ra, k, size=size, name=name)
     w1, w2 = chain.factors
     a = np.zeros(d0)
     s1 = scipy.linalg.svdvals(w1)
@@ -406,7 +554,7 @@ def hessian_spectrum(
     b = np.zeros(dl)
     s2 = scipy.linalg.svdvals(w2)
     b[: s2.size] = s2**2
-    out = 2.0 * _nonzero((a[:, None] + b[None, :]).ravel(), d0 * dl)
+    out = 2.0 * nonzero_eigenvalues((a[:, None] + b[None, :]).ravel(), d0 * dl)
     return out if k is None else out[:k]
 
 
@@ -424,7 +572,7 @@ def top_eigenvector(
     block ``k`` is ``A_k^T X B_k^T`` (never forming the Hessian). The sign is fixed so
     that the entry of largest magnitude is positive. With ``data=X`` (or
     ``covariance=``): block ``k`` is ``A_k^T X_S F^T B_k^T`` for the top eigenvector
-    ``X_S`` of ``S_C`` (:mod:`dmfsharp.data`).
+    ``X_S`` of ``S_C`` (:mod:`dmfsharp.objective`).
 
     Examples
     --------
@@ -433,24 +581,21 @@ def top_eigenvector(
     >>> [np.round(b, 6).tolist() for b in v]  # proportional to (A_1, B_2) = (2, 1)
     [[[0.894427]], [[0.447214]]]
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return top_eigenvector_data(chain, terms, target)
-    _require_minimum(chain, target, "top_eigenvector")
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    require_minimum(obj, "top_eigenvector")
+    chain = obj.chain
     d0, dl = chain.dims[0], chain.dims[-1]
-    if d0 == dl == 1:
+    if obj.is_identity and d0 == dl == 1:
         X = np.ones((1, 1))
-    elif chain.depth == 2:
+    elif obj.is_identity and chain.depth == 2:
         w1, w2 = chain.factors
         _, _, vh1 = scipy.linalg.svd(w1, full_matrices=False)
         u2, _, _ = scipy.linalg.svd(w2, full_matrices=False)
         X = np.outer(u2[:, 0], vh1[0])
     else:
-        _, X = _top_of_s(chain, "auto")
-    from .loss import _kt_apply
-
-    return _sign_fix(_normalize(_kt_apply(chain, X)))
+        _, xs = top_of_s(obj, "auto")
+        X = xs if obj.factor is None else xs @ obj.factor.T
+    return sign_fix(normalize_blocks(kt_apply(chain, X)))
 
 
 def zero_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.ndarray]:
@@ -461,9 +606,15 @@ def zero_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.nda
     = 0``, so ``U`` lies in the null space of ``K`` and of ``H = 2 K^T K``: it points
     along the manifold of minima (Appendix D.1, "Scale Invariance and Manifolds").
     Used as the second direction ``v_N`` of the landscape maps.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [b.tolist() for b in zero_eigenvector([np.array([[1.0]]), np.array([[1.0]])])]
+    [[[-0.7071067811865475]], [[0.7071067811865475]]]
     """
-    chain = as_chain(factors)
-    _require_minimum(chain, target, "zero_eigenvector")
-    L = chain.depth
-    blocks = [(k - (L + 1) / 2.0) * w for k, w in enumerate(chain.factors, start=1)]
-    return _sign_fix(_normalize(blocks))
+    obj = make_objective(factors, target)
+    require_minimum(obj, "zero_eigenvector")
+    L = obj.chain.depth
+    blocks = [(k - (L + 1) / 2.0) * w for k, w in enumerate(obj.chain.factors, start=1)]
+    return sign_fix(normalize_blocks(blocks))
