@@ -168,14 +168,14 @@ def loss_grid(
         raise ValueError("xs and ys must be non-empty")
     if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
         raise ValueError("xs and ys must be finite")
+    check_allocation((ys.size, xs.size), what="the loss grid", alternative="fewer grid points per call")
+    check_allocation((3, ys.size * xs.size), what="the grid coordinates")
     if isinstance(plane, np.ndarray) and plane.shape == (2, chain.num_params):
         z = np.asarray(plane, dtype=np.float64)
     else:
         z = plane_directions(chain, plane, seed=seed)
     zeta = chain.unflatten(z[0])
     gamma = chain.unflatten(z[1])
-    check_allocation((ys.size, xs.size), what="the loss grid", alternative="fewer grid points per call")
-    check_allocation((3, ys.size * xs.size), what="the grid coordinates")
     gx, gy = np.meshgrid(xs, ys)
     px, py = gx.ravel(), gy.ravel()
     npts = px.size
