@@ -93,7 +93,7 @@ def diagnose(
         eta = check_positive_float(eta, "eta")
     obj = make_objective(factors, target)
     chain = obj.chain
-    g = obj.residual_terms()[0]
+    g = obj.residual()[0]
     res = float(np.linalg.norm(g))
     try:
         require_minimum(obj, "diagnose")

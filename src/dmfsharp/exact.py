@@ -147,8 +147,14 @@ def sigma_max_sq(w: np.ndarray) -> float:
     return float(res.values[0])
 
 
-def top_of_s(obj: Objective, method: str = "auto", want_vector: bool = True) -> tuple[float, np.ndarray]:
-    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of ``S`` as a ``d_L x r`` matrix."""
+def top_of_s(
+    obj: Objective, method: str = "auto", want_vector: bool = True
+) -> tuple[float, np.ndarray | None]:
+    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of ``S`` as a ``d_L x r`` matrix.
+
+    With ``want_vector=False`` the Krylov route stops once ``lambda_max`` is exact and
+    ``X`` may be None.
+    """
     chain = obj.chain
     dl, r = chain.dims[-1], obj.rank
     if method == "dense" and r * dl > SPECTRUM_DENSE_MAX:
@@ -158,7 +164,7 @@ def top_of_s(obj: Objective, method: str = "auto", want_vector: bool = True) -> 
         )
     g, rb, ra = grams(obj)
     lam, x = top_of_grams(g, rb, ra, method, want_vector)
-    return lam, np.reshape(x, (dl, r), order="F")
+    return lam, None if x is None else np.reshape(x, (dl, r), order="F")
 
 
 def check_method(obj: Objective, method: Any) -> str:
@@ -213,7 +219,7 @@ def residual_curvature_bound(obj: Objective, g: np.ndarray | None = None) -> flo
     (``Pi`` has nonnegative entries). Zero when ``G = 0``.
     """
     if g is None:
-        g = obj.residual_terms()[0]
+        g = obj.residual()[0]
     if not np.any(g):
         return 0.0
     chain = obj.chain
@@ -594,6 +600,7 @@ def top_eigenvector(
         X = np.outer(u2[:, 0], vh1[0])
     else:
         _, xs = top_of_s(obj, "auto")
+        assert xs is not None  # asked for with want_vector=True
         X = xs if obj.factor is None else xs @ obj.factor.T
     return sign_fix(normalize_blocks(kt_apply(chain, X)))
 

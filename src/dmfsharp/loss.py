@@ -103,19 +103,19 @@ def directional_products(
 
 def objective_loss(obj: Objective) -> float:
     """``c ||(T - P) F||_F^2``: eq. 15, ``c ||Y - P X||_F^2`` or ``c tr((T - P) Sigma_x (T - P)^T)``."""
-    return obj.residual_terms()[1]
+    return obj.residual()[1]
 
 
 def objective_gradient(obj: Objective) -> list[np.ndarray]:
     """``dL/dW_k = -2c A_k^T G B_k^T`` with ``G`` the residual correlation."""
-    g, _, _ = obj.residual_terms()
+    g, _ = obj.residual()
     return kt_apply(obj.chain, -2.0 * obj.scale * g)
 
 
 def objective_hvp(obj: Objective, u: Sequence[np.ndarray], g: np.ndarray) -> list[np.ndarray]:
     """``(H U)_k = 2c A_k^T J C B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T)`` (eqs. 56-58).
 
-    ``g`` is the residual correlation :meth:`Objective.residual_terms` (computed once by
+    ``g`` is the residual correlation :meth:`Objective.residual` (computed once by
     the caller); when it is zero only the Gauss-Newton part ``2c K_F^T K_F`` is formed.
     """
     chain, c = obj.chain, obj.scale
@@ -132,7 +132,7 @@ def objective_hvp(obj: Objective, u: Sequence[np.ndarray], g: np.ndarray) -> lis
 def objective_flat_hvp(obj: Objective) -> Callable[[np.ndarray], np.ndarray]:
     """``v -> H v`` on flat parameter vectors (:meth:`FactorChain.flatten` order)."""
     chain = obj.chain
-    g, _, _ = obj.residual_terms()
+    g, _ = obj.residual()
 
     def apply(v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float64).reshape(-1)
@@ -244,7 +244,7 @@ def hessian_vector_product(
     """
     obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
     u = check_like(obj.chain, direction, "direction")
-    return objective_hvp(obj, u, obj.residual_terms()[0])
+    return objective_hvp(obj, u, obj.residual()[0])
 
 
 def hessian_operator(

@@ -141,45 +141,53 @@ class Objective:
         """``X F`` (``X`` itself when ``F = I``)."""
         return x if self.factor is None else x @ self.factor
 
-    def residual_terms(self) -> tuple[np.ndarray, float, float]:
-        """``(G, loss, tol)``: residual correlation, loss value, rounding tolerance of ``G``.
+    def residual(self) -> tuple[np.ndarray, float]:
+        """``(G, loss)``: the residual correlation and the loss value.
 
-        ``G`` is ``M - P``, ``(Y - P X) X^T`` or ``(T - P) Sigma_x`` (zero when
-        ``target`` is None). The tolerance bounds the float64 rounding of ``G``:
-        ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)`` for eq. 15 and, with
-        data, ``16 eps (L + max_i d_i + n) max(||Y||_F, prod_i ||W_i||_F ||X||_F) ||X||_F``
-        (``n -> d_0``, ``||X||_F^2 -> ||Sigma_x||_F`` for a covariance).
+        ``G`` is ``M - P``, ``(Y - P X) X^T`` or ``(T - P) Sigma_x`` (zero when ``target``
+        is None); the loss is ``c ||(T - P) F||_F^2``.
         """
-        chain = self.chain
-        p = chain.product
+        p = self.chain.product
         if self.target is None:
-            return np.zeros_like(p), 0.0, 0.0
-        eps = np.finfo(float).eps
-        wprod = float(np.prod([np.linalg.norm(w) for w in chain.factors]))
+            return np.zeros_like(p), 0.0
         y = self.target
         if self.source == "identity":
             r = y - p
-            tol = 16.0 * eps * (chain.depth + max(chain.dims)) * max(float(np.linalg.norm(y)), wprod)
-            return r, float(np.vdot(r, r)), tol
+            return r, float(np.vdot(r, r))
         if self.samples is not None:
-            x = self.samples
-            r = y - p @ x
-            g = r @ x.T
-            xn = float(np.linalg.norm(x))
-            tol = (
-                16
-                * eps
-                * (chain.depth + max(chain.dims) + x.shape[1])
-                * max(float(np.linalg.norm(y)), wprod * xn)
-                * xn
-            )
-            return g, self.scale * float(np.vdot(r, r)), tol
+            r = y - p @ self.samples
+            return r @ self.samples.T, self.scale * float(np.vdot(r, r))
         assert self.gram is not None  # a covariance objective always has its Gram
         r = y - p
         g = r @ self.gram
+        return g, self.scale * float(np.vdot(g, r))
+
+    def rounding_tolerance(self) -> float:
+        """The largest ``||G||_F`` that float64 rounding of ``G`` can explain.
+
+        ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)`` for eq. 15 and, with
+        data, ``16 eps (L + max_i d_i + n) max(||Y||_F, prod_i ||W_i||_F ||X||_F) ||X||_F``
+        (``n -> d_0``, ``||X||_F^2 -> ||Sigma_x||_F`` for a covariance). Zero without a target.
+        """
+        if self.target is None:
+            return 0.0
+        chain = self.chain
+        eps = np.finfo(float).eps
+        wprod = float(np.prod([np.linalg.norm(w) for w in chain.factors]))
+        yn = float(np.linalg.norm(self.target))
+        if self.source == "identity":
+            return 16.0 * eps * (chain.depth + max(chain.dims)) * max(yn, wprod)
+        if self.samples is not None:
+            x = self.samples
+            xn = float(np.linalg.norm(x))
+            return 16 * eps * (chain.depth + max(chain.dims) + x.shape[1]) * max(yn, wprod * xn) * xn
         sn = float(np.linalg.norm(self.gram))
-        tol = 16 * eps * (chain.depth + 2 * max(chain.dims)) * max(float(np.linalg.norm(y)), wprod) * sn
-        return g, self.scale * float(np.vdot(g, r)), tol
+        return 16 * eps * (chain.depth + 2 * max(chain.dims)) * max(yn, wprod) * sn
+
+    def residual_terms(self) -> tuple[np.ndarray, float, float]:
+        """``(G, loss, tol)``: :meth:`residual` and :meth:`rounding_tolerance` together."""
+        g, value = self.residual()
+        return g, value, self.rounding_tolerance()
 
 
 def _factor_of(c: np.ndarray) -> np.ndarray:

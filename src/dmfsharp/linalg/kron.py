@@ -143,12 +143,12 @@ def s_operator(grams: Grams, rb: int, ra: int) -> LinearOperator:
 
 def top_of_grams(
     grams: Grams, rb: int, ra: int, method: str = "auto", want_vector: bool = True
-) -> tuple[float, np.ndarray]:
+) -> tuple[float, np.ndarray | None]:
     """``(lambda_max(S), x)``, ``x`` a unit vector: the dense ``S`` or Lanczos.
 
     ``method="auto"`` forms ``S`` up to ``DENSE_S_MAX``; ``"dense"`` and ``"lanczos"``
     force a route (tiny ``S``, below 3, is always dense). With ``want_vector=False`` the
-    Krylov route stops once ``lambda_max`` is exact to its tolerance.
+    Krylov route stops once ``lambda_max`` is exact to its tolerance and ``x`` is None.
     """
     n = rb * ra
     if method == "dense" or n < 3 or (method == "auto" and n <= DENSE_S_MAX):
@@ -162,11 +162,10 @@ def top_of_grams(
     x0 /= np.linalg.norm(x0)
     noise = np.random.default_rng(0).standard_normal(n)
     x0 += 1e-3 * noise / np.linalg.norm(noise)
-    res = top_eigenpairs(ks.matmat, n, k=1, which="LA", v0=x0, want_vectors=True)
+    res = top_eigenpairs(ks.matmat, n, k=1, which="LA", v0=x0, want_vectors=want_vector)
     if not res.converged:
         raise ConvergenceError(f"Lanczos on S did not converge after {res.num_products} products", res)
-    assert res.vectors is not None
-    return float(res.values[0]), res.vectors[:, 0]
+    return float(res.values[0]), None if res.vectors is None else res.vectors[:, 0]
 
 
 def spectrum_of_grams(
