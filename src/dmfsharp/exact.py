@@ -304,7 +304,7 @@ def minimum_residual(
     Examples
     --------
     >>> import numpy as np
-    >>> minimum_residual([np.eye(2), np.eye(2)], target=np.zeros((2, 2)))[0] == np.sqrt(2)
+    >>> bool(minimum_residual([np.eye(2), np.eye(2)], target=np.zeros((2, 2)))[0] == np.sqrt(2))
     True
     """
     obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
@@ -618,7 +618,7 @@ def zero_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.nda
     --------
     >>> import numpy as np
     >>> [b.tolist() for b in zero_eigenvector([np.array([[1.0]]), np.array([[1.0]])])]
-    [[[-0.7071067811865475]], [[0.7071067811865475]]]
+    [[[0.7071067811865475]], [[-0.7071067811865475]]]
     """
     obj = make_objective(factors, target)
     require_minimum(obj, "zero_eigenvector")

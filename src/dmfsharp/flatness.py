@@ -163,7 +163,7 @@ class FlatnessReport:
     normalization : str
         The loss normalization (``"sum"`` for eq. 15).
 
-    With data (:mod:`dmfsharp.data`) the flat value of eq. 35 is only known for
+    With data (:mod:`dmfsharp.objective`) the flat value of eq. 35 is only known for
     ``C = X X^T`` a multiple of the identity (it scales by ``c c_0``); otherwise
     ``flat_lambda_max`` and ``flatness_ratio`` are NaN and ``is_flat`` is None. The
     Corollaries 7, 8 and 10 (stated for ``Sigma_x = I``) are None with data.
