@@ -248,7 +248,7 @@ def flatness_report(
     require_minimum(obj, "flatness_report", top)
     lam = values[-1] if values else top()
     norms = tuple(float(np.sqrt(sigma_max_sq(w))) for w in chain.factors)
-    common = dict(
+    common: dict[str, Any] = dict(
         spectral_norms=norms,
         spectral_imbalance=spectral_imbalance(chain),
         frobenius_imbalance=frobenius_imbalance(chain),

@@ -181,6 +181,7 @@ class Objective:
             x = self.samples
             xn = float(np.linalg.norm(x))
             return 16 * eps * (chain.depth + max(chain.dims) + x.shape[1]) * max(yn, wprod * xn) * xn
+        assert self.gram is not None  # a covariance objective always has its Gram
         sn = float(np.linalg.norm(self.gram))
         return 16 * eps * (chain.depth + 2 * max(chain.dims)) * max(yn, wprod) * sn
 
