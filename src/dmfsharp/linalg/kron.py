@@ -87,6 +87,8 @@ class KroneckerSum:
 
     def matmat(self, xs: np.ndarray) -> np.ndarray:
         """``S`` applied to each column of an ``(n, b)`` array."""
+        if xs.shape[1] == 1:
+            return self.matvec(xs[:, 0])[:, None]
         return np.column_stack([self.matvec(xs[:, j]) for j in range(xs.shape[1])])
 
     def rank_one_start(self, steps: int = 12) -> np.ndarray:
@@ -129,9 +131,19 @@ def dense_s(grams: Grams, rb: int, ra: int, *, what: str = "the dense S") -> np.
     n = rb * ra
     check_allocation((n, n), what=what, alternative="sharpness_operator (matrix-free S)")
     s = np.zeros((n, n))
-    eye_b, eye_a = np.eye(rb), np.eye(ra)
+    # column-major vec: entry ((i, a), (j, b)) of Gb (x) Ga sits at s4[i, a, j, b] after
+    # s4 = s.reshape(rb, ra, rb, ra); an identity factor only touches a diagonal band
+    s4 = s.reshape(rb, ra, rb, ra)
+    ib, ia = np.arange(rb), np.arange(ra)
     for gb, ga in grams:
-        s += np.kron(eye_b if gb is None else gb, eye_a if ga is None else ga)
+        if gb is None and ga is None:
+            s4[ib[:, None], ia[None, :], ib[:, None], ia[None, :]] += 1.0
+        elif gb is None:
+            s4[ib, :, ib, :] += ga
+        elif ga is None:
+            s4[:, ia, :, ia] += gb
+        else:
+            s += np.kron(gb, ga)
     return 0.5 * (s + s.T)
 
 
