@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from common import dmf, gaussian_minimizer, num_params, paired, save, table, timed, torch_loss
 
-from dmfsharp import exact
+from dmfsharp import s_matrix
 from dmfsharp.linalg import kron, top_eigenpairs
 from dmfsharp.objective import make_objective
 
@@ -71,7 +71,7 @@ def run_case(name, dims, seed, repeat):
     # breakdown of the exact route
     t_val, _, chain = timed(lambda: dmf.FactorChain(factors), repeat=repeat)
     t_gram, _, (grams, rb, ra) = timed(
-        lambda: exact.grams(make_objective(dmf.FactorChain(factors))), repeat=repeat
+        lambda: s_matrix.grams(make_objective(dmf.FactorChain(factors))), repeat=repeat
     )
     t_gram -= t_val
     ks = kron.KroneckerSum(grams, rb, ra)

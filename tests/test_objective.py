@@ -281,8 +281,8 @@ def test_bad_data_input():
 
 def test_many_samples_cost_nothing_extra():
     """The reduced problem has size rank(C) d_L, whatever n is (checked structurally)."""
-    from dmfsharp.exact import grams
     from dmfsharp.objective import make_objective
+    from dmfsharp.s_matrix import grams
 
     chain = dmf.random_minimizer((3, 4, 2), seed=1)
     x = np.random.default_rng(0).standard_normal((3, 5000))

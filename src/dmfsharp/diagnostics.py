@@ -15,11 +15,13 @@ import numpy as np
 
 from .chain import FactorsLike
 from .errors import NotAMinimumError
-from .exact import gauss_newton_top, hessian_spectrum, objective_trace, require_minimum
+from .exact import hessian_spectrum
 from .flatness import flat_sharpness, flatness_report
 from .linalg.kron import SPECTRUM_DENSE_MAX
+from .minimum import require_minimum
 from .numeric import numerical_sharpness
 from .objective import make_objective
+from .s_matrix import gauss_newton_top, objective_trace
 from .validate import check_positive_float
 
 __all__ = ["Diagnosis", "diagnose"]

@@ -21,7 +21,7 @@ With data (``data=``, ``covariance=``) every function here is the same formula w
 
 A point counts as a global minimum only when the residual part of the Hessian that the
 closed forms drop is provably below their stated accuracy: see
-:func:`residual_curvature_bound`.
+:func:`dmfsharp.minimum.residual_curvature_bound`.
 
 Special cases with simpler forms: Theorem 4 (``d_0 = d_L = 1``),
 ``lambda_max = 2 sum_k ||A_k||^2 ||B_k||^2``; Corollary 6 (``L = 2``),
@@ -30,7 +30,6 @@ Special cases with simpler forms: Theorem 4 (``d_0 = d_L = 1``),
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,22 +37,20 @@ import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
 from .chain import FactorsLike
-from .errors import NotAMinimumError
 from .limits import check_allocation
 from .linalg.kron import (
-    SPECTRUM_DENSE_MAX,
     dense_s,
     nonzero_eigenvalues,
     normalize_blocks,
     s_operator,
     sign_fix,
     spectrum_of_grams,
-    top_of_grams,
 )
-from .linalg.lanczos import top_eigenpairs
 from .loss import kt_apply
-from .objective import Objective, make_objective
-from .validate import check_choice, check_positive_int
+from .minimum import MINIMUM_RTOL, is_minimum, minimum_residual, require_minimum
+from .objective import make_objective
+from .s_matrix import SHARPNESS_METHODS, check_method, gauss_newton_top, grams, objective_trace, top_of_s
+from .validate import check_positive_int
 
 __all__ = [
     "sharpness",
@@ -61,285 +58,14 @@ __all__ = [
     "hessian_spectrum",
     "top_eigenvector",
     "zero_eigenvector",
-    "is_minimum",
-    "minimum_residual",
     "sharpness_matrix",
     "sharpness_operator",
     "SHARPNESS_METHODS",
+    # the minimum test lives in dmfsharp.minimum; re-exported where callers expect it
+    "is_minimum",
+    "minimum_residual",
     "MINIMUM_RTOL",
-    "grams",
-    "sigma_max_sq",
-    "gauss_newton_top",
-    "top_of_s",
-    "residual_curvature_bound",
-    "objective_trace",
-    "require_minimum",
-    "check_method",
 ]
-
-#: Routes accepted by ``sharpness(..., method=...)``.
-SHARPNESS_METHODS = ("auto", "theorem4", "corollary6", "dense", "lanczos")
-#: Routes that apply with data (Theorem 4 and Corollary 6 are stated for ``F = I``).
-DATA_METHODS = ("auto", "dense", "lanczos")
-#: Stated relative accuracy of the closed forms; the dropped residual curvature must be below it.
-MINIMUM_RTOL = 1e-12
-
-# --------------------------------------------------------------------------- S
-
-
-def grams(obj: Objective) -> tuple[list[tuple[np.ndarray | None, np.ndarray | None]], int, int]:
-    """``((G^B_k, G^A_k) for each k, r, d_L)`` with ``G^B_k = F^T B_k^T B_k F``, ``G^A_k = A_k A_k^T``.
-
-    Identities (``B_1^T B_1`` without data, ``A_L A_L^T``) are ``None`` and skipped. Without
-    data the prefix and suffix products are streamed (one ``B_k`` and one ``A_k`` alive
-    at a time) unless the chain has them cached already.
-    """
-    chain = obj.chain
-    L, W = chain.depth, chain.factors
-    gb: list[np.ndarray | None] = [None] * L
-    ga: list[np.ndarray | None] = [None] * L
-    if obj.factor is not None:
-        for k, b in enumerate(chain.prefix):
-            bf = b @ obj.factor
-            g = bf.T @ bf
-            gb[k] = 0.5 * (g + g.T)
-    elif chain.has_products():
-        gb = [None] + [b.T @ b for b in chain.prefix[1:]]
-    else:
-        b = W[0]
-        for k in range(1, L):  # B_{k+1} = W_k B_k
-            gb[k] = b.T @ b
-            if k < L - 1:
-                b = W[k] @ b
-    if chain.has_products():
-        ga = [a @ a.T for a in chain.suffix[:-1]] + [None]
-    else:
-        a = W[L - 1]
-        for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
-            ga[k] = a @ a.T
-            if k > 0:
-                a = a @ W[k]
-    return list(zip(gb, ga)), obj.rank, chain.dims[-1]
-
-
-#: Above this ``min(W.shape)``, ``sigma_max(W)^2`` comes from Lanczos on ``W W^T`` applied
-#: matrix-free (O(steps * size of W)) instead of ``eigvalsh`` of the Gram (O(n^3)).
-SIGMA_DENSE_MAX = 64
-
-
-def sigma_max_sq(w: np.ndarray) -> float:
-    """``sigma_max(W)^2``: the largest eigenvalue of the smaller Gram matrix.
-
-    Small: ``eigvalsh`` of the Gram. Large: Lanczos on ``v -> W (W^T v)`` (or ``W^T W``)
-    through :func:`dmfsharp.linalg.lanczos.top_eigenpairs`, never forming the Gram.
-    """
-    n = min(w.shape)
-    if n <= SIGMA_DENSE_MAX:
-        g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-        if n == 1:
-            return float(g[0, 0])
-        return float(scipy.linalg.eigvalsh(g, subset_by_index=[n - 1, n - 1])[0])
-    if w.shape[0] <= w.shape[1]:
-        matmat = lambda x: w @ (w.T @ x)  # noqa: E731 - W W^T X
-    else:
-        matmat = lambda x: w.T @ (w @ x)  # noqa: E731 - W^T W X
-    res = top_eigenpairs(matmat, n, k=1, which="LA", seed=0)
-    return float(res.values[0])
-
-
-def top_of_s(
-    obj: Objective, method: str = "auto", want_vector: bool = True
-) -> tuple[float, np.ndarray | None]:
-    """``(lambda_max(S), X)`` with ``X`` the top eigenvector of ``S`` as a ``d_L x r`` matrix.
-
-    With ``want_vector=False`` the Krylov route stops once ``lambda_max`` is exact and
-    ``X`` may be None.
-    """
-    chain = obj.chain
-    dl, r = chain.dims[-1], obj.rank
-    if method == "dense" and r * dl > SPECTRUM_DENSE_MAX:
-        raise ValueError(
-            f"method='dense' would form S of size {r * dl} x {r * dl} (d_0 d_L > "
-            f"{SPECTRUM_DENSE_MAX}); use method='lanczos' or 'auto'"
-        )
-    g, rb, ra = grams(obj)
-    lam, x = top_of_grams(g, rb, ra, method, want_vector)
-    return lam, None if x is None else np.reshape(x, (dl, r), order="F")
-
-
-def check_method(obj: Objective, method: Any) -> str:
-    """Validate ``method=`` of :func:`sharpness` for this objective (fewer routes with data)."""
-    if obj.is_identity:
-        return check_choice(method, SHARPNESS_METHODS, "method")
-    if method not in DATA_METHODS:
-        raise ValueError(
-            f"with data or a covariance, method must be one of {DATA_METHODS} (Theorem 4 and "
-            f"Corollary 6 are for Sigma_x = I), got {method!r}"
-        )
-    return method
-
-
-def gauss_newton_top(obj: Objective, method: str = "auto") -> float:
-    """``2c lambda_max(S)`` at any point (Theorem 5's value; no minimum check)."""
-    chain = obj.chain
-    d0, dl = chain.dims[0], chain.dims[-1]
-    if obj.is_identity:
-        if method == "theorem4" or (method == "auto" and d0 == dl == 1):
-            if not d0 == dl == 1:
-                raise ValueError(f"Theorem 4 needs d_0 = d_L = 1, got dims {chain.dims}")
-            pairs = zip(chain.suffix, chain.prefix)
-            return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in pairs))
-        if method == "corollary6" or (method == "auto" and chain.depth == 2):
-            if chain.depth != 2:
-                raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
-            w1, w2 = chain.factors
-            return 2.0 * (sigma_max_sq(w1) + sigma_max_sq(w2))
-    lam, _ = top_of_s(obj, method, want_vector=False)
-    return 2.0 * obj.scale * lam
-
-
-# --------------------------------------------------------------------------- minima
-
-
-def residual_curvature_bound(obj: Objective, g: np.ndarray | None = None) -> float:
-    r"""Upper bound on ``||H - 2c K_F^T K_F||_2``, the residual curvature the closed forms drop.
-
-    By eqs. 56-58 the dropped term is ``-2c <G, P''(0)>`` with
-    ``P''(0) = 2 sum_{i<j} A_j U_j (W_{j-1} ... W_{i+1}) U_i B_i``. With
-    ``|<G, X>| <= ||G||_2 ||X||_*`` and ``||A U M V B||_* <= ||A||_2 ||U||_F ||M||_2
-    ||V||_F ||B||_2``, and each partial product bounded by the product of the factors'
-    spectral norms ``s_l``,
-
-    .. math::
-
-        \|H - 2c K_F^\top K_F\|_2 \le 2c\, \|G\|_2\, \lambda_{\max}(\Pi), \qquad
-        \Pi_{ij} = \prod_{l \ne i, j} s_l \ (i \ne j), \quad \Pi_{ii} = 0,
-
-    since ``sum_{i<j} Pi_ij |u_i| |u_j| <= lambda_max(Pi) / 2`` for a unit vector ``u``
-    (``Pi`` has nonnegative entries). Zero when ``G = 0``.
-    """
-    if g is None:
-        g = obj.residual()[0]
-    if not np.any(g):
-        return 0.0
-    chain = obj.chain
-    L = chain.depth
-    s = np.sqrt([sigma_max_sq(w) for w in chain.factors])
-    pi = np.zeros((L, L))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for i in range(L):
-            for j in range(i + 1, L):
-                mask = np.ones(L, dtype=bool)
-                mask[[i, j]] = False
-                pi[i, j] = pi[j, i] = float(np.prod(s[mask]))
-        top = float(scipy.linalg.eigvalsh(pi)[-1]) if L > 1 else 0.0
-        return 2.0 * obj.scale * float(np.sqrt(sigma_max_sq(g))) * top
-
-
-def _not_a_minimum(obj: Objective, what: str, detail: str) -> NotAMinimumError:
-    if obj.is_identity:
-        route = (
-            "use numerical_sharpness(factors, target=M) at this point (or pass target=None "
-            "to treat the factors as a minimum of their own product)"
-        )
-    else:
-        kw = "data=X" if obj.samples is not None else "covariance=Sigma_x"
-        route = (
-            f"use numerical_sharpness(factors, {kw}, target=...) at this point, or "
-            "gauss_newton_sharpness for the Gauss-Newton part"
-        )
-    return NotAMinimumError(f"{what} holds only at a global minimum, but {detail}; {route}")
-
-
-def require_minimum(obj: Objective, what: str, top: Callable[[], float] | None = None) -> None:
-    """Raise :class:`NotAMinimumError` unless the closed forms are exact at this point.
-
-    Two conditions: the residual correlation ``G`` is zero to its float64 rounding
-    (:meth:`Objective.residual_terms`), and the residual curvature the closed forms drop
-    (:func:`residual_curvature_bound`) is at most ``MINIMUM_RTOL lambda_max`` (zero when
-    ``lambda_max = 0``). ``top`` computes ``lambda_max`` (default :func:`gauss_newton_top`);
-    it is called only when the bound is not zero.
-    """
-    if obj.target is None:
-        return
-    g, _, tol = obj.residual_terms()
-    res = float(np.linalg.norm(g))
-    if res > tol:
-        if obj.is_identity:
-            which = "||M - W_L...W_1||_F"
-        elif obj.samples is not None:
-            which = "||(Y - W_L...W_1 X) X^T||_F"
-        else:
-            which = "||(T - W_L...W_1) Sigma_x||_F"
-        raise _not_a_minimum(obj, what, f"{which} = {res:.3e} exceeds the rounding tolerance {tol:.1e}")
-    bound = residual_curvature_bound(obj, g)
-    if bound == 0.0:
-        return
-    lam = gauss_newton_top(obj) if top is None else top()
-    if not bound <= MINIMUM_RTOL * lam:
-        raise _not_a_minimum(
-            obj,
-            what,
-            f"the residual curvature the closed form drops may reach {bound:.3e}, above its "
-            f"accuracy {MINIMUM_RTOL:g} * lambda_max = {MINIMUM_RTOL * lam:.3e} (cancelling factors "
-            "can hide a saddle behind a tiny residual)",
-        )
-
-
-def minimum_residual(
-    factors: FactorsLike,
-    *,
-    target: Any = None,
-    data: Any = None,
-    covariance: Any = None,
-    normalization: str | None = None,
-) -> tuple[float, float]:
-    """``(||G||_F, tolerance)``: the residual and the largest one taken as zero.
-
-    ``G = M - P`` for eq. 15; with ``data=X`` (or ``covariance=``) the residual of the
-    normal equations, ``(Y - P X) X^T``. The tolerance is the rounding error of forming
-    ``G`` in float64: ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)`` for eq. 15
-    (see :meth:`dmfsharp.objective.Objective.residual_terms`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> bool(minimum_residual([np.eye(2), np.eye(2)], target=np.zeros((2, 2)))[0] == np.sqrt(2))
-    True
-    """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
-    g, _, tol = obj.residual_terms()
-    return float(np.linalg.norm(g)), tol
-
-
-def is_minimum(
-    factors: FactorsLike,
-    *,
-    target: Any = None,
-    data: Any = None,
-    covariance: Any = None,
-    normalization: str | None = None,
-) -> bool:
-    """Whether the closed forms hold here: a global minimum of eq. 15 (eq. 19) or of the data loss.
-
-    ``True`` when the residual is zero to working precision (:func:`minimum_residual`)
-    and the residual curvature the closed forms drop is provably below their accuracy
-    (:func:`residual_curvature_bound`, relative ``MINIMUM_RTOL``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> w = [np.array([[1e-6], [1e-6]]), np.array([[1e6, -1e6], [0.0, 0.0]]), np.array([[0.0, 1.0]])]
-    >>> is_minimum(w, target=[[3e-14]])  # a saddle hidden behind a tiny residual
-    False
-    """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
-    try:
-        require_minimum(obj, "is_minimum")
-    except NotAMinimumError:
-        return False
-    return True
-
 
 # --------------------------------------------------------------------------- closed forms
 
@@ -492,16 +218,6 @@ def hessian_trace(
     obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
     require_minimum(obj, "hessian_trace")
     return objective_trace(obj)
-
-
-def objective_trace(obj: Objective) -> float:
-    """``2c sum_k ||A_k||_F^2 tr(B_k C B_k^T)`` (no minimum check; see :func:`hessian_trace`)."""
-    chain = obj.chain
-    pairs = zip(chain.suffix, chain.prefix, strict=True)
-    if obj.gram is None:
-        return 2.0 * float(sum(np.vdot(a, a) * np.vdot(b, b) for a, b in pairs))
-    c = obj.gram
-    return 2.0 * obj.scale * float(sum(np.vdot(a, a) * np.vdot(b @ c, b) for a, b in pairs))
 
 
 def hessian_spectrum(

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorsLike, as_chain, as_float_array
-from .exact import gauss_newton_top, objective_trace, require_minimum, sharpness, sigma_max_sq
+from .exact import sharpness
 from .gauss_newton import objective_layer_sharpness
+from .minimum import require_minimum
 from .objective import make_objective, multiple_of_identity
+from .s_matrix import gauss_newton_top, objective_trace, sigma_max_sq
 from .validate import check_int_at_least, check_positive_float
 
 __all__ = [

@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorsLike
-from .exact import check_method, gauss_newton_top, sigma_max_sq
 from .limits import check_allocation
 from .objective import Objective, make_objective
+from .s_matrix import check_method, gauss_newton_top, sigma_max_sq
 
 __all__ = ["gauss_newton_sharpness", "layer_sharpness", "layer_hessian_block", "objective_layer_sharpness"]
 

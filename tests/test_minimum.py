@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dmfsharp as dmf
-from dmfsharp.exact import MINIMUM_RTOL, residual_curvature_bound
+from dmfsharp.minimum import MINIMUM_RTOL, residual_curvature_bound
 from dmfsharp.objective import make_objective
 
 torch = pytest.importorskip("torch", reason="the dense autograd Hessian needs PyTorch")
