@@ -16,7 +16,9 @@ import argparse
 import numpy as np
 from common import dmf, gaussian_minimizer, num_params, paired, save, table, timed, torch_loss
 
-from dmfsharp import _kron, exact
+from dmfsharp import s_matrix
+from dmfsharp.linalg import kron, top_eigenpairs
+from dmfsharp.objective import make_objective
 
 CASES = {
     # narrow ends, wide hidden layers: S is tiny next to the parameters
@@ -68,13 +70,14 @@ def run_case(name, dims, seed, repeat):
         )
     # breakdown of the exact route
     t_val, _, chain = timed(lambda: dmf.FactorChain(factors), repeat=repeat)
-    t_gram, _, grams = timed(lambda: exact._grams(dmf.FactorChain(factors)), repeat=repeat)
-    t_gram -= t_val
-    ks = _kron._KroneckerSum(grams)
-    t_r1, _, x0 = timed(ks.rank_one_start, repeat=repeat)
-    t_lz, _, (theta, _, steps) = timed(
-        lambda: _kron._lanczos_top(ks.matvec, x0, want_vector=False), repeat=repeat
+    t_gram, _, (grams, rb, ra) = timed(
+        lambda: s_matrix.grams(make_objective(dmf.FactorChain(factors))), repeat=repeat
     )
+    t_gram -= t_val
+    ks = kron.KroneckerSum(grams, rb, ra)
+    t_r1, _, x0 = timed(ks.rank_one_start, repeat=repeat)
+    t_lz, _, pairs = timed(lambda: top_eigenpairs(ks.matmat, rb * ra, v0=x0), repeat=repeat)
+    steps = pairs.num_products
     t_mv, _, _ = timed(lambda: ks.matvec(x0), repeat=repeat)
     rows += [
         dict(what="  validation (copy + finiteness check)", time=t_val),

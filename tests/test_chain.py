@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import dmfsharp as dmf
+from dmfsharp import FactorChain
 from dmfsharp.minima import check_dims
 
 
@@ -81,3 +82,37 @@ def test_check_dims():
         dmf.flattest_minimizer(np.eye(3), (2, 4, 3))
     with pytest.raises(ValueError, match="scale"):
         dmf.random_minimizer((2, 3, 2), scale=-1)
+
+
+def test_an_npz_mapping_is_read_by_numeric_key(tmp_path):
+    rng = np.random.default_rng(0)
+    dims = (2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2)  # eleven factors: W10, W11 sort after W9
+    ws = [rng.standard_normal((dims[i], dims[i - 1])) for i in range(1, len(dims))]
+    path = tmp_path / "minimum.npz"
+    np.savez(path, **{f"W{i}": w for i, w in enumerate(ws, start=1)}, M=np.zeros((2, 2)))
+    with np.load(path) as f:
+        chain = FactorChain(f)
+        lam = dmf.sharpness(f)
+    assert chain.dims == dims
+    for a, b in zip(chain.factors, ws):
+        np.testing.assert_array_equal(a, b)
+    assert lam == dmf.sharpness(ws)
+    # a plain dict of arrays works too; a gap is refused
+    assert FactorChain({"W2": ws[1], "W1": ws[0]}).dims == dims[:3]
+    with pytest.raises(dmf.FactorError, match="without gaps"):
+        FactorChain({"W1": ws[0], "W3": ws[2]})
+
+
+def test_factor_chain_is_a_frozen_slotted_dataclass():
+    import dataclasses
+
+    chain = FactorChain([np.eye(2), np.eye(2)])
+    assert dataclasses.is_dataclass(chain) and not hasattr(chain, "__dict__")
+    assert [f.name for f in dataclasses.fields(chain)] == ["factors", "dims", "products"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chain.factors = ()
+    assert not chain.has_products()
+    chain.product  # noqa: B018 - computes and caches P and the prefix products
+    assert not chain.has_products() and set(chain.products) == {"prefix", "product"}
+    chain.suffix  # noqa: B018
+    assert chain.has_products() and set(chain.products) == {"prefix", "suffix", "product"}

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dmfsharp as dmf
-from dmfsharp._kron import DENSE_S_MAX
+from dmfsharp.linalg.kron import DENSE_S_MAX
 
 from .reference import fd_hessian, has_torch, torch_hessian
 

@@ -10,7 +10,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 from importlib import metadata as _metadata
 
 from .chain import FactorChain, as_chain
-from .data import NORMALIZATIONS
+from .diagnostics import Diagnosis, diagnose
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
@@ -55,6 +55,7 @@ from .minima import (
     section6_example,
 )
 from .numeric import EigenResult, numerical_sharpness
+from .objective import NORMALIZATIONS, Objective, make_objective
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
 from .torch_interop import from_torch, load_torch_factors
@@ -96,6 +97,8 @@ __all__ = [
     "layer_hessian_block",
     # deep linear networks with data (data=, covariance=, normalization= keywords)
     "NORMALIZATIONS",
+    "Objective",
+    "make_objective",
     # numerical references
     "numerical_sharpness",
     "EigenResult",
@@ -108,6 +111,8 @@ __all__ = [
     "spectral_imbalance",
     "frobenius_imbalance",
     "is_stable_step",
+    "diagnose",
+    "Diagnosis",
     # minimizers
     "random_minimizer",
     "random_dims",

@@ -15,8 +15,9 @@ accumulated from each end in ``2 (L - 1)`` matrix products.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from functools import cached_property
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
@@ -34,7 +35,14 @@ def as_float_array(value: Any, name: str, *, ndim: int | None = 2) -> np.ndarray
     complex input is refused rather than silently dropping the imaginary part.
     """
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
-        value = value.detach().cpu().numpy()
+        value = _tensor_to_numpy(value, name)
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.getmaskarray(value).any():
+            raise FactorError(
+                f"{name} is a masked array with masked entries; dmfsharp has no notion of "
+                "missing entries (fill them, e.g. with .filled(), or drop them first)"
+            )
+        value = np.ma.getdata(value)
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged nested lists and the like
@@ -62,14 +70,82 @@ def as_float_array(value: Any, name: str, *, ndim: int | None = 2) -> np.ndarray
     return arr
 
 
+def _tensor_to_numpy(t: Any, name: str) -> np.ndarray:
+    """A dense CPU float64 copy of a torch tensor; meta, sparse and quantized tensors are refused."""
+    if getattr(t, "is_meta", False) or str(getattr(t, "device", "")) == "meta":
+        raise FactorError(f"{name} is a tensor on the 'meta' device (no data); materialize it first")
+    layout = str(getattr(t, "layout", "torch.strided"))
+    if getattr(t, "is_sparse", False) or layout != "torch.strided":
+        raise FactorError(f"{name} is a sparse tensor (layout {layout}); pass a dense tensor (.to_dense())")
+    if getattr(t, "is_quantized", False):
+        raise FactorError(f"{name} is a quantized tensor; pass a float tensor (.dequantize())")
+    t = t.detach().cpu()
+    if getattr(t, "is_floating_point", lambda: False)() and str(t.dtype) not in (
+        "torch.float32",
+        "torch.float64",
+    ):
+        t = t.double()  # bfloat16 and float16 have no NumPy equivalent: widen first
+    return t.numpy()
+
+
+def _factor_list(factors: Any) -> list[Any]:
+    """The raw factors of any accepted container, W_1 first (nothing validated yet)."""
+    if isinstance(factors, FactorChain):
+        return list(factors.factors)
+    if hasattr(factors, "named_children"):  # a torch.nn.Sequential of bias-free Linear layers
+        from .torch_interop import from_torch
+
+        return list(from_torch(factors).factors)
+    if isinstance(factors, Mapping) or hasattr(factors, "files"):  # a state_dict or np.load(...)
+        values = [factors[k] for k in factors]
+        if any(hasattr(v, "detach") for v in values):  # tensors: a PyTorch state_dict
+            from .torch_interop import from_torch
+
+            return list(from_torch(factors).factors)
+        return factors_from_mapping(factors)
+    if hasattr(factors, "ndim") and getattr(factors, "ndim", None) is not None:
+        raise FactorError(
+            "factors must be a sequence of 2-D arrays [W_1, ..., W_L], "
+            f"got a single array of shape {tuple(factors.shape)}"
+        )
+    try:
+        return list(factors)
+    except TypeError:
+        raise FactorError(f"factors must be a sequence of 2-D arrays, got {type(factors).__name__}") from None
+
+
+_FACTOR_KEY = re.compile(r"^W(\d+)$")
+
+
+def factors_from_mapping(arrays: Any) -> list[Any]:
+    """``[arrays["W1"], ..., arrays["WL"]]`` from a mapping of arrays (``np.load`` of an ``.npz``).
+
+    Keys ``W1 ... WL`` are ordered by their numeric index (``W10`` after ``W9``); a gap
+    is refused. Other keys (such as a target ``M``) are ignored.
+    """
+    keys = list(arrays.files if hasattr(arrays, "files") else arrays.keys())
+    found = {int(m.group(1)): k for k in keys if isinstance(k, str) and (m := _FACTOR_KEY.match(k))}
+    if not found:
+        raise FactorError(
+            f"a mapping of factors needs keys W1, W2, ..., WL; got keys {sorted(map(str, keys))}"
+        )
+    idx = sorted(found)
+    if idx != list(range(1, len(idx) + 1)):
+        raise FactorError(f"factor keys must be W1 ... WL without gaps; found {[f'W{i}' for i in idx]}")
+    return [arrays[found[i]] for i in idx]
+
+
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class FactorChain:
     """An immutable, validated chain of factors ``[W_1, ..., W_L]`` (W_1 first).
 
     Parameters
     ----------
-    factors : sequence of array_like
+    factors : sequence of array_like, mapping, or torch module
         ``W_i`` of shape ``(d_i, d_{i-1})``, at least two of them. Copied to
-        read-only float64 arrays.
+        read-only float64 arrays. A mapping of NumPy arrays (``np.load("f.npz")``)
+        is read by its keys ``W1 ... WL``; a mapping of tensors (a ``state_dict``) or
+        an ``nn.Sequential`` goes to :func:`dmfsharp.from_torch`.
 
     Attributes
     ----------
@@ -81,6 +157,12 @@ class FactorChain:
         ``L``.
     num_params : int
         ``N = sum_i d_i d_{i-1}`` (eq. 16).
+
+    Notes
+    -----
+    The prefix products ``B_k``, suffix products ``A_k`` and ``P`` are computed on first
+    use and kept in the explicit ``products`` cache (a dict keyed ``"prefix"``,
+    ``"suffix"``, ``"product"``); :meth:`has_products` says whether they are there.
 
     Examples
     --------
@@ -95,25 +177,12 @@ class FactorChain:
            [3., 3.]])
     """
 
-    def __init__(self, factors: Sequence[Any]):
-        if isinstance(factors, FactorChain):
-            factors = factors.factors
-        elif hasattr(factors, "named_children") or isinstance(factors, Mapping):
-            # a torch.nn.Sequential of bias-free Linear layers, or a state_dict
-            from .torch_interop import from_torch
+    factors: tuple[np.ndarray, ...]
+    dims: tuple[int, ...]
+    products: dict[str, Any] = field(repr=False)
 
-            factors = from_torch(factors).factors
-        if hasattr(factors, "ndim") and getattr(factors, "ndim", None) is not None:
-            raise FactorError(
-                "factors must be a sequence of 2-D arrays [W_1, ..., W_L], "
-                f"got a single array of shape {tuple(factors.shape)}"
-            )
-        try:
-            items = list(factors)
-        except TypeError:
-            raise FactorError(
-                f"factors must be a sequence of 2-D arrays, got {type(factors).__name__}"
-            ) from None
+    def __init__(self, factors: Any):
+        items = _factor_list(factors)
         if len(items) < 2:
             raise FactorError(f"depth L must be at least 2, got {len(items)} factor(s)")
         arrays = []
@@ -130,11 +199,7 @@ class FactorChain:
                 )
         object.__setattr__(self, "factors", tuple(arrays))
         object.__setattr__(self, "dims", (arrays[0].shape[1],) + tuple(a.shape[0] for a in arrays))
-
-    def __setattr__(self, name, value):
-        if name in ("factors", "dims"):
-            raise AttributeError("FactorChain is immutable")
-        object.__setattr__(self, name, value)
+        object.__setattr__(self, "products", {})
 
     def __repr__(self) -> str:
         return f"FactorChain(dims={self.dims}, num_params={self.num_params})"
@@ -142,10 +207,10 @@ class FactorChain:
     def __len__(self) -> int:
         return len(self.factors)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.factors)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> np.ndarray:
         return self.factors[i]
 
     @property
@@ -161,35 +226,48 @@ class FactorChain:
     @property
     def shapes(self) -> tuple[tuple[int, int], ...]:
         """Shapes of the factors, W_1 first."""
-        return tuple(w.shape for w in self.factors)
+        return tuple((int(w.shape[0]), int(w.shape[1])) for w in self.factors)
 
-    @cached_property
+    def has_products(self) -> bool:
+        """Whether the prefix and suffix products are already computed (and cached)."""
+        return "prefix" in self.products and "suffix" in self.products
+
+    @property
     def prefix(self) -> tuple[np.ndarray, ...]:
         """``(B_1, ..., B_L)`` with ``B_k = W_{k-1} ... W_1`` and ``B_1 = I``."""
-        out = [np.eye(self.dims[0])]
-        for w in self.factors[:-1]:
-            out.append(w @ out[-1])
-        for b in out:
-            b.flags.writeable = False
-        return tuple(out)
+        cached = self.products.get("prefix")
+        if cached is None:
+            out = [np.eye(self.dims[0])]
+            for w in self.factors[:-1]:
+                out.append(w @ out[-1])
+            for b in out:
+                b.flags.writeable = False
+            cached = self.products["prefix"] = tuple(out)
+        return cached
 
-    @cached_property
+    @property
     def suffix(self) -> tuple[np.ndarray, ...]:
         """``(A_1, ..., A_L)`` with ``A_k = W_L ... W_{k+1}`` and ``A_L = I``."""
-        out = [np.eye(self.dims[-1])]
-        for w in self.factors[:0:-1]:
-            out.append(out[-1] @ w)
-        out.reverse()
-        for a in out:
-            a.flags.writeable = False
-        return tuple(out)
+        cached = self.products.get("suffix")
+        if cached is None:
+            out = [np.eye(self.dims[-1])]
+            for w in self.factors[:0:-1]:
+                out.append(out[-1] @ w)
+            out.reverse()
+            for a in out:
+                a.flags.writeable = False
+            cached = self.products["suffix"] = tuple(out)
+        return cached
 
-    @cached_property
+    @property
     def product(self) -> np.ndarray:
         """End-to-end product ``P = W_L ... W_1``, shape ``(d_L, d_0)``."""
-        p = self.factors[-1] @ self.prefix[-1]
-        p.flags.writeable = False
-        return p
+        cached = self.products.get("product")
+        if cached is None:
+            cached = self.factors[-1] @ self.prefix[-1]
+            cached.flags.writeable = False
+            self.products["product"] = cached
+        return cached
 
     def flatten(self) -> np.ndarray:
         """The parameter vector ``w``: each factor row-major, W_1 first."""

@@ -19,9 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .chain import FactorsLike, as_chain
-from .data import data_terms, is_multiple_of_identity
-from .exact import _require_minimum, _sigma_max_sq, hessian_trace, sharpness
+from .chain import FactorsLike, as_chain, as_float_array
+from .exact import sharpness
+from .gauss_newton import objective_layer_sharpness
+from .minimum import require_minimum
+from .objective import make_objective, multiple_of_identity
+from .s_matrix import gauss_newton_top, objective_trace, sigma_max_sq
+from .validate import check_int_at_least, check_positive_float
 
 __all__ = [
     "FlatnessReport",
@@ -49,21 +53,19 @@ def flat_sharpness(target: Any, depth: int) -> float:
     >>> flat_sharpness(np.diag([11.0, 2.0, 1.0]), 2)  # the Section 6 value
     44.0
     """
-    if hasattr(target, "detach") and hasattr(target, "cpu"):  # a torch.Tensor
-        target = target.detach().cpu().numpy()
-    m = np.atleast_2d(np.asarray(target, dtype=float))
-    if int(depth) < 2:
-        raise ValueError(f"depth must be at least 2, got {depth}")
-    smax = float(np.sqrt(_sigma_max_sq(m)))
+    m = as_float_array(target, "target M", ndim=None)
+    if m.ndim > 2:
+        raise ValueError(f"target M must be a matrix (at most 2-D), got shape {m.shape}")
+    m = np.atleast_2d(m)
+    depth = check_int_at_least(depth, 2, "depth")
+    smax = float(np.sqrt(sigma_max_sq(m)))
     return 2.0 * depth * smax ** (2.0 - 2.0 / depth)
 
 
 def layer_norm_products(factors: FactorsLike) -> np.ndarray:
     """``sigma_max(A_k) sigma_max(B_k)`` for ``k = 1..L`` (Corollaries 7 and 10)."""
     chain = as_chain(factors)
-    return np.array(
-        [np.sqrt(_sigma_max_sq(a) * _sigma_max_sq(b)) for a, b in zip(chain.suffix, chain.prefix)]
-    )
+    return np.array([np.sqrt(sigma_max_sq(a) * sigma_max_sq(b)) for a, b in zip(chain.suffix, chain.prefix)])
 
 
 def sharpness_upper_bound(factors: FactorsLike, *, target: Any = None) -> float:
@@ -71,8 +73,9 @@ def sharpness_upper_bound(factors: FactorsLike, *, target: Any = None) -> float:
 
     Equal to ``lambda_max`` when ``d_0 = d_L = 1`` (Theorem 4).
     """
-    chain = as_chain(factors)
-    _require_minimum(chain, target, "sharpness_upper_bound")
+    obj = make_objective(factors, target)
+    require_minimum(obj, "sharpness_upper_bound")
+    chain = obj.chain
     return 2.0 * float(np.sum(layer_norm_products(chain) ** 2))
 
 
@@ -83,7 +86,7 @@ def spectral_imbalance(factors: FactorsLike) -> float:
     depth 2 are these, Corollary 8).
     """
     chain = as_chain(factors)
-    s = np.array([_sigma_max_sq(w) for w in chain.factors])
+    s = np.array([sigma_max_sq(w) for w in chain.factors])
     if s.min() == 0:
         return float("inf")
     return float(s.max() / s.min() - 1.0)
@@ -112,10 +115,7 @@ def is_stable_step(factors: FactorsLike, eta: float, *, target: Any = None) -> b
 
 
 def _check_eta(eta: float) -> float:
-    eta = float(eta)
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"step size eta must be a positive finite number, got {eta!r}")
-    return eta
+    return check_positive_float(eta, "step size eta")
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ class FlatnessReport:
     normalization : str
         The loss normalization (``"sum"`` for eq. 15).
 
-    With data (:mod:`dmfsharp.data`) the flat value of eq. 35 is only known for
+    With data (:mod:`dmfsharp.objective`) the flat value of eq. 35 is only known for
     ``C = X X^T`` a multiple of the identity (it scales by ``c c_0``); otherwise
     ``flat_lambda_max`` and ``flatness_ratio`` are NaN and ``is_flat`` is None. The
     Corollaries 7, 8 and 10 (stated for ``Sigma_x = I``) are None with data.
@@ -238,33 +238,19 @@ def flatness_report(
     >>> rep.classify_step(0.05)
     'unstable'
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return _flatness_report_data(chain, terms, target)
-    _require_minimum(chain, target, "flatness_report")
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    chain = obj.chain
     L = chain.depth
-    lam = sharpness(chain)
-    m = chain.product
-    flat = flat_sharpness(m, L)
-    prods = layer_norm_products(chain)
-    smax_m = float(np.sqrt(_sigma_max_sq(m)))
-    c10_value = smax_m ** (1.0 - 1.0 / L)
-    norms = tuple(float(np.sqrt(_sigma_max_sq(w))) for w in chain.factors)
-    d0, dl = chain.dims[0], chain.dims[-1]
-    cor7 = all(_close(p, c10_value) for p in prods) if d0 == dl == 1 else None
-    cor8 = all(_close(s, np.sqrt(smax_m)) for s in norms) if L == 2 else None
-    return FlatnessReport(
-        lambda_max=lam,
-        flat_lambda_max=flat,
-        flatness_ratio=lam / flat if flat > 0 else float("inf"),
-        upper_bound=2.0 * float(np.sum(prods**2)),
-        trace=hessian_trace(chain),
-        layer_products=tuple(float(p) for p in prods),
-        is_flat=_close(lam, flat),
-        corollary7=cor7,
-        corollary8=cor8,
-        corollary10=all(_close(p, c10_value) for p in prods),
+    values: list[float] = []
+
+    def top() -> float:
+        values.append(gauss_newton_top(obj))
+        return values[-1]
+
+    require_minimum(obj, "flatness_report", top)
+    lam = values[-1] if values else top()
+    norms = tuple(float(np.sqrt(sigma_max_sq(w))) for w in chain.factors)
+    common: dict[str, Any] = dict(
         spectral_norms=norms,
         spectral_imbalance=spectral_imbalance(chain),
         frobenius_imbalance=frobenius_imbalance(chain),
@@ -272,51 +258,51 @@ def flatness_report(
         depth=L,
         dims=tuple(chain.dims),
         num_params=chain.num_params,
-        layer_sharpness=tuple(float(v) for v in 2.0 * prods**2),
     )
-
-
-def _flatness_report_data(chain, terms, target) -> FlatnessReport:
-    """:func:`flatness_report` for the loss ``c ||Y - P X||_F^2`` (see :mod:`dmfsharp.data`)."""
-    from .data import require_minimum_data, sharpness_data, trace_data
-    from .gauss_newton import layer_sharpness
-
-    require_minimum_data(chain, terms, target, "flatness_report")
-    L = chain.depth
-    lam = sharpness_data(chain, terms, None)
-    layers = layer_sharpness(
-        chain,
-        data=terms.samples,
-        covariance=terms.gram if terms.samples is None else None,
-        normalization=terms.normalization,
-    )
-    c0 = is_multiple_of_identity(terms.gram)
+    if obj.is_identity:
+        m = chain.product
+        flat = flat_sharpness(m, L)
+        prods = layer_norm_products(chain)
+        smax_m = float(np.sqrt(sigma_max_sq(m)))
+        c10_value = smax_m ** (1.0 - 1.0 / L)
+        d0, dl = chain.dims[0], chain.dims[-1]
+        cor7 = all(_close(p, c10_value) for p in prods) if d0 == dl == 1 else None
+        cor8 = all(_close(s, np.sqrt(smax_m)) for s in norms) if L == 2 else None
+        return FlatnessReport(
+            lambda_max=lam,
+            flat_lambda_max=flat,
+            flatness_ratio=lam / flat if flat > 0 else float("inf"),
+            upper_bound=2.0 * float(np.sum(prods**2)),
+            trace=objective_trace(obj),
+            layer_products=tuple(float(p) for p in prods),
+            is_flat=_close(lam, flat),
+            corollary7=cor7,
+            corollary8=cor8,
+            corollary10=all(_close(p, c10_value) for p in prods),
+            layer_sharpness=tuple(float(v) for v in 2.0 * prods**2),
+            **common,
+        )
+    layers = objective_layer_sharpness(obj)
+    c0 = multiple_of_identity(obj.gram)
     if c0 is not None:
-        flat = terms.scale * c0 * flat_sharpness(chain.product, L)
+        flat = obj.scale * c0 * flat_sharpness(chain.product, L)
         ratio = lam / flat if flat > 0 else float("inf")
-        is_flat = _close(lam, flat)
+        is_flat: bool | None = _close(lam, flat)
     else:
         flat, ratio, is_flat = float("nan"), float("nan"), None
-    norms = tuple(float(np.sqrt(_sigma_max_sq(w))) for w in chain.factors)
     return FlatnessReport(
         lambda_max=lam,
         flat_lambda_max=flat,
         flatness_ratio=ratio,
         upper_bound=float(np.sum(layers)),
-        trace=trace_data(chain, terms, None),
-        layer_products=tuple(float(v) for v in np.sqrt(layers / (2.0 * terms.scale))),
+        trace=objective_trace(obj),
+        layer_products=tuple(float(v) for v in np.sqrt(layers / (2.0 * obj.scale))),
         is_flat=is_flat,
         corollary7=None,
         corollary8=None,
         corollary10=None,
-        spectral_norms=norms,
-        spectral_imbalance=spectral_imbalance(chain),
-        frobenius_imbalance=frobenius_imbalance(chain),
-        max_stable_step=2.0 / lam if lam > 0 else float("inf"),
-        depth=L,
-        dims=tuple(chain.dims),
-        num_params=chain.num_params,
         layer_sharpness=tuple(float(v) for v in layers),
-        data_source=terms.source,
-        normalization=terms.normalization,
+        data_source=obj.source,
+        normalization=obj.normalization,
+        **common,
     )

@@ -5,7 +5,7 @@ Gauss-Newton part. By Lemma 3 (eqs. 56-58) the Hessian of eq. 15 at any point is
 matrix, eq. 57) depends only on the factors, so its largest eigenvalue is the closed
 form of Theorem 5 *at every point*, not only at minima:
 ``lambda_max(2 K^T K) = 2 lambda_max(K K^T) = 2 lambda_max(S)``. With data
-(:mod:`dmfsharp.data`) it is ``2c lambda_max(S_C)``, ``S_C = sum_k (F^T B_k^T B_k F)
+(:mod:`dmfsharp.objective`) it is ``2c lambda_max(S_C)``, ``S_C = sum_k (F^T B_k^T B_k F)
 (x) (A_k A_k^T)``, ``F F^T = X X^T``. The cost is that of a minimum: no residual
 enters. The full Hessian's ``lambda_max`` away from minima stays with
 :func:`dmfsharp.numerical_sharpness` (warm-startable through ``v0=``).
@@ -42,10 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from .chain import FactorsLike, as_chain, check_target
-from .data import data_terms, gauss_newton_top
+from .chain import FactorsLike
+from .limits import check_allocation
+from .objective import Objective, make_objective
+from .s_matrix import check_method, gauss_newton_top, sigma_max_sq
 
-__all__ = ["gauss_newton_sharpness", "layer_sharpness", "layer_hessian_block"]
+__all__ = ["gauss_newton_sharpness", "layer_sharpness", "layer_hessian_block", "objective_layer_sharpness"]
 
 
 def gauss_newton_sharpness(
@@ -84,6 +86,11 @@ def gauss_newton_sharpness(
     float
         ``lambda_max`` of the Gauss-Newton matrix; at a global minimum, the Hessian's.
 
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: eq. 57 and Theorem 5.
+
     Examples
     --------
     At a point far from any minimum of ``M = 0`` it is still the closed form:
@@ -92,34 +99,16 @@ def gauss_newton_sharpness(
     >>> gauss_newton_sharpness([np.array([[2.0]]), np.array([[3.0]])])  # 2 (3^2 + 2^2)
     26.0
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    _check_unused_target(chain, terms, target)
-    if terms is None:
-        from .exact import sharpness
-
-        return sharpness(chain, method=method)
-    if method not in ("auto", "dense", "lanczos"):
-        raise ValueError(f"with data, method must be 'auto', 'dense' or 'lanczos', got {method!r}")
-    return gauss_newton_top(chain, terms, method)
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    check_method(obj, method)
+    return gauss_newton_top(obj, method)
 
 
-def _check_unused_target(chain, terms, target) -> None:
-    """Validate the shape of a target that the result does not depend on."""
-    if target is None:
-        return
-    if terms is None:
-        check_target(chain, target)
-    else:
-        from .data import _check_data_target
-
-        _check_data_target(chain, terms, target)
-
-
-def _sigma_max_sq(w: np.ndarray) -> float:
-    from .exact import _sigma_max_sq as smax
-
-    return smax(w)
+def objective_layer_sharpness(obj: Objective) -> np.ndarray:
+    """``2c sigma_max(A_k)^2 sigma_max(B_k F)^2`` for ``k = 1..L`` (see :func:`layer_sharpness`)."""
+    chain = obj.chain
+    out = [sigma_max_sq(a) * sigma_max_sq(obj.times_factor(b)) for a, b in zip(chain.suffix, chain.prefix)]
+    return 2.0 * obj.scale * np.array(out)
 
 
 def layer_sharpness(
@@ -161,15 +150,8 @@ def layer_sharpness(
     >>> layer_sharpness(section6_example()).round(12).tolist()
     [22.0, 22.0]
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    _check_unused_target(chain, terms, target)
-    out = []
-    for a, b in zip(chain.suffix, chain.prefix, strict=True):
-        bf = b if terms is None else b @ terms.factor
-        out.append(_sigma_max_sq(a) * _sigma_max_sq(bf))
-    c = 1.0 if terms is None else terms.scale
-    return 2.0 * c * np.array(out)
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    return objective_layer_sharpness(obj)
 
 
 def layer_hessian_block(
@@ -184,14 +166,23 @@ def layer_hessian_block(
     """The ``k``-th diagonal Hessian block ``2c (A_k^T A_k) (x) (B_k C B_k^T)`` (any point).
 
     Rows and columns follow row-major ``vec(U_k)``, as :meth:`FactorChain.flatten`; the
-    block is ``(d_k d_{k-1})``-square. ``k`` counts from 1.
+    block is ``(d_k d_{k-1})``-square (its size is checked before it is built). ``k``
+    counts from 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer_hessian_block([np.array([[2.0]]), np.array([[3.0]])], 1).tolist()  # 2 A_1^T A_1
+    [[18.0]]
     """
-    chain = as_chain(factors)
-    if not (isinstance(k, (int, np.integer)) and 1 <= k <= chain.depth):
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    chain = obj.chain
+    if not (isinstance(k, int | np.integer) and not isinstance(k, bool) and 1 <= k <= chain.depth):
         raise ValueError(f"k must be an integer with 1 <= k <= L = {chain.depth}, got {k!r}")
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    _check_unused_target(chain, terms, target)
+    n = chain.dims[k] * chain.dims[k - 1]
+    check_allocation(
+        (n, n), what=f"diagonal Hessian block {k}", alternative="layer_sharpness (its top eigenvalue)"
+    )
     a, b = chain.suffix[k - 1], chain.prefix[k - 1]
-    c = np.eye(chain.dims[0]) if terms is None else terms.gram
-    scale = 1.0 if terms is None else terms.scale
-    return 2.0 * scale * np.kron(a.T @ a, b @ c @ b.T)
+    c = np.eye(chain.dims[0]) if obj.gram is None else obj.gram
+    return 2.0 * obj.scale * np.kron(a.T @ a, b @ c @ b.T)

@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from .chain import FactorsLike, as_chain, check_like, check_target
+from .chain import FactorChain, FactorsLike, as_chain, check_like, check_target
+from .limits import check_allocation
 
-__all__ = ["plane_directions", "loss_grid", "project"]
+__all__ = ["plane_directions", "loss_grid", "project", "flat_direction"]
 
 #: Values accepted by ``plane_directions(..., kind=...)`` besides explicit arrays.
 PLANE_KINDS = ("hessian", "random")
 
 
-def _flat_direction(chain, d, name) -> np.ndarray:
+def flat_direction(chain: FactorChain, d: Any, name: str) -> np.ndarray:
     """A direction given flat (length ``N``) or as arrays shaped like the factors."""
     flat_like = isinstance(d, np.ndarray) or (
         isinstance(d, (list, tuple)) and len(d) > 0 and all(np.isscalar(x) for x in d)
@@ -35,6 +36,10 @@ def _flat_direction(chain, d, name) -> np.ndarray:
             raise ValueError(f"{name} must have length N = {chain.num_params}, got {v.shape}")
         return v
     return np.concatenate([b.ravel() for b in check_like(chain, d, name)])
+
+
+#: The old private name, still imported by :mod:`dmfsharp.dynamics` (being split elsewhere).
+_flat_direction = flat_direction
 
 
 def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0) -> np.ndarray:
@@ -89,8 +94,8 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
             raise ValueError("plane must be 'hessian', 'random' or a pair of directions") from None
         z = np.stack(
             [
-                _flat_direction(chain, first, "plane direction 1"),
-                _flat_direction(chain, second, "plane direction 2"),
+                flat_direction(chain, first, "plane direction 1"),
+                flat_direction(chain, second, "plane direction 2"),
             ]
         )
     if n < 2:
@@ -163,6 +168,8 @@ def loss_grid(
         raise ValueError("xs and ys must be non-empty")
     if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
         raise ValueError("xs and ys must be finite")
+    check_allocation((ys.size, xs.size), what="the loss grid", alternative="fewer grid points per call")
+    check_allocation((3, ys.size * xs.size), what="the grid coordinates")
     if isinstance(plane, np.ndarray) and plane.shape == (2, chain.num_params):
         z = np.asarray(plane, dtype=np.float64)
     else:

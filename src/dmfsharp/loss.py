@@ -28,20 +28,15 @@ flattens each factor row-major (C order), W_1 first, exactly as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from .chain import FactorChain, FactorsLike, as_chain, check_like, check_target
-from .data import (
-    data_terms,
-    gradient_data,
-    hessian_vector_product_data,
-    hvp_closure,
-    loss_data,
-)
+from .limits import check_allocation
+from .objective import Objective, make_objective
 
 __all__ = [
     "loss",
@@ -51,14 +46,113 @@ __all__ = [
     "gauss_newton_vector_product",
     "hessian_operator",
     "dense_hessian",
+    "flat_hvp",
+    "objective_loss",
+    "objective_gradient",
+    "objective_hvp",
+    "objective_flat_hvp",
+    "jvp",
+    "kt_apply",
+    "directional_products",
 ]
 
 #: Largest ``N`` for which :func:`dense_hessian` builds the ``N x N`` matrix.
 DENSE_HESSIAN_MAX_PARAMS = 6000
 
 
+# --------------------------------------------------------------------------- building blocks
+
+
+def jvp(chain: FactorChain, u: Sequence[np.ndarray]) -> np.ndarray:
+    """``J(U) = sum_k A_k U_k B_k``, the derivative of ``P`` along ``U`` (Lemma 3)."""
+    out = np.zeros((chain.dims[-1], chain.dims[0]))
+    for a, uk, b in zip(chain.suffix, u, chain.prefix, strict=True):
+        out += a @ uk @ b
+    return out
+
+
+def kt_apply(chain: FactorChain, x: np.ndarray) -> list[np.ndarray]:
+    """``K^T vec(X)``: block k is ``A_k^T X B_k^T`` (backward sweep, L - 1 products)."""
+    out: list[np.ndarray] = [x] * chain.depth
+    c = x
+    for k in range(chain.depth - 1, -1, -1):
+        out[k] = c @ chain.prefix[k].T
+        if k > 0:
+            c = chain.factors[k].T @ c
+    return out
+
+
+def directional_products(
+    chain: FactorChain, u: Sequence[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """``J(U) = sum_k A_k U_k B_k`` and the derivatives ``dA_k``, ``dB_k`` along ``U``."""
+    L = chain.depth
+    A, B, W = chain.suffix, chain.prefix, chain.factors
+    dB = [np.zeros_like(B[0])] * L
+    for k in range(1, L):  # B_{k+1} = W_k B_k
+        dB[k] = u[k - 1] @ B[k - 1] + W[k - 1] @ dB[k - 1]
+    dA = [np.zeros_like(A[L - 1])] * L
+    for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
+        dA[k] = dA[k + 1] @ W[k + 1] + A[k + 1] @ u[k + 1]
+    j = A[0] @ u[0] + dA[0] @ W[0]  # d(A_1 W_1)
+    return j, dA, dB
+
+
+# --------------------------------------------------------------------------- on an objective
+
+
+def objective_loss(obj: Objective) -> float:
+    """``c ||(T - P) F||_F^2``: eq. 15, ``c ||Y - P X||_F^2`` or ``c tr((T - P) Sigma_x (T - P)^T)``."""
+    return obj.residual()[1]
+
+
+def objective_gradient(obj: Objective) -> list[np.ndarray]:
+    """``dL/dW_k = -2c A_k^T G B_k^T`` with ``G`` the residual correlation."""
+    g, _ = obj.residual()
+    return kt_apply(obj.chain, -2.0 * obj.scale * g)
+
+
+def objective_hvp(obj: Objective, u: Sequence[np.ndarray], g: np.ndarray) -> list[np.ndarray]:
+    """``(H U)_k = 2c A_k^T J C B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T)`` (eqs. 56-58).
+
+    ``g`` is the residual correlation :meth:`Objective.residual` (computed once by
+    the caller); when it is zero only the Gauss-Newton part ``2c K_F^T K_F`` is formed.
+    """
+    chain, c = obj.chain, obj.scale
+    if not np.any(g):  # a global minimum: only the Gauss-Newton part is left (eq. 60)
+        return kt_apply(chain, 2.0 * c * obj.times_gram(jvp(chain, u)))
+    j, dA, dB = directional_products(chain, u)
+    out = kt_apply(chain, 2.0 * c * obj.times_gram(j))
+    A, B = chain.suffix, chain.prefix
+    for k in range(chain.depth):
+        out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
+    return out
+
+
+def objective_flat_hvp(obj: Objective) -> Callable[[np.ndarray], np.ndarray]:
+    """``v -> H v`` on flat parameter vectors (:meth:`FactorChain.flatten` order)."""
+    chain = obj.chain
+    g, _ = obj.residual()
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        return np.concatenate([b.ravel() for b in objective_hvp(obj, chain.unflatten(v), g)])
+
+    return apply
+
+
+# --------------------------------------------------------------------------- public API
+
+
 def residual(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
-    """Residual ``R = M - W_L ... W_1`` (zero when ``target`` is None)."""
+    """Residual ``R = M - W_L ... W_1`` (zero when ``target`` is None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> residual([np.eye(2), 2 * np.eye(2)], target=np.eye(2)).tolist()
+    [[-1.0, 0.0], [0.0, -1.0]]
+    """
     chain = as_chain(factors)
     return check_target(chain, target) - chain.product
 
@@ -75,7 +169,7 @@ def loss(
 
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.data` for the formulas and conventions).
+    (see :mod:`dmfsharp.objective` for the formulas and conventions).
 
     Examples
     --------
@@ -83,12 +177,9 @@ def loss(
     >>> loss([np.eye(2), 2 * np.eye(2)], target=np.eye(2))
     2.0
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return loss_data(chain, terms, target)
-    r = residual(chain, target=target)
-    return float(np.vdot(r, r))
+    return objective_loss(
+        make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    )
 
 
 def gradient(
@@ -103,40 +194,13 @@ def gradient(
 
     Computed by reverse accumulation (one backward sweep of ``L - 1`` products).
     With data: ``-2c A_k^T (Y - P X) X^T B_k^T``.
-
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.data` for the formulas and conventions).
+    (see :mod:`dmfsharp.objective` for the formulas and conventions).
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return gradient_data(chain, terms, target)
-    r = check_target(chain, target) - chain.product
-    g = -2.0 * r  # dL/dP
-    out = [None] * chain.depth
-    c = g  # A_k^T g, starting at k = L
-    for k in range(chain.depth - 1, -1, -1):
-        out[k] = c @ chain.prefix[k].T
-        if k > 0:
-            c = chain.factors[k].T @ c
-    return out
-
-
-def _directional_products(chain: FactorChain, u: Sequence[np.ndarray]):
-    """``J(U) = sum_k A_k U_k B_k`` and the derivatives ``dA_k``, ``dB_k`` along ``U``."""
-    L = chain.depth
-    A, B, W = chain.suffix, chain.prefix, chain.factors
-    dB = [None] * L
-    dB[0] = np.zeros_like(B[0])
-    for k in range(1, L):  # B_{k+1} = W_k B_k
-        dB[k] = u[k - 1] @ B[k - 1] + W[k - 1] @ dB[k - 1]
-    dA = [None] * L
-    dA[L - 1] = np.zeros_like(A[L - 1])
-    for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
-        dA[k] = dA[k + 1] @ W[k + 1] + A[k + 1] @ u[k + 1]
-    j = A[0] @ u[0] + dA[0] @ W[0]  # d(A_1 W_1)
-    return j, dA, dB
+    return objective_gradient(
+        make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    )
 
 
 def gauss_newton_vector_product(factors: FactorsLike, direction: Sequence[Any]) -> list[np.ndarray]:
@@ -144,29 +208,9 @@ def gauss_newton_vector_product(factors: FactorsLike, direction: Sequence[Any]) 
 
     At a global minimum this is the Hessian-vector product (eq. 60).
     """
-    chain = as_chain(factors)
-    u = check_like(chain, direction, "direction")
-    return _gn_apply(chain, u)
-
-
-def _jvp(chain: FactorChain, u: Sequence[np.ndarray]) -> np.ndarray:
-    """``J(U) = sum_k A_k U_k B_k``, the derivative of ``P`` along ``U`` (Lemma 3)."""
-    return sum(a @ uk @ b for a, uk, b in zip(chain.suffix, u, chain.prefix))
-
-
-def _gn_apply(chain: FactorChain, u: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return _kt_apply(chain, 2.0 * _jvp(chain, u))
-
-
-def _kt_apply(chain: FactorChain, x: np.ndarray) -> list[np.ndarray]:
-    """``K^T vec(X)``: block k is ``A_k^T X B_k^T`` (backward sweep, L - 1 products)."""
-    out = [None] * chain.depth
-    c = x
-    for k in range(chain.depth - 1, -1, -1):
-        out[k] = c @ chain.prefix[k].T
-        if k > 0:
-            c = chain.factors[k].T @ c
-    return out
+    obj = make_objective(factors)
+    u = check_like(obj.chain, direction, "direction")
+    return objective_hvp(obj, u, np.zeros((obj.chain.dims[-1], obj.chain.dims[0])))
 
 
 def hessian_vector_product(
@@ -196,26 +240,11 @@ def hessian_vector_product(
 
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.data` for the formulas and conventions).
+    (see :mod:`dmfsharp.objective` for the formulas and conventions).
     """
-    chain = as_chain(factors)
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return hessian_vector_product_data(chain, terms, direction, target)
-    u = check_like(chain, direction, "direction")
-    r = check_target(chain, target) - chain.product
-    return _hvp(chain, u, r)
-
-
-def _hvp(chain: FactorChain, u: Sequence[np.ndarray], r: np.ndarray) -> list[np.ndarray]:
-    if not np.any(r):  # the residual term vanishes: H U is the Gauss-Newton product (eq. 60)
-        return _gn_apply(chain, u)
-    j, dA, dB = _directional_products(chain, u)
-    A, B = chain.suffix, chain.prefix
-    out = _kt_apply(chain, 2.0 * j)
-    for k in range(chain.depth):
-        out[k] = out[k] - 2.0 * (dA[k].T @ r @ B[k].T + A[k].T @ r @ dB[k].T)
-    return out
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    u = check_like(obj.chain, direction, "direction")
+    return objective_hvp(obj, u, obj.residual()[0])
 
 
 def hessian_operator(
@@ -241,9 +270,9 @@ def hessian_operator(
     >>> round(float(eigsh(op, k=1, which="LA")[0][0]), 10)  # 2 (2^2 + 3^2)
     26.0
     """
-    chain = as_chain(factors)
-    apply = flat_hvp(chain, target=target, data=data, covariance=covariance, normalization=normalization)
-    n = chain.num_params
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    apply = objective_flat_hvp(obj)
+    n = obj.chain.num_params
     return LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
 
 
@@ -263,44 +292,40 @@ def dense_hessian(
 
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.data` for the formulas and conventions).
+    (see :mod:`dmfsharp.objective` for the formulas and conventions).
     """
-    chain = as_chain(factors)
-    n = chain.num_params
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    n = obj.chain.num_params
     if n > DENSE_HESSIAN_MAX_PARAMS:
         raise ValueError(
             f"dense_hessian would build a {n} x {n} matrix (N > {DENSE_HESSIAN_MAX_PARAMS}); "
             "use hessian_operator or the closed forms instead"
         )
-    apply = flat_hvp(chain, target=target, data=data, covariance=covariance, normalization=normalization)
+    check_allocation((n, n), what="the dense Hessian", alternative="hessian_operator or the closed forms")
+    apply = objective_flat_hvp(obj)
     h = np.empty((n, n))
-    eye = np.eye(n)
+    e = np.zeros(n)
     for i in range(n):
-        h[:, i] = apply(eye[i])
+        e[i] = 1.0
+        h[:, i] = apply(e)
+        e[i] = 0.0
     return 0.5 * (h + h.T)
 
 
 def flat_hvp(
-    chain: FactorChain,
+    chain: FactorsLike,
     *,
     target: Any = None,
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
-):
+) -> Callable[[np.ndarray], np.ndarray]:
     """``v -> H v`` on flat parameter vectors (:meth:`FactorChain.flatten` order).
 
     The one Hessian-vector product behind :func:`hessian_operator`,
     :func:`dense_hessian` and :func:`dmfsharp.numerical_sharpness`, with or without
     data; the residual is computed once.
     """
-    terms = data_terms(chain, data=data, covariance=covariance, normalization=normalization)
-    if terms is not None:
-        return hvp_closure(chain, terms, target)
-    r = check_target(chain, target) - chain.product
-
-    def apply(v):
-        v = np.asarray(v, dtype=np.float64).reshape(-1)
-        return np.concatenate([b.ravel() for b in _hvp(chain, chain.unflatten(v), r)])
-
-    return apply
+    return objective_flat_hvp(
+        make_objective(chain, target, data=data, covariance=covariance, normalization=normalization)
+    )

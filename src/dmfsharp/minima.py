@@ -13,6 +13,8 @@ import numpy as np
 
 from .chain import FactorChain, FactorsLike, as_chain, as_float_array
 from .errors import FactorError
+from .limits import check_allocation
+from .validate import check_int_at_least, check_int_pair, check_positive_float
 
 __all__ = [
     "check_dims",
@@ -58,11 +60,11 @@ def random_dims(
 
     ``widths = (lo, hi)`` is inclusive; ``lo`` must satisfy eq. 17.
     """
-    lo, hi = (int(w) for w in widths)
-    if depth < 2:
-        raise FactorError(f"depth L must be at least 2, got {depth}")
-    if lo > hi:
-        raise FactorError(f"widths range ({lo}, {hi}) is empty")
+    try:
+        depth = check_int_at_least(depth, 2, "depth L")
+        lo, hi = check_int_pair(widths, "widths")
+    except ValueError as exc:
+        raise FactorError(str(exc)) from None
     rng = np.random.default_rng(seed)
     hidden = rng.integers(lo, hi + 1, size=depth - 1)
     return check_dims((d0, *hidden.tolist(), dL))
@@ -81,9 +83,10 @@ def random_minimizer(dims: Sequence[int], *, seed: Any = None, scale: float = 1.
     ((20, 20, 10), 600)
     """
     dims = check_dims(dims)
-    scale = float(scale)
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be positive and finite, got {scale!r}")
+    scale = check_positive_float(scale, "scale")
+    for i in range(1, len(dims)):
+        check_allocation((dims[i], dims[i - 1]), what=f"factor W_{i}")
+    check_allocation((sum(dims[i] * dims[i - 1] for i in range(1, len(dims))),), what="the factors")
     rng = np.random.default_rng(seed)
     return FactorChain([scale * rng.standard_normal((dims[i], dims[i - 1])) for i in range(1, len(dims))])
 

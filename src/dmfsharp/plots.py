@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["plot_escape", "plot_sharpness", "map_extent"]
 
 
-def _pyplot():
+def pyplot_backend():
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the environment
@@ -32,7 +32,7 @@ def _pyplot():
 
 
 def _colors(n: int):
-    plt = _pyplot()
+    plt = pyplot_backend()
     cmap = plt.get_cmap("viridis" if n > 10 else "tab10")
     return [cmap(i / max(n - 1, 1)) if n > 10 else cmap(i) for i in range(n)]
 
@@ -91,7 +91,7 @@ def plot_escape(
     """
     from .landscape import loss_grid
 
-    plt = _pyplot()
+    plt = pyplot_backend()
     runs = result.runs
     colors = _colors(len(runs))
     mnorm2 = result.target_norm_sq or 1.0
@@ -186,7 +186,7 @@ def plot_sharpness(
     of the same run (the edge of stability). Needs ``track_every`` and/or
     ``track_hessian_every`` in the experiment.
     """
-    plt = _pyplot()
+    plt = pyplot_backend()
     colors = _colors(len(result.runs))
     with plt.rc_context({"font.size": 11, "legend.fontsize": 9}):
         fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)

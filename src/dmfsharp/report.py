@@ -78,9 +78,9 @@ def fill_run_folder(
         write_trace_csv(folder / f"trace_run{i}.csv", run)
     files = ["summary.json", "minimum.npz"]
     if figures:
-        from .plots import _pyplot, plot_escape, plot_sharpness
+        from .plots import plot_escape, plot_sharpness, pyplot_backend
 
-        plt = _pyplot()
+        plt = pyplot_backend()
         fig = plot_escape(result, folder / "figure", grid=grid, title=title)
         plt.close(fig)
         files += ["figure.png", "figure.pdf"]

@@ -135,7 +135,7 @@ def _read_plane(path: str):
         raise CLIError(f"{path}: not a readable .npz file ({exc})") from None
 
 
-def _engine(name: str) -> str:
+def engine_name(name: str) -> str:
     """The engine ``name`` selects, or :class:`CLIError` if it cannot run here."""
     from ..dynamics import resolve_engine
 
@@ -228,7 +228,7 @@ def run(args) -> int:
         escape_threshold=args.escape_threshold,
         track_every=args.track_every,
         track_hessian_every=args.track_hessian_every,
-        engine=_engine(args.engine),
+        engine=engine_name(args.engine),
     )
     summary = write_run_folder(
         result,

@@ -6,10 +6,8 @@ import json
 
 import numpy as np
 
-from ..exact import hessian_spectrum, hessian_trace, minimum_residual, sharpness
-from ..flatness import flat_sharpness, flatness_report
+from ..diagnostics import diagnose
 from ..io import load_factors, to_jsonable
-from ..numeric import numerical_sharpness
 
 
 def register(sub) -> None:
@@ -37,53 +35,7 @@ def register(sub) -> None:
 
 def inspect_factors(chain, target) -> dict:
     """The inspection record for a chain and optional target (what ``--json`` prints)."""
-    res, tol = minimum_residual(chain, target=target)
-    is_min = res <= tol
-    m = chain.product if target is None else target
-    info = {
-        "depth": chain.depth,
-        "dims": list(chain.dims),
-        "num_params": chain.num_params,
-        "target_given": target is not None,
-        "residual_norm": res,
-        "is_minimum": bool(is_min),
-    }
-    if is_min:
-        rep = flatness_report(chain)
-        nonzero = hessian_spectrum(chain, k=None if chain.dims[0] * chain.dims[-1] <= 4096 else 1)
-        info.update(
-            method="exact",
-            lambda_max=rep.lambda_max,
-            trace=rep.trace,
-            flat_lambda_max=rep.flat_lambda_max,
-            flatness_ratio=rep.flatness_ratio,
-            is_flat=rep.is_flat,
-            upper_bound=rep.upper_bound,
-            layer_sharpness=list(rep.layer_sharpness),
-            max_stable_step=rep.max_stable_step,
-            hessian_rank=int(nonzero.size) if chain.dims[0] * chain.dims[-1] <= 4096 else None,
-            spectral_imbalance=rep.spectral_imbalance,
-            frobenius_imbalance=rep.frobenius_imbalance,
-            corollary7=rep.corollary7,
-            corollary8=rep.corollary8,
-            corollary10=rep.corollary10,
-        )
-    else:
-        num = numerical_sharpness(chain, target=target, method="lanczos")
-        flat = flat_sharpness(m, chain.depth)
-        lam = num.value
-        info.update(
-            method="lanczos",
-            lambda_max=lam,
-            lanczos_converged=num.converged,
-            trace=None,
-            flat_lambda_max=flat,
-            flatness_ratio=lam / flat if flat > 0 else None,
-            max_stable_step=2.0 / lam if lam > 0 else None,
-            gauss_newton_lambda_max=sharpness(chain),
-            gauss_newton_trace=hessian_trace(chain),
-        )
-    return info
+    return diagnose(chain, target).to_dict()
 
 
 def run(args) -> int:
@@ -94,14 +46,11 @@ def run(args) -> int:
         chain, target = load_torch_factors(args.file), None
     else:
         chain, target = load_factors(args.file)
-    info = inspect_factors(chain, target)
     if args.eta is not None:
         eta = float(args.eta)
         if not (np.isfinite(eta) and eta > 0):
             raise ValueError(f"--eta must be a positive number, got {args.eta}")
-        info["eta"] = eta
-        lam = info["lambda_max"]
-        info["eta_is_stable"] = bool(lam <= 2.0 / eta)
+    info = diagnose(chain, target, eta=args.eta).to_dict()
     if args.json:
         print(json.dumps(to_jsonable(info), indent=2))
         return 0

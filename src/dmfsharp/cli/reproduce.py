@@ -83,9 +83,9 @@ def run(args) -> int:
         args.track_every = None
     if args.track_hessian_every is not None and args.track_hessian_every < 1:
         raise CLIError(f"--track-hessian-every must be >= 1, got {args.track_hessian_every}")
-    from .escape import _engine
+    from .escape import engine_name
 
-    engine = _engine(args.engine)
+    engine = engine_name(args.engine)
     t0 = time.perf_counter()
     entries = []
     with staged_folder(args.out, overwrite=args.overwrite) as tmp:

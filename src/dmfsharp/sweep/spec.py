@@ -226,7 +226,7 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _task_id(params: dict[str, Any]) -> str:
+def task_id_of(params: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(params).encode()).hexdigest()[:16]
 
 
@@ -327,7 +327,7 @@ class SweepSpec:
                 engine=self.engine,
             )
             params = json.loads(json.dumps(fields))
-            yield SweepTask(task_id=_task_id(params), **fields)
+            yield SweepTask(task_id=task_id_of(params), **fields)
 
 
 # --- validation -------------------------------------------------------------------------

@@ -176,9 +176,9 @@ def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask:
 
     Raises ``ValueError`` if the parameters do not hash to ``task_id``.
     """
-    from .spec import _task_id
+    from .spec import task_id_of
 
-    if _task_id(params) != task_id:
+    if task_id_of(params) != task_id:
         raise ValueError(f"stored parameters do not match task id {task_id}")
     p = dict(params)
     for key in ("widths", "dims", "step_multipliers", "etas"):

@@ -281,13 +281,14 @@ def test_bad_data_input():
 
 def test_many_samples_cost_nothing_extra():
     """The reduced problem has size rank(C) d_L, whatever n is (checked structurally)."""
-    from dmfsharp.data import data_grams, data_terms
+    from dmfsharp.objective import make_objective
+    from dmfsharp.s_matrix import grams
 
     chain = dmf.random_minimizer((3, 4, 2), seed=1)
     x = np.random.default_rng(0).standard_normal((3, 5000))
-    terms = data_terms(chain, data=x)
-    assert terms.factor.shape == (3, 3)
-    assert all(gb.shape == (3, 3) for gb, _ in data_grams(chain, terms))
+    obj = make_objective(chain, data=x)
+    assert obj.factor.shape == (3, 3)
+    assert all(gb.shape == (3, 3) for gb, _ in grams(obj)[0])
     assert (
         rel(
             dmf.sharpness(chain, data=x),
