@@ -24,7 +24,7 @@ __all__ = ["plane_directions", "loss_grid", "project"]
 PLANE_KINDS = ("hessian", "random")
 
 
-def _flat_direction(chain, d, name) -> np.ndarray:
+def flat_direction(chain, d, name) -> np.ndarray:
     """A direction given flat (length ``N``) or as arrays shaped like the factors."""
     flat_like = isinstance(d, np.ndarray) or (
         isinstance(d, (list, tuple)) and len(d) > 0 and all(np.isscalar(x) for x in d)
@@ -89,8 +89,8 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
             raise ValueError("plane must be 'hessian', 'random' or a pair of directions") from None
         z = np.stack(
             [
-                _flat_direction(chain, first, "plane direction 1"),
-                _flat_direction(chain, second, "plane direction 2"),
+                flat_direction(chain, first, "plane direction 1"),
+                flat_direction(chain, second, "plane direction 2"),
             ]
         )
     if n < 2:
