@@ -38,6 +38,7 @@ __all__ = [
     "BatchedEngine",
     "ScalarEngine",
     "NumbaEngine",
+    "DataEngine",
     "numba_available",
     "numba_problem",
     "resolve_engine",
@@ -295,6 +296,54 @@ class NumbaEngine(BatchedEngine):
             dist_tr,
             coord_tr,
         )
+
+
+class DataEngine(BatchedEngine):
+    """GD of a deep linear network on data, ``c ||Y - W_L ... W_1 X||_F^2`` (NumPy).
+
+    The gradient is ``grad_{W_i} = -2 A_i^T G B_i^T`` with the residual correlation
+    ``G = c (Y - P X) X^T`` in place of eq. 15's ``M - P``, so the step is
+    :class:`BatchedEngine`'s with ``R := G``; :meth:`residual` returns
+    ``sqrt(c) (Y - P X)`` (flat), whose squared norm is the loss.
+
+    Parameters
+    ----------
+    w0 : ndarray, shape (B, N)
+        Start of every run.
+    dims : tuple of int
+        ``(d_0, ..., d_L)``.
+    data : ndarray, shape (d_0, n)
+        Samples ``X``, one per column.
+    targets : ndarray, shape (d_L, n)
+        ``Y``.
+    scale : float
+        ``c`` (1 for ``"sum"``, ``1/n`` for ``"mean"``, ``1/(2n)`` for ``"half_mean"``).
+    """
+
+    def __init__(
+        self, w0: np.ndarray, dims: tuple[int, ...], data: np.ndarray, targets: np.ndarray, scale: float
+    ):
+        super().__init__(w0, dims, np.zeros((dims[-1], dims[0])))
+        self.X = np.asarray(data, dtype=np.float64)
+        self.XT = np.ascontiguousarray(self.X.T)
+        self.Y = np.asarray(targets, dtype=np.float64)
+        self.root_c = float(np.sqrt(scale))
+        B = self.w.shape[0]
+        self.E = np.empty((B,) + self.Y.shape)
+        self.Eflat = self.E.reshape(B, -1)
+
+    def residual(self) -> np.ndarray:
+        """``G = c (Y - P X) X^T`` into the step's buffer; return ``sqrt(c) (Y - P X)`` flat."""
+        b = self.W[0]
+        prefix = self.prefix
+        for i, w in enumerate(self.Wmid, start=2):
+            b = w @ b
+            prefix[i] = b
+        np.subtract(self.Y, (self.W[-1] @ b) @ self.X, out=self.E)
+        self.E *= self.root_c
+        np.matmul(self.E, self.XT, out=self.R)
+        self.R *= self.root_c
+        return self.Eflat
 
 
 @functools.cache

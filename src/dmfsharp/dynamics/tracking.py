@@ -62,13 +62,15 @@ class HessianTracker:
     """The full Hessian's ``lambda_max`` of every active run, warm-started Lanczos.
 
     :func:`dmfsharp.numerical_sharpness` on the analytic Hessian-vector product, each run
-    started from its previous top eigenvector.
+    started from its previous top eigenvector; ``options`` are passed on (``data=``,
+    ``normalization=`` for a network on data).
     """
 
     every: int
     like: FactorChain
     target: np.ndarray
     tol: float = 1e-8
+    options: dict[str, Any] = field(default_factory=dict)
     iterations: list[int] = field(default_factory=list)
     values: list[np.ndarray] = field(default_factory=list)
     vectors: dict[int, Any] = field(default_factory=dict)
@@ -82,9 +84,14 @@ class HessianTracker:
             try:
                 chain = run_factors(engine, self.like, b)
                 res = numerical_sharpness(
-                    chain, target=self.target, method="lanczos", v0=self.vectors.get(b), tol=self.tol
+                    chain,
+                    target=self.target,
+                    method="lanczos",
+                    v0=self.vectors.get(b),
+                    tol=self.tol,
+                    **self.options,
                 )
-            except ValueError:
+            except (ValueError, ArithmeticError):  # non-finite factors; no convergence
                 continue
             out[b] = res.value
             self.vectors[b] = res.vector
