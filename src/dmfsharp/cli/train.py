@@ -81,9 +81,10 @@ def _load_array(path: str, key: str, what: str):
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as obj:
-            if isinstance(obj, np.ndarray):
-                return obj.copy()
+        obj = np.load(path, allow_pickle=False)
+        if isinstance(obj, np.ndarray):
+            return obj
+        with obj:
             if key not in obj.files:
                 raise CLIError(f"{path}: {what} needs an array named {key!r}")
             return obj[key]

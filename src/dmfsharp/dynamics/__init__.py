@@ -5,7 +5,9 @@
 - :mod:`~dmfsharp.dynamics.loop`: :func:`gradient_descent`, returning a typed
   :class:`~dmfsharp.dynamics.loop.GDTrace`;
 - :mod:`~dmfsharp.dynamics.escape`: Section 7's escape experiments and their
-  classification, results in :mod:`~dmfsharp.dynamics.results`.
+  classification, results in :mod:`~dmfsharp.dynamics.results`;
+- :mod:`~dmfsharp.dynamics.train`: training from an initialization with the exact
+  Gauss-Newton sharpness at every step, regimes in :mod:`~dmfsharp.dynamics.regimes`.
 """
 
 from .engines import ENGINES, numba_available, resolve_engine

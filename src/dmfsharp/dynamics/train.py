@@ -236,7 +236,7 @@ def train(
         eta = positive_array(eta_ratios, "eta_ratios") * eta_crit
     else:
         eta = positive_array(etas, "etas")
-    iterations = int(positive_int(iterations, "iterations") or 0)
+    iterations = int(positive_int(iterations, "iterations", minimum=0) or 0)
     every = int(positive_int(track_every, "track_every") or 1)
     h_every = positive_int(track_hessian_every, "track_hessian_every", optional=True)
     nsv = min(int(positive_int(num_singular, "num_singular") or 1), min(dims_t[0], dims_t[-1]))
