@@ -238,7 +238,8 @@ def plot_training(
     singular values of ``P`` (solid ``sigma_1``, dashed ``sigma_2``, dotted ``sigma_3``)
     with those of the target (grey); (d) balancedness
     ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` summed over layers (log scale; constant under
-    gradient flow). One colour per step size, labelled ``eta / eta_crit``.
+    gradient flow). One colour per step size, labelled ``eta / eta_crit``. Diverged runs
+    are drawn until they leave the axes, which keep the scale of the other runs.
     """
     plt = _pyplot()
     runs = result.runs
@@ -283,8 +284,22 @@ def plot_training(
             ns = max(r.singular_values.shape[1] for r in runs)
             for s in np.linalg.svd(result.target, compute_uv=False)[:ns]:
                 ax_sv.axhline(s, color="0.6", lw=0.9, zorder=0)
+        # diverged runs leave the picture: the axes keep the scale of the others
+        kept = [r for r in runs if r.status != "diverged"]
+        if kept and len(kept) < len(runs):
+            top = [2.0 / r.eta for r in runs] + [result.flat_lambda_max or 0.0]
+            top += [np.nanmax(np.r_[r.gn_lambda_max, r.hessian_lambda_max, 0.0]) for r in kept]
+            ax_sharp.set_ylim(0, 1.12 * max(top))
+            sv = [np.nanmax(np.r_[r.singular_values.ravel(), 0.0]) for r in kept]
+            if result.data is None:
+                sv.append(float(np.linalg.norm(result.target, 2)))
+            ax_sv.set_ylim(0, 1.12 * max(sv))
         ax_loss.set_yscale("log")
         ax_bal.set_yscale("log")
+        if kept and len(kept) < len(runs):
+            vals = np.concatenate([r.loss[np.isfinite(r.loss) & (r.loss > 0)] for r in kept])
+            if vals.size:
+                ax_loss.set_ylim(vals.min() / 3, 10 * vals.max())
         titles = (
             "(a) training loss",
             r"(b) sharpness: lines $\lambda_{\max}(2K^\top K)$, dots full Hessian, dashed $2/\eta$",
