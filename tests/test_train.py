@@ -230,3 +230,52 @@ def test_cli_smoke(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--dims", "2,3,2", "--init", "identity", "--out", str(tmp_path / "x")]) == 2
     assert "identity" in capsys.readouterr().err
+
+
+def test_engines_agree_and_initializations_are_what_they_say():
+    from dmfsharp.dynamics.engines import numba_available
+    from dmfsharp.dynamics.initialization import initial_factors
+
+    ch = initial_factors((3, 5, 2), "orthogonal", 0.7, np.random.default_rng(0))
+    w1, w2 = ch.factors
+    np.testing.assert_allclose(w1.T @ w1, 0.49 * np.eye(3), atol=1e-15)  # orthonormal columns
+    np.testing.assert_allclose(w2 @ w2.T, 0.49 * np.eye(2), atol=1e-15)  # orthonormal rows
+    if not numba_available():
+        pytest.skip("numba (the 'fast' extra) is absent")
+    kw = dict(init="gaussian", init_scale=0.4, eta_ratios=[0.5, 1.2], iterations=60, seed=4)
+    a = train((2, 3, 4, 2), engine="numpy", **kw)
+    b = train((2, 3, 4, 2), engine="numba", **kw)
+    for x, y in zip(a.runs, b.runs, strict=True):
+        np.testing.assert_allclose(y.loss[:30], x.loss[:30], rtol=1e-9)
+        np.testing.assert_allclose(y.gn_lambda_max[:30], x.gn_lambda_max[:30], rtol=1e-9)
+
+
+def test_cli_data_and_init_file(tmp_path):
+    rng = np.random.default_rng(1)
+    x = np.linalg.qr(rng.standard_normal((6, 3)))[0].T * np.sqrt(6)  # whitened: X X^T = 6 I
+    y = rng.standard_normal((2, 6))
+    np.savez(tmp_path / "d.npz", X=x, Y=y)
+    np.savez(tmp_path / "w.npz", W1=0.3 * rng.standard_normal((4, 3)), W2=0.3 * rng.standard_normal((2, 4)))
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--init",
+        "file",
+        "--init-file",
+        str(tmp_path / "w.npz"),
+        "--data",
+        str(tmp_path / "d.npz"),
+    ]
+    rc = main(
+        [*args, "--normalization", "mean", "--eta-ratios", "0.5", "--iterations", "4000", "--no-figures"]
+        + ["--out", str(out)]
+    )
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # whitened data: (1/n) ||Y - P X||^2 = ||M - P||^2 + const with M = Y X^T / n
+    m = y @ x.T / 6
+    assert summary["flat_lambda_max"] == pytest.approx(4 * np.linalg.norm(m, 2), rel=1e-12)
+    run = summary["runs"][0]
+    assert run["status"] == "converged" and run["lambda_eta_half"] <= 1.0
+    floor = np.sum((y - m @ x) ** 2) / 6  # least-squares residual of the data loss
+    assert run["final_loss"] == pytest.approx(floor, rel=1e-8)
