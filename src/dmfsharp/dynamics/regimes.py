@@ -35,7 +35,6 @@ tracked iterations, ``theta = 2 / eta`` the stability threshold of GD with step 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -288,8 +287,3 @@ def orbit_subspace(products: np.ndarray) -> dict[str, Any]:
         out["left_overlap"] = float(np.linalg.norm(u_m[:, :rank].T @ u_l[:, :rank]) ** 2 / rank)
         out["right_overlap"] = float(np.linalg.norm(vt_m[:rank] @ vt_r[:rank].T) ** 2 / rank)
     return out
-
-
-def continue_states(step: Callable[[], np.ndarray], count: int) -> np.ndarray:
-    """``count + 1`` states from a callable that returns the current state and then steps."""
-    return np.array([step() for _ in range(count + 1)])
