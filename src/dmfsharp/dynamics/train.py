@@ -45,7 +45,7 @@ from ..chain import FactorChain, check_target
 from ..flatness import flat_sharpness
 from ..gauss_newton import gauss_newton_sharpness
 from . import regimes
-from .engines import DataEngine, GDEngine, make_engine, resolve_engine
+from .engines import ENGINES, DataEngine, GDEngine, make_engine, resolve_engine
 from .initialization import INITS, gaussian_target, initial_factors, load_start
 from .inputs import nonnegative_float, positive_array, positive_int
 from .loop import DIVERGENCE_FACTOR, run_loop
@@ -249,7 +249,9 @@ def train(
         name = resolve_engine(engine)
         eng: GDEngine = make_engine(name, w0, dims_t, m)
     else:
-        name = "numpy"
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        name = "numpy"  # the compiled kernel is for eq. 15 only
         eng = DataEngine(w0, dims_t, x, m, c)
     sample = SampleTracker(
         every,
