@@ -127,7 +127,7 @@ def engine(start, m, etas, steps, reference=None, kind="numpy"):
     out = gradient_descent(
         start, etas, target=m, iterations=steps, reference=reference, converge_tol=0.0, engine=kind
     )
-    return out["loss"][:steps], out["final"]
+    return out.loss[:steps], out.final
 
 
 def engine_numba(start, m, etas, steps):

@@ -16,11 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PKG = SRC / "dmfsharp"
 
 #: Known exceptions, each to be removed by the work that owns the module (say why).
-ALLOWED_PRIVATE: set[tuple[str, str]] = {
-    # dynamics.py is being split into a package on another branch (issue 11 item 3)
-    ("dmfsharp.dynamics", "dmfsharp.landscape._flat_direction"),
-    ("dmfsharp.dynamics", "dmfsharp._gd_numba"),
-}
+ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 ALLOWED_EDGES: set[tuple[str, str]] = {
     # FactorChain(nn.Sequential or state_dict) reaches the PyTorch reader lazily while
     # from_torch builds a FactorChain; the fix is a chain-free weights reader, left to the

@@ -45,8 +45,8 @@ def test_one_step_matches_autograd():
     for b, eta in enumerate(etas):
         expect = start.flatten() - eta * grad
         tol = 1e-13 * np.abs(expect).max()
-        np.testing.assert_allclose(raw["final"][b], expect, rtol=0, atol=tol)
-    assert raw["loss"][0, 0] == pytest.approx(loss(start, target=m), rel=1e-13)
+        np.testing.assert_allclose(raw.final[b], expect, rtol=0, atol=tol)
+    assert raw.loss[0, 0] == pytest.approx(loss(start, target=m), rel=1e-13)
 
 
 @pytest.mark.parametrize("mult", [0.8, 1.3])
@@ -139,7 +139,7 @@ def test_sharpness_tracking():
     # at a tracked iteration away from w*, compare with a dense Hessian at that point
     k = int(run.hessian_track_iterations[-1])
     raw = gradient_descent(res.start, [run.eta], target=m, iterations=k, reference=chain)
-    point = chain.with_factors(chain.unflatten(raw["final"][0]))
+    point = chain.with_factors(chain.unflatten(raw.final[0]))
     assert run.hessian_lambda_max[-1] == pytest.approx(_dense_lambda(point, m), rel=1e-6)
     cols = run.trace_columns()
     assert np.isnan(cols["gn_lambda_max"][1]) and not np.isnan(cols["gn_lambda_max"][10])
@@ -169,7 +169,8 @@ def test_bad_input():
 
 @pytest.mark.parametrize("dims", [(1, 2, 3, 1), (1, 3, 2, 4, 2, 1)])
 def test_scalar_engine_matches_general_engine(dims):
-    from dmfsharp.dynamics import _Batch, _ScalarBatch
+    from dmfsharp.dynamics.engines import BatchedEngine, ScalarEngine
+    from dmfsharp.dynamics.loop import run_loop
 
     chain = random_minimizer(dims, seed=1)
     rng = np.random.default_rng(0)
@@ -177,14 +178,22 @@ def test_scalar_engine_matches_general_engine(dims):
     lam = _dense_lambda(chain, chain.product)
     etas = np.array([0.5, 1.3, 2.5]) * 2 / lam
     z = rng.standard_normal((2, chain.num_params))
-    a = gradient_descent(start, etas, iterations=200, reference=chain, plane=z, engine=_Batch)
-    b = gradient_descent(start, etas, iterations=200, reference=chain, plane=z, engine=_ScalarBatch)
-    assert list(a["stop_iteration"]) == list(b["stop_iteration"])
-    np.testing.assert_allclose(b["final"], a["final"], rtol=0, atol=1e-12)
-    for i, t in enumerate(a["stop_iteration"]):
-        np.testing.assert_allclose(
-            b["normalized_loss"][: t + 1, i], a["normalized_loss"][: t + 1, i], rtol=1e-8, atol=1e-14
-        )
+    w0 = np.tile(start.flatten(), (etas.size, 1))
+    m = chain.product
+    kw = dict(
+        iterations=200,
+        reference=chain.flatten(),
+        plane=z,
+        div_limit=1e20,
+        conv_limit=1e-14 * float(np.vdot(m, m)),
+        escape_sq=1e-8 * float(chain.flatten() @ chain.flatten()),
+    )
+    a = run_loop(BatchedEngine(w0, chain.dims, m), etas, **kw)
+    b = run_loop(ScalarEngine(w0, chain.dims, m), etas, **kw)
+    assert list(a.stop_iteration) == list(b.stop_iteration)
+    np.testing.assert_allclose(b.final, a.final, rtol=0, atol=1e-12)
+    for i, t in enumerate(a.stop_iteration):
+        np.testing.assert_allclose(b.loss[: t + 1, i], a.loss[: t + 1, i], rtol=1e-8, atol=1e-14)
 
 
 def test_user_start_direction():

@@ -51,16 +51,16 @@ def test_engines_agree_step_by_step_in_the_linear_regime(case):
     etas = np.array([0.5, 0.9, 1.3]) * 2 / lam
     z = np.random.default_rng(0).standard_normal((2, chain.num_params))
     a, b = _both(start, etas, iterations=25, reference=chain, plane=z, escape_threshold=1.0)
-    assert a["engine"] == "numpy" and b["engine"] == "numba"
-    assert list(a["stop_iteration"]) == list(b["stop_iteration"]) == [25, 25, 25]
+    assert a.engine == "numpy" and b.engine == "numba"
+    assert list(a.stop_iteration) == list(b.stop_iteration) == [25, 25, 25]
     # parameters to rounding, every trace row to rounding of its own conditioning
-    np.testing.assert_allclose(b["final"], a["final"], rtol=0, atol=1e-13 * np.abs(a["final"]).max())
-    np.testing.assert_allclose(b["distance_sq"], a["distance_sq"], rtol=1e-10, atol=0)
-    assert np.all(np.abs(b["loss"] - a["loss"]) <= _loss_slack(a["loss"], m) + 1e-11 * a["loss"])
-    coord_scale = np.abs(a["coords"]).max(axis=0)
-    assert np.all(np.abs(b["coords"] - a["coords"]) <= 1e-10 * coord_scale)
+    np.testing.assert_allclose(b.final, a.final, rtol=0, atol=1e-13 * np.abs(a.final).max())
+    np.testing.assert_allclose(b.distance_sq, a.distance_sq, rtol=1e-10, atol=0)
+    assert np.all(np.abs(b.loss - a.loss) <= _loss_slack(a.loss, m) + 1e-11 * a.loss)
+    coord_scale = np.abs(a.coords).max(axis=0)
+    assert np.all(np.abs(b.coords - a.coords) <= 1e-10 * coord_scale)
     # still in the linear regime: the unstable run grew, the others shrank
-    d = a["distance_sq"][-1] / a["distance_sq"][0]
+    d = a.distance_sq[-1] / a.distance_sq[0]
     assert d[2] > 1e3 and d[0] < 1 and d[1] < 1
 
 
@@ -98,19 +98,19 @@ def test_diverged_and_converged_runs_freeze_alike():
     etas = np.array([0.5, 1.3, 60.0]) * 2 / lam
     start = chain.with_factors(chain.unflatten(chain.flatten() + 1e-6 * start_direction(chain, "top")))
     a, b = _both(start, etas, iterations=600, reference=chain)
-    assert a["stop_reason"] == b["stop_reason"] == ["max_iterations", "converged", "diverged"]
-    assert list(a["stop_iteration"]) == list(b["stop_iteration"])
-    t_div = int(b["stop_iteration"][2])
+    assert a.stop_reason == b.stop_reason == ("max_iterations", "converged", "diverged")
+    assert list(a.stop_iteration) == list(b.stop_iteration)
+    t_div = int(b.stop_iteration[2])
     assert t_div < 600
-    np.testing.assert_allclose(b["loss"][: t_div + 1, 2], a["loss"][: t_div + 1, 2], rtol=1e-9)
+    np.testing.assert_allclose(b.loss[: t_div + 1, 2], a.loss[: t_div + 1, 2], rtol=1e-9)
     # a converged run is frozen in place: rows after its stop repeat the stop row, and its
     # final point is the point of that row (the NumPy engine adds exact zeros to it)
-    t_conv = int(b["stop_iteration"][1])
+    t_conv = int(b.stop_iteration[1])
     for key in ("loss", "distance_sq"):
-        assert np.all(b[key][t_conv:, 1] == b[key][t_conv, 1])
-        assert np.all(a[key][t_conv:, 1] == a[key][t_conv, 1])
-    np.testing.assert_allclose(b["final"][1], a["final"][1], rtol=0, atol=1e-12)
-    assert np.all(np.isfinite(b["final"][:2]))
+        assert np.all(getattr(b, key)[t_conv:, 1] == getattr(b, key)[t_conv, 1])
+        assert np.all(getattr(a, key)[t_conv:, 1] == getattr(a, key)[t_conv, 1])
+    np.testing.assert_allclose(b.final[1], a.final[1], rtol=0, atol=1e-12)
+    assert np.all(np.isfinite(b.final[:2]))
 
 
 @needs_numba
@@ -123,14 +123,14 @@ def test_overflow_inside_a_chunk_is_caught_at_the_check():
         chain.unflatten(chain.flatten() + 1e-3 * start_direction(chain, "random", seed=0))
     )
     raw = gradient_descent(start, etas, iterations=40, reference=chain, engine="numba")
-    assert raw["stop_reason"][1] == "diverged" and raw["stop_reason"][0] != "diverged"
-    t = int(raw["stop_iteration"][1])
-    assert np.all(np.isfinite(raw["loss"][: t + 1, 1]))
-    assert not np.isfinite(raw["loss"][t + 1, 1]) or raw["loss"][t + 1, 1] > 1e20
-    assert np.all(np.isfinite(raw["final"][0]))
+    assert raw.stop_reason[1] == "diverged" and raw.stop_reason[0] != "diverged"
+    t = int(raw.stop_iteration[1])
+    assert np.all(np.isfinite(raw.loss[: t + 1, 1]))
+    assert not np.isfinite(raw.loss[t + 1, 1]) or raw.loss[t + 1, 1] > 1e20
+    assert np.all(np.isfinite(raw.final[0]))
     ref = gradient_descent(start, etas, iterations=40, reference=chain, engine="numpy")
-    assert list(ref["stop_iteration"]) == list(raw["stop_iteration"])
-    assert ref["stop_reason"] == raw["stop_reason"]
+    assert list(ref.stop_iteration) == list(raw.stop_iteration)
+    assert ref.stop_reason == raw.stop_reason
 
 
 @needs_numba
@@ -153,20 +153,51 @@ def test_numba_engine_is_deterministic_and_tracks_like_numpy():
 
 
 def test_engine_selection(monkeypatch):
-    import dmfsharp.dynamics as dyn
+    import dmfsharp.dynamics.engines as dyn
 
     with pytest.raises(ValueError, match="engine"):
         resolve_engine("fortran")
     assert resolve_engine("numpy") == "numpy"
-    assert resolve_engine("auto") == ("numba" if numba_available() else "numpy")
-    monkeypatch.setattr(dyn, "numba_available", lambda: False)
-    assert resolve_engine("auto") == "numpy"
+    if numba_available():
+        assert resolve_engine("auto") == "numba"
+    monkeypatch.setattr(dyn, "numba_problem", lambda: "numba is not installed (pip install 'dmfsharp[fast]')")
+    with pytest.warns(UserWarning, match="not installed"):
+        assert resolve_engine("auto") == "numpy"
     with pytest.raises(ImportError, match="fast"):
         resolve_engine("numba")
-    res = escape_experiment(
-        random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9], radius=1e-9, iterations=20
-    )
+    with pytest.warns(UserWarning, match="NumPy"):
+        res = escape_experiment(
+            random_minimizer((2, 3, 2), seed=0), step_multipliers=[0.9], radius=1e-9, iterations=20
+        )
     assert res.engine == "numpy"
+
+
+def test_auto_falls_back_when_numba_cannot_cache(monkeypatch):
+    """A read-only install: numba's ``cache=True`` raises "cannot cache function" at import."""
+    pytest.importorskip("numba")
+    import sys
+    import types
+
+    import dmfsharp.dynamics.engines as dyn
+
+    broken = types.ModuleType("dmfsharp.dynamics.numba_kernel")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("cannot cache function 'advance': no locator available for file")
+
+    broken.make_buffers = fail
+    broken.advance = fail
+    monkeypatch.setitem(sys.modules, "dmfsharp.dynamics.numba_kernel", broken)
+    monkeypatch.setattr(sys.modules["dmfsharp.dynamics"], "numba_kernel", broken, raising=False)
+    dyn.numba_problem.cache_clear()
+    try:
+        assert not dyn.numba_available()
+        with pytest.warns(UserWarning, match="cannot cache"):
+            assert resolve_engine("auto") == "numpy"
+        with pytest.raises(ImportError, match="cannot cache"):
+            resolve_engine("numba")
+    finally:
+        dyn.numba_problem.cache_clear()
 
 
 def test_cli_records_the_engine(tmp_path, capsys, monkeypatch):
@@ -190,9 +221,9 @@ def test_cli_records_the_engine(tmp_path, capsys, monkeypatch):
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["engine"] == "numpy" and summary["config"]["engine"] == "numpy"
-    import dmfsharp.dynamics as dyn
+    import dmfsharp.dynamics.engines as dyn
 
-    monkeypatch.setattr(dyn, "numba_available", lambda: False)
+    monkeypatch.setattr(dyn, "numba_problem", lambda: "numba is not installed")
     rc = main(
         [
             "escape",

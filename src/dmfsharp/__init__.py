@@ -12,6 +12,7 @@ from importlib import metadata as _metadata
 from .chain import FactorChain, as_chain
 from .diagnostics import Diagnosis, diagnose
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
+from .dynamics.train import TrainResult, TrainRun, train
 from .errors import FactorError, FactorFileError, NotAMinimumError
 from .exact import (
     hessian_spectrum,
@@ -135,6 +136,10 @@ __all__ = [
     "RunResult",
     "gradient_descent",
     "start_direction",
+    # training from an initialization, sharpness tracked (edge of stability)
+    "train",
+    "TrainResult",
+    "TrainRun",
     # loss-landscape maps (Appendix D.1)
     "plane_directions",
     "loss_grid",

@@ -39,7 +39,6 @@ def flat_direction(chain: FactorChain, d: Any, name: str) -> np.ndarray:
 
 
 #: The old private name, still imported by :mod:`dmfsharp.dynamics` (being split elsewhere).
-_flat_direction = flat_direction
 
 
 def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0) -> np.ndarray:

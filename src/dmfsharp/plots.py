@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_escape", "plot_sharpness", "map_extent"]
+__all__ = ["plot_escape", "plot_sharpness", "map_extent", "plot_training"]
 
 
 def pyplot_backend():
@@ -220,4 +220,102 @@ def plot_sharpness(
         if path is not None:
             for fmt in formats:
                 fig.savefig(f"{path}.{fmt}", dpi=130)
+    return fig
+
+
+# --------------------------------------------------------------------------- training
+
+
+def plot_training(
+    result, path: str | Path | None = None, *, title: str = "", formats: tuple[str, ...] = ("png",)
+):
+    """The four-panel figure of a :func:`dmfsharp.dynamics.train.train` call.
+
+    (a) loss (log scale); (b) sharpness: the exact Gauss-Newton ``lambda_max(2 K^T K)``
+    (lines; Theorem 5's expression, exact at every point) and the full Hessian's
+    ``lambda_max`` (dots, where tracked), each run's ``2/eta`` (dashed, same colour) and
+    ``lambda_flat(M)`` (black dotted: no global minimum is flatter, eq. 35); (c) top
+    singular values of ``P`` (solid ``sigma_1``, dashed ``sigma_2``, dotted ``sigma_3``)
+    with those of the target (grey); (d) balancedness
+    ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` summed over layers (log scale; constant under
+    gradient flow). One colour per step size, labelled ``eta / eta_crit``. Diverged runs
+    are drawn until they leave the axes, which keep the scale of the other runs.
+    """
+    plt = _pyplot()
+    runs = result.runs
+    colors = _colors(len(runs))
+    longest = max(r.iterations for r in runs)
+
+    def label(run) -> str:
+        ratio = f"{run.eta_ratio:.3g}" + r"\,\eta_{crit}" if run.eta_ratio is not None else f"{run.eta:.3g}"
+        return f"$\\eta = {ratio}$ ({run.status})"
+
+    with plt.rc_context({"font.size": 10, "legend.fontsize": 8.5}):
+        fig, axes = plt.subplots(2, 2, figsize=(12, 8.2), constrained_layout=True)
+        ax_loss, ax_sharp, ax_sv, ax_bal = axes.ravel()
+        for run, c in zip(runs, colors, strict=False):
+            k = np.arange(run.iterations + 1)
+            loss = np.where(run.loss > 0, run.loss, np.nan)
+            ax_loss.plot(k, loss, color=c, lw=1.1, label=label(run))
+            ok = np.isfinite(run.gn_lambda_max)
+            ax_sharp.plot(k[ok], run.gn_lambda_max[ok], color=c, lw=1.2)
+            okh = np.isfinite(run.hessian_lambda_max)
+            if okh.any():
+                ax_sharp.plot(
+                    k[okh],
+                    run.hessian_lambda_max[okh],
+                    ls="none",
+                    marker="o",
+                    ms=3,
+                    color=c,
+                    mec="k",
+                    mew=0.3,
+                )
+            ax_sharp.axhline(2.0 / run.eta, color=c, lw=1.0, ls="--")
+            for j, ls in zip(range(run.singular_values.shape[1]), ("-", "--", ":"), strict=False):
+                ax_sv.plot(k, run.singular_values[:, j], color=c, lw=1.1, ls=ls)
+            bal = np.nansum(run.balancedness, axis=1)
+            bal = np.where(np.isfinite(run.balancedness).any(axis=1) & (bal > 0), bal, np.nan)
+            ax_bal.plot(k, bal, color=c, lw=1.1)
+        if result.flat_lambda_max:
+            ax_sharp.axhline(result.flat_lambda_max, color="k", lw=1.2, ls=":", label=r"$\lambda_{flat}(M)$")
+            ax_sharp.legend(loc="lower right", frameon=True, framealpha=0.85)
+        if result.data is None:
+            ns = max(r.singular_values.shape[1] for r in runs)
+            for s in np.linalg.svd(result.target, compute_uv=False)[:ns]:
+                ax_sv.axhline(s, color="0.6", lw=0.9, zorder=0)
+        # diverged runs leave the picture: the axes keep the scale of the others
+        kept = [r for r in runs if r.status != "diverged"]
+        if kept and len(kept) < len(runs):
+            top = [2.0 / r.eta for r in runs] + [result.flat_lambda_max or 0.0]
+            top += [np.nanmax(np.r_[r.gn_lambda_max, r.hessian_lambda_max, 0.0]) for r in kept]
+            ax_sharp.set_ylim(0, 1.12 * max(top))
+            sv = [np.nanmax(np.r_[r.singular_values.ravel(), 0.0]) for r in kept]
+            if result.data is None:
+                sv.append(float(np.linalg.norm(result.target, 2)))
+            ax_sv.set_ylim(0, 1.12 * max(sv))
+        ax_loss.set_yscale("log")
+        ax_bal.set_yscale("log")
+        if kept and len(kept) < len(runs):
+            vals = np.concatenate([r.loss[np.isfinite(r.loss) & (r.loss > 0)] for r in kept])
+            if vals.size:
+                ax_loss.set_ylim(vals.min() / 3, 10 * vals.max())
+        titles = (
+            "(a) training loss",
+            r"(b) sharpness: lines $\lambda_{\max}(2K^\top K)$, dots full Hessian, dashed $2/\eta$",
+            r"(c) top singular values of $P = W_L\cdots W_1$ (grey: target)",
+            r"(d) balancedness $\sum_i \|W_{i+1}^\top W_{i+1} - W_i W_i^\top\|_F$",
+        )
+        for ax, t in zip(axes.ravel(), titles, strict=True):
+            ax.set_title(t, fontsize=10)
+            ax.set_xlabel("iteration $k$" + (" (log scale beyond 10)" if longest > 500 else ""))
+            if longest > 500:
+                ax.set_xscale("symlog", linthresh=10, linscale=0.5)
+                ax.set_xlim(0, longest)
+        ax_loss.legend(loc="best", frameon=True, framealpha=0.85)
+        if title:
+            fig.suptitle(title)
+        if path is not None:
+            for fmt in formats:
+                fig.savefig(f"{path}.{fmt}", dpi=120)
     return fig

@@ -18,7 +18,7 @@ from .. import __version__
 __all__ = ["main", "CLIError"]
 
 # Subcommand modules, in the order ``dmfsharp --help`` lists them.
-_COMMANDS = ["inspect", "manifold", "presets", "escape", "reproduce", "sweep"]
+_COMMANDS = ["inspect", "manifold", "presets", "escape", "reproduce", "sweep", "train"]
 
 
 class CLIError(Exception):

@@ -1,6 +1,9 @@
-r"""Compiled gradient-descent kernel (numba) for :mod:`dmfsharp.dynamics`.
+r"""Compiled gradient-descent kernel (numba) behind :class:`dmfsharp.dynamics.engines.NumbaEngine`.
 
-Imported only when the ``"numba"`` engine is selected (numba is an optional extra).
+Imported only when the ``"numba"`` engine is selected (numba is an optional extra); with
+numba missing, or unable to compile or cache (a read-only install), the engine module
+falls back to NumPy and nothing fails at import.
+
 :func:`advance` moves every run of a batch through a whole chunk of GD steps on eq. 15,
 
 .. math::
