@@ -32,6 +32,7 @@ from dmfsharp.regularized_hessian import (
     regularized_scalar_spectrum,
     regularized_sharpness,
 )
+from dmfsharp.regularized_spectrum import regularized_minimum_spectrum
 
 EPS = np.finfo(float).eps
 
@@ -432,3 +433,47 @@ def test_torch_sgd_weight_decay_is_twice_mu():
     g = regularized_gradient(ws, target=m, weight_decay=mu)
     for p, w, gk in zip(params, ws, g):
         np.testing.assert_allclose(p.detach().numpy(), w - lr * gk, rtol=1e-14, atol=1e-14)
+
+
+# ----------------------------------------------------------------- block-diagonal spectrum
+
+SPEC_CASES = [
+    ((1, 2, 1), 0.5),
+    ((3, 4, 2), 0.3),
+    ((2, 3, 3, 2), 0.6),
+    ((3, 3, 3, 3, 2), 0.5),
+    ((4, 2, 3), 0.2),  # narrow hidden layer: rank capped, unfitted sigma in the residual
+    ((2, 5, 1, 3), 0.4),  # width-1 bottleneck
+    ((2, 2, 2), 1.5),  # collapsed, L = 2
+    ((2, 3, 2, 2), 2.0),  # collapsed, L = 3
+    ((3, 3, 3), 0.0),  # no weight decay: the flattest minimizer
+]
+
+
+@pytest.mark.parametrize(("dims", "frac"), SPEC_CASES)
+def test_block_spectrum_matches_autograd_at_every_minimizer(dims, frac):
+    m = _target(dims, 3)
+    mu = frac * weight_decay_threshold(m, len(dims) - 1)
+    spec = regularized_minimum_spectrum(m, dims, weight_decay=mu)
+    seeds = (None, 1) if mu > 0 else (None,)  # mu = 0: only the balanced minimizer has it
+    for seed in seeds:
+        chain = regularized_minimizer(m, dims, weight_decay=mu, seed=seed)
+        ev = np.linalg.eigvalsh(autograd(chain, m, mu)[1])
+        np.testing.assert_allclose(spec, ev, atol=1e-12 * max(1.0, ev[-1]))
+
+
+def test_tie_set_minimizers_differ_in_layer_norms():
+    L = 3
+    mu = 0.5
+    sigma_tie = (mu / scalar_threshold(1.0, L)) ** (1 / (2 - 2 / L))  # mu*(sigma_tie) = mu
+    m = np.diag([3.0, sigma_tie])
+    with pytest.warns(WeightDecayTieWarning):
+        nonzero = regularized_minimizer(m, (2, 2, 2, 2), weight_decay=mu)
+    s = np.linalg.svd(nonzero.product, compute_uv=False)
+    assert s[1] > 0
+    # zeroing the tied direction gives another global minimizer with smaller layer norms
+    collapsed = regularized_minimizer(np.diag([3.0, 0.0]), (2, 2, 2, 2), weight_decay=mu)
+    a = regularized_loss(nonzero, target=m, weight_decay=mu)
+    b = regularized_loss(collapsed, target=m, weight_decay=mu)
+    assert a == pytest.approx(b, rel=1e-12)
+    assert np.linalg.norm(collapsed[0]) < np.linalg.norm(nonzero[0]) - 0.1
