@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 from dmfsharp import NotAMinimumError
@@ -123,6 +125,21 @@ def test_scalar_minimizer_matches_brute_force(L):
             scale = max(sigma**2, 1.0)
             assert fs <= fb + 1e-12 * scale, (sigma, mu, L, s, sb)
             assert abs(s - sb) <= 1e-5 * max(1.0, sigma ** (1 / L)), (sigma, mu, L, s, sb)
+
+
+@settings(max_examples=60)
+@given(
+    sigma=st.one_of(st.just(0.0), st.floats(1e-6, 50.0)),
+    frac=st.floats(0.0, 3.0),
+    L=st.integers(2, 9),
+)
+def test_scalar_minimizer_property(sigma, frac, L):
+    mu = frac * scalar_threshold(sigma, L) if sigma > 0 else frac
+    assume(abs(frac - 1.0) > 1e-9)  # off the tie, where the minimizer is unique
+    s = scalar_minimizer(sigma, L, weight_decay=mu)
+    sb, fb = brute_scalar(sigma, L, mu)
+    assert f_scalar(s, sigma, L, mu) <= fb + 1e-12 * max(sigma**2, 1.0)
+    assert (s == 0.0) == (sigma == 0 or frac > 1.0)
 
 
 @pytest.mark.parametrize("L", DEPTHS)

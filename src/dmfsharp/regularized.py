@@ -126,12 +126,25 @@ def _nu_star(L: int) -> float:
     return (L - 2) ** (1.0 - 2.0 / L) / (L - 1) ** (2.0 - 2.0 / L)
 
 
-def _branch_roots(nu: float, L: int) -> tuple[float, ...]:
-    """Positive roots ``t`` of ``t^{L-2}(1 - t^L) = nu`` for ``L >= 3`` (normalized sigma = 1)."""
+def _normalized(sigma: float, mu: float, L: int) -> float:
+    """``nu = mu / sigma^(2 - 2/L)`` in log space (no underflow for tiny ``sigma``)."""
+    if mu == 0:
+        return 0.0
+    return math.exp(math.log(mu) - (2.0 - 2.0 / L) * math.log(sigma))
+
+
+def _branch_roots(nu: float, L: int, *, rising: bool = True) -> tuple[float, ...]:
+    """Positive roots ``t`` of ``t^{L-2}(1 - t^L) = nu`` for ``L >= 3`` (normalized sigma = 1).
+
+    The falling branch ``[t_peak, 1]`` holds the local minimum of ``f``; the rising branch
+    ``(0, t_peak)`` the local maximum, bracketed by ``t^{L-2} (1 - t_peak^L) <= nu <= t^{L-2}``
+    so that Brent's method needs few steps even when the root is tiny.
+    """
 
     def phi(t: float) -> float:
         return t ** (L - 2) * (1.0 - t**L) - nu
 
+    rtol = 4 * np.finfo(float).eps
     t_peak = ((L - 2) / (2.0 * L - 2.0)) ** (1.0 / L)
     top = phi(t_peak)
     if top < 0:
@@ -139,9 +152,16 @@ def _branch_roots(nu: float, L: int) -> tuple[float, ...]:
     if top == 0:
         return (t_peak,)
     roots = []
-    if nu > 0:  # rising branch (0, t_peak): a local maximum of f
-        roots.append(brentq(phi, 0.0, t_peak, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
-    roots.append(brentq(phi, t_peak, 1.0, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+    if rising and nu > 0:
+        lo = nu ** (1.0 / (L - 2))
+        hi = min(t_peak, (nu / (1.0 - t_peak**L)) ** (1.0 / (L - 2)))
+        if phi(lo) >= 0:
+            roots.append(lo)
+        elif phi(hi) <= 0:
+            roots.append(hi)
+        else:
+            roots.append(brentq(phi, lo, hi, xtol=1e-300, rtol=rtol, maxiter=500))
+    roots.append(brentq(phi, t_peak, 1.0, xtol=1e-300, rtol=rtol, maxiter=500))
     return tuple(roots)
 
 
@@ -178,8 +198,7 @@ def scalar_critical_points(sigma: float, depth: int, *, weight_decay: float) -> 
     if L == 2:
         return (0.0, math.sqrt(sigma - mu)) if sigma > mu else (0.0,)
     scale = sigma ** (1.0 / L)
-    nu = mu / sigma ** (2.0 - 2.0 / L)
-    return (0.0,) + tuple(scale * t for t in _branch_roots(nu, L))
+    return (0.0,) + tuple(scale * t for t in _branch_roots(_normalized(sigma, mu, L), L))
 
 
 def scalar_threshold(sigma: float, depth: int) -> float:
@@ -230,19 +249,18 @@ def scalar_minimizer(sigma: float, depth: int, *, weight_decay: float) -> float:
         return math.sqrt(sigma - mu) if sigma > mu else 0.0
     if mu == 0:
         return sigma ** (1.0 / L)
-    mu_star = scalar_threshold(sigma, L)
-    if mu > mu_star * (1 + TIE_RTOL):
+    nu, nu_star = _normalized(sigma, mu, L), _nu_star(L)
+    if nu > nu_star * (1 + TIE_RTOL):
         return 0.0
-    if abs(mu - mu_star) <= TIE_RTOL * mu_star:
+    if abs(nu - nu_star) <= TIE_RTOL * nu_star:
         warnings.warn(
-            f"weight_decay = {mu!r} is the collapse threshold mu* = {mu_star!r} of sigma = {sigma!r} "
-            f"(depth {L}): s = 0 and the nonzero point are both global minimizers; returning the "
-            "nonzero one",
+            f"weight_decay = {mu!r} is the collapse threshold mu* = {scalar_threshold(sigma, L)!r} of "
+            f"sigma = {sigma!r} (depth {L}): s = 0 and the nonzero point are both global "
+            "minimizers; returning the nonzero one",
             WeightDecayTieWarning,
             stacklevel=2,
         )
-    nu = min(mu / sigma ** (2.0 - 2.0 / L), _nu_star(L))
-    return sigma ** (1.0 / L) * _branch_roots(nu, L)[-1]
+    return sigma ** (1.0 / L) * _branch_roots(min(nu, nu_star), L, rising=False)[-1]
 
 
 def _target(target: Any) -> np.ndarray:
