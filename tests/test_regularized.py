@@ -20,7 +20,6 @@ from dmfsharp.errors import FactorError
 from dmfsharp.regularized import (
     WeightDecayTieWarning,
     local_minimum_limit,
-    regularized_minimizer,
     scalar_critical_points,
     scalar_minimizer,
     scalar_threshold,
@@ -34,6 +33,7 @@ from dmfsharp.regularized_hessian import (
     regularized_scalar_spectrum,
     regularized_sharpness,
 )
+from dmfsharp.regularized_minima import regularized_minimizer
 from dmfsharp.regularized_spectrum import regularized_minimum_spectrum
 
 EPS = np.finfo(float).eps

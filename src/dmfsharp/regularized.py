@@ -56,15 +56,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
 
-from .chain import FactorChain, as_float_array
+from .chain import as_float_array
 from .errors import FactorError
-from .minima import check_dims
 
 __all__ = [
     "WeightDecayTieWarning",
@@ -73,9 +71,9 @@ __all__ = [
     "scalar_critical_points",
     "scalar_minimizer",
     "scalar_threshold",
+    "target_matrix",
     "weight_decay_threshold",
     "local_minimum_limit",
-    "regularized_minimizer",
 ]
 
 #: Relative distance ``|mu - mu*| / mu*`` within which the two scalar minimizers are a tie.
@@ -212,6 +210,17 @@ def scalar_threshold(sigma: float, depth: int) -> float:
     For ``mu > mu*`` the only minimizer of ``f`` is ``s = 0``; for ``mu < mu*`` it is the
     nonzero local minimum; at ``mu = mu*`` (``L >= 3``, ``sigma > 0``) both tie.
 
+    Parameters
+    ----------
+    sigma : float
+        ``>= 0``.
+    depth : int
+        ``L >= 2``.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> scalar_threshold(9.0, 2), round(scalar_threshold(2.0, 3), 12)  # (2 / 2)^(4/3)
@@ -228,6 +237,19 @@ def scalar_minimizer(sigma: float, depth: int, *, weight_decay: float) -> float:
     the larger root of ``s^{L-2}(sigma - s^L) = mu`` when ``mu < mu*(sigma, L)``
     (:func:`scalar_threshold`), else 0. Roots are bracketed on the monotone falling branch
     of ``h`` and found by Brent's method in the normalized variable ``t = s / sigma^{1/L}``.
+
+    Parameters
+    ----------
+    sigma : float
+        ``>= 0``.
+    depth : int
+        ``L >= 2``.
+    weight_decay : float
+        ``mu >= 0``.
+
+    Returns
+    -------
+    float
 
     Warns
     -----
@@ -263,7 +285,8 @@ def scalar_minimizer(sigma: float, depth: int, *, weight_decay: float) -> float:
     return sigma ** (1.0 / L) * _branch_roots(min(nu, nu_star), L, rising=False)[-1]
 
 
-def _target(target: Any) -> np.ndarray:
+def target_matrix(target: Any) -> np.ndarray:
+    """Validate ``M`` as a finite float64 matrix (a scalar or vector becomes ``1 x n``)."""
     m = as_float_array(target, "target M", ndim=None)
     if m.ndim > 2:
         raise FactorError(f"target M must be at most 2-D, got shape {m.shape}")
@@ -307,7 +330,7 @@ def weight_decay_threshold(target: Any, depth: int) -> float:
     >>> round(weight_decay_threshold(np.diag([2.0, 1.0]), 3), 12)  # (sigma_max / 2)^(4/3)
     1.0
     """
-    m = _target(target)
+    m = target_matrix(target)
     return scalar_threshold(float(np.linalg.norm(m, 2)), check_depth(depth))
 
 
@@ -327,88 +350,26 @@ def local_minimum_limit(target: Any, depth: int) -> float:
     point 0 is a local minimum, its Hessian being ``2 mu I``), so gradient descent need
     not collapse between the two thresholds, nor reach the nonzero minimizer below ``mu*``.
 
+    Parameters
+    ----------
+    target : array_like, shape (d_L, d_0)
+        ``M``.
+    depth : int
+        ``L >= 2``.
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> import numpy as np
     >>> local_minimum_limit(np.diag([3.0, 1.0]), 2)  # = the collapse threshold for L = 2
     3.0
     """
-    m = _target(target)
+    m = target_matrix(target)
     L = check_depth(depth)
     sigma = float(np.linalg.norm(m, 2))
     if L == 2:
         return sigma
     return ((L - 2) / (2.0 * L - 2.0)) ** (1.0 - 2.0 / L) * L / (2.0 * L - 2.0) * sigma ** (2.0 - 2.0 / L)
-
-
-def _random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))
-
-
-def regularized_minimizer(
-    target: Any, dims: Sequence[int], *, weight_decay: float, seed: Any = None
-) -> FactorChain:
-    """A global minimizer of ``||M - W_L ... W_1||_F^2 + mu sum_k ||W_k||_F^2``.
-
-    With the SVD ``M = U diag(sigma) V^T`` and ``q = min(d_0, ..., d_L)``, each of the top
-    ``q`` singular values gets ``s_i`` = :func:`scalar_minimizer` ``(sigma_i, L, mu)`` and
-    the factors are balanced:
-    ``W_1 = R_1 diag(s) V^T``, ``W_k = R_k diag(s) R_{k-1}^T``, ``W_L = U diag(s) R_{L-1}^T``
-    (zero-padded), so ``P = U diag(s^L) V^T``. Narrow hidden widths are allowed: they
-    cap the rank at ``q``. ``seed=None`` takes ``R_k = I``; a seed draws each ``R_k``
-    orthogonal with ``numpy.random.default_rng(seed)``, giving another global minimizer
-    of the same value (for ``mu > 0`` every global minimizer off the tie set has this
-    form, so all share the layer norms ``||W_k||_F^2 = sum_i s_i^2``).
-
-    Parameters
-    ----------
-    target : array_like, shape (d_L, d_0)
-        ``M``.
-    dims : sequence of int
-        ``(d_0, d_1, ..., d_L)``, ``L >= 2``, matching ``M``.
-    weight_decay : float
-        ``mu >= 0`` (``mu = 0`` gives a flattest minimizer of the unregularized loss).
-    seed : int or numpy.random.Generator, optional
-        Seed of the orthogonal freedom between layers.
-
-    Returns
-    -------
-    FactorChain
-
-    Raises
-    ------
-    FactorError
-        If ``M`` is invalid or its shape is not ``(d_L, d_0)``, or ``dims`` are invalid.
-    ValueError
-        If ``weight_decay`` is negative or not finite.
-
-    Warns
-    -----
-    WeightDecayTieWarning
-        If some ``sigma_i`` sits exactly at its collapse threshold.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> chain = regularized_minimizer(np.diag([4.0, 1.0]), (2, 2, 2), weight_decay=3.0)
-    >>> chain.product  # soft-thresholding: diag(max(sigma - mu, 0))
-    array([[1., 0.],
-           [0., 0.]])
-    """
-    m = _target(target)
-    dims = check_dims(dims, feasible=False)
-    mu = check_weight_decay(weight_decay)
-    if (dims[-1], dims[0]) != m.shape:
-        raise FactorError(
-            f"target M has shape {m.shape}, but dims {list(dims)} need (d_L, d_0) = {(dims[-1], dims[0])}"
-        )
-    L = len(dims) - 1
-    u, sig, vt = np.linalg.svd(m, full_matrices=False)
-    q = min(min(dims), sig.size)
-    s = np.array([scalar_minimizer(float(x), L, weight_decay=mu) for x in sig[:q]])
-    rng = np.random.default_rng(seed) if seed is not None else None
-    rot = [np.eye(d) if rng is None else _random_orthogonal(d, rng) for d in dims[1:-1]]
-    left = [r[:, :q] for r in rot] + [u[:, :q]]  # output bases of W_1, ..., W_L
-    right = [vt[:q].T] + [r[:, :q] for r in rot]  # input bases of W_1, ..., W_L
-    return FactorChain([(lo * s) @ ri.T for lo, ri in zip(left, right, strict=True)])

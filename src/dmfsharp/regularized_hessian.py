@@ -71,7 +71,20 @@ DENSE_MAX_PARAMS = 1500
 
 
 def regularized_loss(factors: FactorsLike, *, target: Any, weight_decay: float) -> float:
-    """``||M - W_L ... W_1||_F^2 + mu sum_k ||W_k||_F^2``.
+    """``||M - W_L ... W_1||_F^2 + mu sum_k ||W_k||_F^2`` (eq. 15 plus weight decay).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_{k-1})``, float64.
+    target : array_like, shape (d_L, d_0)
+        ``M``.
+    weight_decay : float
+        ``mu >= 0``.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -85,7 +98,28 @@ def regularized_loss(factors: FactorsLike, *, target: Any, weight_decay: float) 
 
 
 def regularized_gradient(factors: FactorsLike, *, target: Any, weight_decay: float) -> list[np.ndarray]:
-    """``dL_mu/dW_k = -2 A_k^T (M - P) B_k^T + 2 mu W_k``, W_1 first."""
+    """``dL_mu/dW_k = -2 A_k^T (M - P) B_k^T + 2 mu W_k``, W_1 first.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_{k-1})``, float64.
+    target : array_like, shape (d_L, d_0)
+        ``M``.
+    weight_decay : float
+        ``mu >= 0``.
+
+    Returns
+    -------
+    list of ndarray
+        One array per factor, shaped like it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [g.item() for g in regularized_gradient([[[1.0]], [[2.0]]], target=[[2.0]], weight_decay=1.0)]
+    [2.0, 4.0]
+    """
     chain = as_chain(factors)
     mu = check_weight_decay(weight_decay)
     return [g + 2.0 * mu * w for g, w in zip(gradient(chain, target=target), chain.factors, strict=True)]
@@ -94,7 +128,24 @@ def regularized_gradient(factors: FactorsLike, *, target: Any, weight_decay: flo
 def regularized_hessian_vector_product(
     factors: FactorsLike, direction: Sequence[Any], *, target: Any, weight_decay: float
 ) -> list[np.ndarray]:
-    """``nabla^2 L_mu U``: Gauss-Newton part + residual part (eqs. 56-58) + ``2 mu U``."""
+    """``nabla^2 L_mu U``: Gauss-Newton part + residual part (eqs. 56-58) + ``2 mu U``.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_{k-1})``, float64.
+    target : array_like, shape (d_L, d_0)
+        ``M``.
+    weight_decay : float
+        ``mu >= 0``.
+    direction : sequence of array_like
+        ``[U_1, ..., U_L]`` shaped like the factors.
+
+    Returns
+    -------
+    list of ndarray
+        ``(H U)_k`` for each factor, W_1 first.
+    """
     chain = as_chain(factors)
     mu = check_weight_decay(weight_decay)
     u = check_like(chain, direction, "direction")
@@ -109,6 +160,20 @@ def regularized_critical_residual(
 
     ``scale = 2 sum_k (||A_k||_F ||B_k||_F (||M||_F + ||P||_F) + mu ||W_k||_F)`` bounds the
     norm of each part of the gradient, so ``||grad|| / scale`` is a relative criticality.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_{k-1})``, float64.
+    target : array_like, shape (d_L, d_0)
+        ``M``.
+    weight_decay : float
+        ``mu >= 0``.
+
+    Returns
+    -------
+    tuple of float
+        ``(norm, scale)``.
     """
     chain = as_chain(factors)
     m = check_target(chain, target)
@@ -169,7 +234,7 @@ def regularized_scalar_spectrum(
     Examples
     --------
     >>> import numpy as np
-    >>> from dmfsharp.regularized import regularized_minimizer
+    >>> from dmfsharp.regularized_minima import regularized_minimizer
     >>> chain = regularized_minimizer(np.array([[4.0]]), (1, 2, 1), weight_decay=3.0)
     >>> regularized_scalar_spectrum(chain, target=[[4.0]], weight_decay=3.0).tolist()  # s^2 = 1
     [0.0, 4.0, 12.0, 12.0]
@@ -231,7 +296,7 @@ def regularized_sharpness(
     Examples
     --------
     >>> import numpy as np
-    >>> from dmfsharp.regularized import regularized_minimizer
+    >>> from dmfsharp.regularized_minima import regularized_minimizer
     >>> chain = regularized_minimizer(np.array([[4.0]]), (1, 3, 1), weight_decay=1.0)
     >>> round(regularized_sharpness(chain, target=[[4.0]], weight_decay=1.0), 10)  # 2 L s^2 = 4 * 3
     12.0

@@ -81,7 +81,7 @@ def regularized_minimum_spectrum(target: Any, dims: Sequence[int], *, weight_dec
 
     Exact up to the rounding of small dense ``eigh`` calls (blocks of size ``<= 2L``,
     see the module text); no factors, no Lanczos. The same at every global minimizer
-    produced by :func:`dmfsharp.regularized.regularized_minimizer` (any seed); at a tie
+    produced by :func:`dmfsharp.regularized_minima.regularized_minimizer` (any seed); at a tie
     (``mu = mu*(sigma_i)``) it is the spectrum at the minimizer with nonzero ``s_i``.
 
     Parameters
