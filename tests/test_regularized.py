@@ -494,3 +494,16 @@ def test_tie_set_minimizers_differ_in_layer_norms():
     b = regularized_loss(collapsed, target=m, weight_decay=mu)
     assert a == pytest.approx(b, rel=1e-12)
     assert np.linalg.norm(collapsed[0]) < np.linalg.norm(nonzero[0]) - 0.1
+
+
+def test_trace_formula_holds_at_any_point():
+    # the residual term's diagonal is zero at every point (P is affine in each single entry)
+    rng = np.random.default_rng(4)
+    dims, mu = (2, 3, 4, 2), 0.3
+    ws = [rng.standard_normal((dims[i], dims[i - 1])) for i in range(1, 4)]
+    m = rng.standard_normal((2, 2))
+    chain = regularized_minimizer(m, dims, weight_decay=mu).with_factors(ws)
+    tr = np.trace(autograd(chain, m, mu)[1])
+    a = [np.linalg.norm(x) ** 2 for x in chain.suffix]
+    b = [np.linalg.norm(x) ** 2 for x in chain.prefix]
+    assert tr == pytest.approx(2 * np.dot(a, b) + 2 * mu * chain.num_params, rel=1e-12)
