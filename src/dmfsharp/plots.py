@@ -332,12 +332,14 @@ def plot_sharpness(
             ax.set_xlim(0, longest)
         ax.set_xlabel("iteration $k$" + (" (log scale beyond 10)" if longest > 500 else ""))
         ax.set_ylabel(r"$\lambda_{\max}$ at $w_k$")
+        dots = any(len(r.hessian_track_iterations) for r in result.runs)
         ax.set_title(
-            (title + "\n" if title else "") + r"sharpness along GD: lines "
-            r"$\lambda_{\max}(2K^\top K)$, dots $\lambda_{\max}(\nabla^2\mathcal{L})$, "
-            r"dashed $2/\eta$"
+            (title + "\n" if title else "")
+            + r"sharpness along GD: solid $\lambda_{\max}(2K^\top K)$"
+            + (r", dots $\lambda_{\max}(\nabla^2\mathcal{L})$" if dots else "")
+            + r", dashed $2/\eta$ of the same colour"
         )
-        fig.legend(loc="outside right upper", frameon=False)  # off the curves
+        fig.legend(loc="outside lower center", ncol=2, frameon=False)  # off the curves
         if path is not None:
             for fmt in formats:
                 fig.savefig(f"{path}.{fmt}", dpi=130)
