@@ -1,0 +1,87 @@
+"""Sphinx configuration of the dmfsharp documentation (built by scripts/build_docs.sh)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import dmfsharp  # noqa: E402
+
+project = "dmfsharp"
+author = "The dmfsharp developers"
+copyright = "2025, the dmfsharp developers"
+release = dmfsharp.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+# ---------------------------------------------------------------- API reference
+# The reference lists dmfsharp.__all__, whatever it holds when the docs are built: the
+# autosummary table is written here from the package itself, so a new public name appears
+# without editing the docs.
+GENERATED = HERE / "generated"
+GENERATED.mkdir(exist_ok=True)
+_lines = [".. autosummary::", "   :toctree: .", "   :nosignatures:", ""]
+_lines += [f"   dmfsharp.{name}" for name in dmfsharp.__all__ if not name.startswith("_")]
+_text = "\n".join(_lines) + "\n"
+_target = GENERATED / "api_table.rst"
+if not _target.exists() or _target.read_text() != _text:
+    _target.write_text(_text)
+
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks: set[str] = set()  # enforced later (issue 12, item 2)
+
+# ---------------------------------------------------------------- maths, offline
+# MathJax 3 is installed from npm at build time by scripts/build_docs.sh into the
+# git-ignored _build/mathjax folder and served from the site itself, so pages render
+# without network access and nothing vendored is committed.
+MATHJAX_DIR = HERE / "_build" / "mathjax"
+html_static_path = [str(MATHJAX_DIR)] if MATHJAX_DIR.exists() else []
+mathjax_path = "tex-svg.js"
+mathjax3_config = {"options": {"enableMenu": False}}
+
+# ---------------------------------------------------------------- gallery
+sphinx_gallery_conf = {
+    "examples_dirs": "examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "reset_modules": ("matplotlib",),
+    "show_memory": False,
+    "abort_on_example_error": True,
+}
+
+# ---------------------------------------------------------------- HTML
+html_theme = "pydata_sphinx_theme"
+html_title = "dmfsharp"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 7,
+}
+html_show_sourcelink = False
+templates_path: list[str] = []
+exclude_patterns = ["_build", "examples/README.rst", "**.ipynb_checkpoints"]
+intersphinx_mapping: dict[str, tuple[str, None]] = {}
+nitpicky = False
+suppress_warnings = ["config.cache"]
