@@ -30,12 +30,23 @@ extensions = [
 # The reference lists dmfsharp.__all__, whatever it holds when the docs are built: the
 # autosummary table is written here from the package itself, so a new public name appears
 # without editing the docs.
-GENERATED = HERE / "generated"
-GENERATED.mkdir(exist_ok=True)
-_lines = [".. autosummary::", "   :toctree: .", "   :nosignatures:", ""]
-_lines += [f"   dmfsharp.{name}" for name in dmfsharp.__all__ if not name.startswith("_")]
+_lines = [
+    "API reference",
+    "=============",
+    "",
+    "Everything in ``dmfsharp.__all__``, generated from the docstrings. This page is written by",
+    "``docs/conf.py`` from the package itself at build time, so it follows ``__all__``.",
+    "",
+    ".. currentmodule:: dmfsharp",
+    "",
+    ".. autosummary::",
+    "   :toctree: generated",
+    "   :nosignatures:",
+    "",
+]
+_lines += [f"   {name}" for name in dmfsharp.__all__ if not name.startswith("_")]
 _text = "\n".join(_lines) + "\n"
-_target = GENERATED / "api_table.rst"
+_target = HERE / "api.rst"  # git-ignored: generated
 if not _target.exists() or _target.read_text() != _text:
     _target.write_text(_text)
 
@@ -80,7 +91,7 @@ html_theme_options = {
     "header_links_before_dropdown": 7,
 }
 html_show_sourcelink = False
-templates_path: list[str] = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "examples/README.rst", "**.ipynb_checkpoints"]
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 nitpicky = False

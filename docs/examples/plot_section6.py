@@ -15,8 +15,8 @@ import dmfsharp as dmf
 
 w = dmf.section6_example()
 print("lambda_max =", dmf.sharpness(w))                   # 44, exactly
-print("flat value =", dmf.flat_sharpness(w.product(), depth=w.depth))
+print("flat value =", dmf.flat_sharpness(w.product, depth=w.depth))
 print("Frobenius imbalance =", dmf.frobenius_imbalance(w))
 
-path = dmf.minima_path(np.asarray(w.product()), num=61)
+path = dmf.minima_path(np.asarray(w.product), num=61)
 fig = dmf.plot_minima_path(path)

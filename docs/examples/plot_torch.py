@@ -26,7 +26,7 @@ print("dims", chain.dims)
 exact = dmf.sharpness(chain)  # target = the network's own product: a global minimum
 
 # The same number by autograd: the Hessian of ||M - W3 W2 W1||_F^2 at the weights.
-M = torch.as_tensor(np.asarray(chain.product()))
+M = torch.as_tensor(np.asarray(chain.product))
 params = [p.detach().clone() for p in net.parameters()]
 shapes = [p.shape for p in params]
 flat = torch.cat([p.reshape(-1) for p in params])

@@ -300,7 +300,7 @@ def result_plane_is_hessian(result) -> bool:
 def plot_sharpness(
     result, path: str | Path | None = None, *, title: str = "", formats: tuple[str, ...] = ("png",)
 ):
-    """Sharpness along each trajectory against the iteration, with ``2/eta`` lines.
+    """Sharpness along each trajectory against the iteration, with the edge 2/eta per run.
 
     Solid: the exact ``lambda_max(2 K^T K)`` (Gauss-Newton part, Lemma 3) at the tracked
     iterations; markers: the full Hessian's ``lambda_max`` (Lanczos); dashed: ``2/eta``
