@@ -1,4 +1,4 @@
-"""
+r"""
 Figure 1: depth-2 factorization, step sizes at and above 2/λ_max
 ================================================================
 

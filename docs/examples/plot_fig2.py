@@ -1,4 +1,4 @@
-"""
+r"""
 Figure 2: 15-layer scalar factorization, two rows
 =================================================
 

@@ -1,4 +1,4 @@
-"""
+r"""
 Figure 3: 15-layer scalar factorization, both sides of the threshold
 ====================================================================
 

@@ -1,4 +1,4 @@
-"""
+r"""
 Figure 6: 20-layer scalar factorization
 =======================================
 

@@ -1,4 +1,4 @@
-"""
+r"""
 Figure 7: 5-layer scalar factorization
 ======================================
 

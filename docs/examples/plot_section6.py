@@ -14,7 +14,7 @@ import numpy as np
 import dmfsharp as dmf
 
 w = dmf.section6_example()
-print("lambda_max =", dmf.sharpness(w))                   # 44, exactly
+print("lambda_max =", dmf.sharpness(w))  # 44, exactly
 print("flat value =", dmf.flat_sharpness(w.product, depth=w.depth))
 print("Frobenius imbalance =", dmf.frobenius_imbalance(w))
 
