@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,17 @@ extensions = [
 # The reference lists dmfsharp.__all__, whatever it holds when the docs are built: the
 # autosummary table is written here from the package itself, so a new public name appears
 # without editing the docs.
+
+
+def _summary(obj) -> str:
+    """First paragraph of the docstring of a class or routine ('' for data)."""
+    if not (inspect.isclass(obj) or inspect.isroutine(obj)):
+        return ""
+    doc = inspect.getdoc(obj) or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+_names = [n for n in dmfsharp.__all__ if not n.startswith("_")]
 _lines = [
     "API reference",
     "=============",
@@ -39,18 +51,36 @@ _lines = [
     "",
     ".. currentmodule:: dmfsharp",
     "",
-    ".. autosummary::",
-    "   :toctree: generated",
-    "   :nosignatures:",
+    ".. list-table::",
+    "   :widths: 28 72",
+    "   :class: api-table",
     "",
 ]
-_lines += [f"   {name}" for name in dmfsharp.__all__ if not name.startswith("_")]
+for _n in _names:
+    _lines += [f"   * - :obj:`{_n}`", f"     - {_summary(getattr(dmfsharp, _n))}"]
+# One page per name, written here too (autosummary's own table truncates summaries at the
+# first period, which breaks inline literals such as ``W_L ... W_1``).
+(HERE / "generated").mkdir(exist_ok=True)
+for _n in _names:
+    _obj = getattr(dmfsharp, _n)
+    if inspect.isclass(_obj):
+        _body = f".. autoclass:: {_n}\n   :members:\n"
+    elif inspect.isroutine(_obj):
+        _body = f".. autofunction:: {_n}\n"
+    else:
+        _body = f".. autodata:: {_n}\n   :no-value:\n"
+    _page = f"{_n}\n{'=' * len(_n)}\n\n.. currentmodule:: dmfsharp\n\n{_body}"
+    _stub = HERE / "generated" / f"dmfsharp.{_n}.rst"
+    if not _stub.exists() or _stub.read_text() != _page:
+        _stub.write_text(_page)
+_lines += ["", ".. toctree::", "   :hidden:", ""]
+_lines += [f"   generated/dmfsharp.{_n}" for _n in _names]
 _text = "\n".join(_lines) + "\n"
 _target = HERE / "api.rst"  # git-ignored: generated
 if not _target.exists() or _target.read_text() != _text:
     _target.write_text(_text)
 
-autosummary_generate = True
+autosummary_generate = False
 autosummary_imported_members = True
 autodoc_default_options = {"members": False}
 numpydoc_show_class_members = False
@@ -74,7 +104,7 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "FileNameSortKey",  # files are numbered in reading order
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
     "reset_modules": ("matplotlib",),

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for page, name in [
             (root / "index.html", "index.png"),
-            (root / "auto_examples" / "plot_fig2.html", "gallery_fig2.png"),
+            (root / "auto_examples" / "plot_02_fig2.html", "gallery_fig2.png"),
             (root / "math.html", "math.png"),
         ]:
             screenshot(page, out / name)
