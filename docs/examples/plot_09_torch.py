@@ -3,7 +3,7 @@ Sharpness of a PyTorch network
 ==============================
 
 A bias-free ``nn.Sequential`` of ``nn.Linear`` layers is a deep matrix factorization.
-We train one briefly on whitened data, read its weights with :func:`dmfsharp.from_torch`
+We build a random one, read its weights with :func:`dmfsharp.from_torch`
 and compare the exact sharpness at the minimum of its own product with an autograd
 Hessian of the same loss.
 """
