@@ -63,7 +63,9 @@ def map_extent(result, margin: float = 1.25) -> float:
 _END_MARKERS = ("*", "D", "s", "^", "v", "P", "X", "p", "h", "<", ">")
 
 
-def _window(runs, radius: float, pad: float = 0.08) -> tuple[float, float, float, float]:
+def _window(
+    runs, radius: float, pad: float = 0.08, quantile: float = 0.0
+) -> tuple[float, float, float, float]:
     """``(x0, x1, y0, y1)`` of the map: the row's trajectories and ``w*``, padded.
 
     Each axis gets its own range (the runs oscillate along ``v_1`` far more than they move
@@ -71,7 +73,11 @@ def _window(runs, radius: float, pad: float = 0.08) -> tuple[float, float, float
     """
     pts = [r.coords[np.all(np.isfinite(r.coords), axis=1)] for r in runs if r.status != "diverged"]
     pts = [p for p in pts if len(p)]
-    allp = np.vstack([np.zeros((1, 2))] + pts)
+    # Each run's points between the given quantiles (all of them by default) and its end.
+    keep = [np.zeros((1, 2))]
+    for p in pts:
+        keep += [np.quantile(p, [quantile, 1.0 - quantile], axis=0), p[-1:]]
+    allp = np.vstack(keep)
     lo, hi = allp.min(axis=0), allp.max(axis=0)
     span = np.maximum(hi - lo, 20.0 * radius)
     span = np.maximum(span, 0.02 * span.max())
@@ -94,6 +100,47 @@ def _positive_or_zero(ax, k, values, color, lw: float = 1.3, slot: int = 0) -> b
     y = 0.012 + 0.02 * slot  # one lane per run, so bars of different runs do not hide each other
     ax.plot(k, np.where(zero, y, np.nan), color=color, lw=4, solid_capstyle="butt", transform=trans)
     return True
+
+
+def _zoom_inset(ax, runs, colors, window, draw) -> None:
+    """Zoom on the runs' ends when they sit in a small part of the map.
+
+    The inset goes into the corner of the map that the trajectories cross least (points
+    counted), and ``draw(inset)`` fills it like the main map.
+    """
+    live = [r for r in runs if r.status != "diverged" and np.all(np.isfinite(r.coords[-1]))]
+    if len(live) < 2:
+        return
+    ends = np.vstack([np.zeros((1, 2))] + [r.coords[-1:] for r in live])
+    x0, x1, y0, y1 = window
+    lo, hi = ends.min(axis=0), ends.max(axis=0)
+    fx, fy = (hi[0] - lo[0]) / (x1 - x0), (hi[1] - lo[1]) / (y1 - y0)
+    if fx * fy > 0.03 or max(fx, fy) < 0.01:  # ends already apart, or all at w* (rounding)
+        return
+    span = np.maximum(hi - lo, 1e-3 * np.array([x1 - x0, y1 - y0]))
+    zx0, zx1 = lo[0] - 0.2 * span[0], hi[0] + 0.2 * span[0]
+    zy0, zy1 = lo[1] - 0.2 * span[1], hi[1] + 0.2 * span[1]
+    pts = np.vstack([r.coords for r in live])
+    u = (pts[:, 0] - x0) / (x1 - x0)
+    v = (pts[:, 1] - y0) / (y1 - y0)
+    size = 0.4
+    corners = [(0.02, 0.02), (0.58, 0.02), (0.02, 0.53), (0.58, 0.53)]  # room for the title
+    zoom_u = ((zx0 + zx1) / 2 - x0) / (x1 - x0)
+    zoom_v = ((zy0 + zy1) / 2 - y0) / (y1 - y0)
+
+    def cost(c):
+        inside = (u >= c[0]) & (u <= c[0] + size) & (v >= c[1]) & (v <= c[1] + size)
+        covers_zoom = c[0] <= zoom_u <= c[0] + size and c[1] <= zoom_v <= c[1] + size
+        return int(inside.sum()) + (10**9 if covers_zoom else 0)
+
+    cu, cv = min(corners, key=cost)
+    inset = ax.inset_axes([cu, cv, size, size])
+    draw(inset)
+    inset.set_xlim(zx0, zx1)
+    inset.set_ylim(zy0, zy1)
+    inset.tick_params(labelleft=False, labelbottom=False, length=2)  # the box gives the scale
+    inset.set_title("zoom on the ends (boxed)", fontsize=8, pad=2)
+    ax.indicate_inset_zoom(inset, edgecolor="k", alpha=0.8)
 
 
 def _split_rows(runs, rows: int | None) -> list[list[int]]:
@@ -244,29 +291,35 @@ def plot_escape(
             if levels.size < 3:
                 levels = np.linspace(lo, hi, 9)
             zc = np.clip(np.where(np.isfinite(z), z, levels[0]), levels[0], levels[-1])
-            cs = ax_c.contourf(xs, ys, zc, levels=levels, cmap="Greys_r", alpha=0.9)
-            ax_c.contour(xs, ys, zc, levels=levels, colors="k", linewidths=0.35, alpha=0.45)
+
+            def draw_map(ax, xs=xs, ys=ys, zc=zc, levels=levels, row_runs=row_runs, colors=colors):
+                filled = ax.contourf(xs, ys, zc, levels=levels, cmap="Greys_r", alpha=0.9)
+                ax.contour(xs, ys, zc, levels=levels, colors="k", linewidths=0.35, alpha=0.45)
+                for j, (run, c) in enumerate(zip(row_runs, colors, strict=True)):
+                    if run.status == "diverged":
+                        continue
+                    ax.plot(run.coords[:, 0], run.coords[:, 1], color=c, lw=1.0, alpha=0.85)
+                    ax.plot(
+                        run.coords[-1, 0],
+                        run.coords[-1, 1],
+                        marker=_END_MARKERS[j % len(_END_MARKERS)],
+                        ms=13 if j == 0 else 9,
+                        color=c,
+                        mec="k",
+                        mew=0.7,
+                        ls="none",
+                        zorder=5,
+                    )
+                ax.plot(0, 0, marker="o", ms=6, color="w", mec="k", ls="none", zorder=4)
+                return filled
+
+            cs = draw_map(ax_c)
             cb = sub.colorbar(cs, ax=ax_c, shrink=0.95)
             ticks = MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(levels[0], levels[-1])
             cb.set_ticks(ticks[(ticks >= levels[0]) & (ticks <= levels[-1])])
             cb.ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))
             cb.set_label(r"$\log_{10}\,\mathcal{L}(w^* + x\zeta + y\gamma)\,/\,\|M\|_F^2$")
-            for j, (run, c) in enumerate(zip(row_runs, colors, strict=True)):
-                if run.status == "diverged":
-                    continue
-                ax_c.plot(run.coords[:, 0], run.coords[:, 1], color=c, lw=1.0, alpha=0.85)
-                ax_c.plot(
-                    run.coords[-1, 0],
-                    run.coords[-1, 1],
-                    marker=_END_MARKERS[j % len(_END_MARKERS)],
-                    ms=13 if j == 0 else 9,
-                    color=c,
-                    mec="k",
-                    mew=0.7,
-                    ls="none",
-                    zorder=5,
-                )
-            ax_c.plot(0, 0, marker="o", ms=6, color="w", mec="k", ls="none", zorder=4)
+            _zoom_inset(ax_c, row_runs, colors, (xs[0], xs[-1], ys[0], ys[-1]), draw_map)
             ax_c.set_xlim(xs[0], xs[-1])
             ax_c.set_ylim(ys[0], ys[-1])
             ax_c.set_xlabel(f"$x$ along ${names[0]}$")
