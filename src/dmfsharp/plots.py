@@ -359,6 +359,13 @@ def plot_sharpness(
     iterations; markers: the full Hessian's ``lambda_max`` (Lanczos); dashed: ``2/eta``
     of the same run (the edge of stability). Needs ``track_every`` and/or
     ``track_hessian_every`` in the experiment.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Lemma 3, Theorem 5, Section 7). L. Wu, C. Ma and
+    W. E, How SGD selects the global minima in over-parameterized learning: a dynamical
+    stability perspective, NeurIPS 2018 (the stability threshold ``2/eta``).
     """
     plt = _pyplot()
     colors = _colors(len(result.runs))

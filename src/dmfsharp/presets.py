@@ -57,6 +57,11 @@ class EscapePreset:
         Start direction and landscape plane (the paper: ``"top"``, ``"hessian"``).
     grid : int
         Points per axis of the contour map.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Section 7, Figures 1-7, Appendix D.2).
     """
 
     name: str
