@@ -48,14 +48,111 @@ def _floor(traces) -> float:
 
 
 def map_extent(result, margin: float = 1.25) -> float:
-    """Half-width of the square contour map: the trajectories' reach times ``margin``.
+    """Half-width of a square contour map: the trajectories' reach times ``margin``.
 
-    Diverged runs are left out; at least ``10 r`` so the start is inside.
+    Diverged runs are left out; at least ``10 r`` so the start is inside. (The figure itself
+    uses a window fitted to each row's trajectories, see :func:`plot_escape`.)
     """
     reach = [np.max(np.abs(r.coords)) for r in result.runs if r.status != "diverged"]
     reach = [x for x in reach if np.isfinite(x)]
     ext = margin * max(reach) if reach else 0.0
     return float(max(ext, 10.0 * result.radius))
+
+
+#: End-of-run markers, one per run in a row (the start ``w*`` is the white circle).
+_END_MARKERS = ("*", "D", "s", "^", "v", "P", "X", "p", "h", "<", ">")
+
+
+def _window(
+    runs, radius: float, pad: float = 0.08, quantile: float = 0.0
+) -> tuple[float, float, float, float]:
+    """``(x0, x1, y0, y1)`` of the map: the row's trajectories and ``w*``, padded.
+
+    Each axis gets its own range (the runs oscillate along ``v_1`` far more than they move
+    along ``v_N``), the short one at least 2% of the long one, both at least ``20 r``.
+    """
+    pts = [r.coords[np.all(np.isfinite(r.coords), axis=1)] for r in runs if r.status != "diverged"]
+    pts = [p for p in pts if len(p)]
+    # Each run's points between the given quantiles (all of them by default) and its end.
+    keep = [np.zeros((1, 2))]
+    for p in pts:
+        keep += [np.quantile(p, [quantile, 1.0 - quantile], axis=0), p[-1:]]
+    allp = np.vstack(keep)
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    span = np.maximum(hi - lo, 20.0 * radius)
+    span = np.maximum(span, 0.02 * span.max())
+    mid = 0.5 * (lo + hi)
+    half = 0.5 * span * (1.0 + 2.0 * pad)
+    return float(mid[0] - half[0]), float(mid[0] + half[0]), float(mid[1] - half[1]), float(mid[1] + half[1])
+
+
+def _positive_or_zero(ax, k, values, color, lw: float = 1.3, slot: int = 0) -> bool:
+    """Draw ``values`` on a log axis; exact zeros as a bar along the bottom, not a floor.
+
+    Returns whether there were exact zeros.
+    """
+    v = np.asarray(values, dtype=float)
+    ax.plot(k, np.where(v > 0, v, np.nan), color=color, lw=lw)
+    zero = v == 0
+    if not np.any(zero):
+        return False
+    trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    y = 0.012 + 0.02 * slot  # one lane per run, so bars of different runs do not hide each other
+    ax.plot(k, np.where(zero, y, np.nan), color=color, lw=4, solid_capstyle="butt", transform=trans)
+    return True
+
+
+def _zoom_inset(ax, runs, colors, window, draw) -> None:
+    """Zoom on the runs' ends when they sit in a small part of the map.
+
+    The inset goes into the corner of the map that the trajectories cross least (points
+    counted), and ``draw(inset)`` fills it like the main map.
+    """
+    live = [r for r in runs if r.status != "diverged" and np.all(np.isfinite(r.coords[-1]))]
+    if len(live) < 2:
+        return
+    ends = np.vstack([np.zeros((1, 2))] + [r.coords[-1:] for r in live])
+    x0, x1, y0, y1 = window
+    lo, hi = ends.min(axis=0), ends.max(axis=0)
+    fx, fy = (hi[0] - lo[0]) / (x1 - x0), (hi[1] - lo[1]) / (y1 - y0)
+    if fx * fy > 0.03 or max(fx, fy) < 0.01:  # ends already apart, or all at w* (rounding)
+        return
+    span = np.maximum(hi - lo, 1e-3 * np.array([x1 - x0, y1 - y0]))
+    zx0, zx1 = lo[0] - 0.2 * span[0], hi[0] + 0.2 * span[0]
+    zy0, zy1 = lo[1] - 0.2 * span[1], hi[1] + 0.2 * span[1]
+    pts = np.vstack([r.coords for r in live])
+    u = (pts[:, 0] - x0) / (x1 - x0)
+    v = (pts[:, 1] - y0) / (y1 - y0)
+    size = 0.4
+    corners = [(0.02, 0.02), (0.58, 0.02), (0.02, 0.53), (0.58, 0.53)]  # room for the title
+    zoom_u = ((zx0 + zx1) / 2 - x0) / (x1 - x0)
+    zoom_v = ((zy0 + zy1) / 2 - y0) / (y1 - y0)
+
+    def cost(c):
+        inside = (u >= c[0]) & (u <= c[0] + size) & (v >= c[1]) & (v <= c[1] + size)
+        covers_zoom = c[0] <= zoom_u <= c[0] + size and c[1] <= zoom_v <= c[1] + size
+        return int(inside.sum()) + (10**9 if covers_zoom else 0)
+
+    cu, cv = min(corners, key=cost)
+    inset = ax.inset_axes([cu, cv, size, size])
+    draw(inset)
+    inset.set_xlim(zx0, zx1)
+    inset.set_ylim(zy0, zy1)
+    inset.tick_params(labelleft=False, labelbottom=False, length=2)  # the box gives the scale
+    inset.set_title("zoom on the ends (boxed)", fontsize=8, pad=2)
+    ax.indicate_inset_zoom(inset, edgecolor="k", alpha=0.8)
+
+
+def _split_rows(runs, rows: int | None) -> list[list[int]]:
+    """Indices of the runs of each row: ``eta > 2/lambda_max`` above, the rest below."""
+    idx = list(range(len(runs)))
+    above = [i for i in idx if runs[i].step_multiplier > 1.0]
+    below = [i for i in idx if runs[i].step_multiplier <= 1.0]
+    if rows is None:
+        rows = 2 if above and below else 1
+    if rows == 1 or not above or not below:
+        return [idx]
+    return [above, below]
 
 
 def plot_escape(
@@ -66,8 +163,19 @@ def plot_escape(
     title: str = "",
     formats: tuple[str, ...] = ("png", "pdf"),
     landscape: Any = None,
+    rows: int | None = None,
 ):
-    """The three-panel escape figure of an :class:`~dmfsharp.dynamics.EscapeResult`.
+    r"""The escape figure of an :class:`~dmfsharp.dynamics.EscapeResult`, in the paper's layout.
+
+    Each row has three panels: (a) the normalized loss :math:`\mathcal{L}(w_k)/\|M\|_F^2`,
+    (b) the normalized squared distance :math:`\|w_k - w^*\|^2/\|w^*\|^2` with each run's
+    observed escape iteration (dotted) and its linear-theory prediction (dash-dot), and
+    (c) the loss contour map on the plane ``w* + x zeta + y gamma`` (Appendix D.1, eq. 91)
+    with the projected trajectories, fitted to them, and a distinct marker at each run's
+    end. With step sizes on both sides of ``2 / lambda_max`` the figure has two rows like
+    the paper's Figures 2 and 4-7: panels (a)-(c) for ``eta > 2 / lambda_max``, (d)-(f) for
+    ``eta <= 2 / lambda_max``. A loss that is exactly 0 is drawn as a bar along the bottom
+    axis, not at an invented floor. The legends sit below each row, off the curves.
 
     Parameters
     ----------
@@ -76,90 +184,156 @@ def plot_escape(
     path : str or Path, optional
         File stem; each of ``formats`` is written as ``path.<fmt>``. None: no file.
     grid : int
-        Points per axis of the contour map (``grid x grid`` loss evaluations, done by
+        Points per axis of each contour map (``grid x grid`` loss evaluations, done by
         :func:`dmfsharp.landscape.loss_grid` in one vectorized pass).
     title : str
-        Figure title.
+        Figure title (``lambda_max(w*)`` is appended).
     formats : tuple of str
         File formats to save.
-    landscape : tuple, optional
-        Precomputed ``(xs, ys, values)`` for panel (c).
+    landscape : tuple or list of tuples, optional
+        Precomputed ``(xs, ys, values)`` for panel (c), one per row.
+    rows : {None, 1, 2}
+        None: two rows when there are step sizes on both sides of ``2 / lambda_max``.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Section 7, Figures 1-7; Appendix D.1).
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
     from .landscape import loss_grid
 
     plt = pyplot_backend()
     runs = result.runs
-    colors = _colors(len(runs))
+    groups = _split_rows(runs, rows)
+    if landscape is not None and isinstance(landscape, tuple):
+        landscape = [landscape]
     mnorm2 = result.target_norm_sq or 1.0
-    with plt.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9}):
-        fig, axes = plt.subplots(1, 3, figsize=(16.5, 4.9), constrained_layout=True)
-        ax_l, ax_d, ax_c = axes
-        floor_l = _floor([r.normalized_loss for r in runs])
-        floor_d = _floor([r.distance_sq for r in runs])
-        for run, c in zip(runs, colors, strict=False):
-            k = np.arange(run.iterations + 1)
-            ax_l.semilogy(k, np.maximum(run.normalized_loss, floor_l), color=c, lw=1.3, label=_label(run))
-            ax_d.semilogy(k, np.maximum(run.distance_sq, floor_d), color=c, lw=1.3)
-            if run.escape_iteration is not None:
-                ax_d.axvline(run.escape_iteration, color=c, lw=0.8, ls=":")
-        ax_d.axhline(
-            result.escape_threshold**2,
-            color="0.4",
-            lw=0.9,
-            ls="--",
-            label=f"escape threshold $\\tau^2$ ($\\tau$ = {result.escape_threshold:g})",
-        )
-        longest = max(r.iterations for r in runs)
-        if longest > 500:  # escapes happen early; a log axis shows them and the long tails
-            for ax in (ax_l, ax_d):
-                ax.set_xscale("symlog", linthresh=10, linscale=0.5)
-                ax.set_xlim(0, longest)
-        xlabel = "iteration $k$" + (" (log scale beyond 10)" if longest > 500 else "")
-        ax_l.set_xlabel(xlabel)
-        ax_l.set_ylabel(r"$\mathcal{L}(w_k)\,/\,\|M\|_F^2$")
-        ax_l.set_title("(a) normalized training loss")
-        ax_d.set_xlabel(xlabel)
-        ax_d.set_ylabel(r"$\|w_k - w^*\|_2^2\,/\,\|w^*\|_2^2$")
-        ax_d.set_title("(b) normalized squared distance from $w^*$")
-        ax_d.legend(loc="center right", frameon=True, framealpha=0.85)
-        ax_l.legend(loc="best", frameon=False)
-
-        ext = map_extent(result)
-        if landscape is None:
-            xs = np.linspace(-ext, ext, int(grid))
-            ys = xs
-            values = loss_grid(result.minimum, xs, ys, plane=result.plane, target=result.target)
-        else:
-            xs, ys, values = landscape
-        z = np.log10(np.maximum(values / mnorm2, 1e-300))
-        finite = z[np.isfinite(z)]
-        lo, hi = (np.percentile(finite, 1), finite.max()) if finite.size else (0.0, 1.0)
-        if not hi > lo:
-            hi = lo + 1.0
-        levels = np.linspace(lo, hi, 25)
-        cs = ax_c.contourf(xs, ys, np.clip(z, lo, hi), levels=levels, cmap="Greys_r", alpha=0.9)
-        ax_c.contour(xs, ys, np.clip(z, lo, hi), levels=levels[::3], colors="k", linewidths=0.4, alpha=0.5)
-        cb = fig.colorbar(cs, ax=ax_c, shrink=0.9)
-        cb.set_label(r"$\log_{10}\,\mathcal{L}(w^* + x\zeta + y\gamma)/\|M\|_F^2$")
-        for run, c in zip(runs, colors, strict=False):
-            if run.status == "diverged":
-                continue
-            ax_c.plot(run.coords[:, 0], run.coords[:, 1], color=c, lw=1.0, alpha=0.9)
-            ax_c.plot(
-                run.coords[-1, 0], run.coords[-1, 1], marker="*", ms=15, color=c, mec="k", mew=0.6, ls="none"
+    longest = max(r.iterations for r in runs)
+    logx = longest > 500  # escapes happen early; a log axis shows them and the long tails
+    xlabel = "iteration $k$" + (" (log scale beyond 10)" if logx else "")
+    names = ("v_1", "v_N") if result_plane_is_hessian(result) else (r"\zeta", r"\gamma")
+    letters = ("abc", "def")
+    rc = {"font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11, "legend.fontsize": 9.5}
+    with plt.rc_context(rc):
+        fig = plt.figure(figsize=(16.5, 5.9 * len(groups) + (0.5 if title else 0.0)), layout="constrained")
+        subfigs = fig.subfigures(len(groups), 1, squeeze=False)[:, 0]
+        for g, (sub, members) in enumerate(zip(subfigs, groups, strict=True)):
+            ax_l, ax_d, ax_c = sub.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.0, 1.12]})
+            la, lb, lc = letters[g]
+            row_runs = [runs[i] for i in members]
+            colors = _colors(len(row_runs)) if len(groups) == 1 else [_colors(len(runs))[i] for i in members]
+            handles = []
+            zero_seen = False
+            for j, (run, c) in enumerate(zip(row_runs, colors, strict=True)):
+                k = np.arange(run.iterations + 1)
+                zero_seen |= _positive_or_zero(ax_l, k, run.normalized_loss, c, slot=j)
+                zero_seen |= _positive_or_zero(ax_d, k, run.distance_sq, c, slot=j)
+                if run.escape_iteration is not None:
+                    ax_d.axvline(run.escape_iteration, color=c, lw=1.0, ls=":")
+                if run.predicted_escape_iteration is not None and np.isfinite(run.predicted_escape_iteration):
+                    ax_d.axvline(run.predicted_escape_iteration, color=c, lw=1.0, ls="-.", alpha=0.8)
+                mk = _END_MARKERS[j % len(_END_MARKERS)] if run.status != "diverged" else None
+                handles.append(
+                    Line2D([], [], color=c, lw=1.6, marker=mk, ms=9, mec="k", mew=0.6, label=_label(run))
+                )
+            ax_d.axhline(result.escape_threshold**2, color="0.35", lw=0.9, ls="--")
+            handles.append(
+                Line2D([], [], color="0.35", lw=0.9, ls="--", label=f"({lb}) escape threshold $\\tau^2$")
             )
-        ax_c.plot(0, 0, marker="o", ms=5, color="w", mec="k", ls="none")
-        ax_c.set_xlim(xs[0], xs[-1])
-        ax_c.set_ylim(ys[0], ys[-1])
-        names = ("v_1", "v_N") if result_plane_is_hessian(result) else (r"\zeta", r"\gamma")
-        ax_c.set_xlabel(f"$x$ along ${names[0]}$")
-        ax_c.set_ylabel(f"$y$ along ${names[1]}$")
-        ax_c.set_title(r"(c) trajectories on the loss map ($\circ$ = $w^*$, $\star$ = end)")
-        ax_c.ticklabel_format(style="sci", scilimits=(-2, 3))
+            if any(r.escape_iteration is not None for r in row_runs):
+                handles.append(
+                    Line2D([], [], color="0.2", lw=1.0, ls=":", label=f"({lb}) observed escape iteration")
+                )
+            if any(r.predicted_escape_iteration is not None for r in row_runs):
+                handles.append(
+                    Line2D([], [], color="0.2", lw=1.0, ls="-.", label=f"({lb}) linear prediction of it")
+                )
+            if zero_seen:
+                handles.append(Line2D([], [], color="0.2", lw=4, label="bar on the bottom axis: exactly 0"))
+            for ax in (ax_l, ax_d):
+                ax.set_yscale("log")
+                if logx:
+                    ax.set_xscale("symlog", linthresh=10, linscale=0.5)
+                ax.set_xlim(0, longest)
+                ax.set_xlabel(xlabel)
+            for ax in (ax_l, ax_d):  # at least two decades, so a flat curve reads as flat
+                ylo, yhi = ax.get_ylim()
+                if yhi < 100.0 * ylo:
+                    mid = np.sqrt(ylo * yhi)
+                    ax.set_ylim(mid / 10.0, mid * 10.0)
+            ax_l.set_ylabel(r"$\mathcal{L}(w_k)\,/\,\|M\|_F^2$")
+            ax_l.set_title(f"({la}) normalized training loss")
+            ax_d.set_ylabel(r"$\|w_k - w^*\|_2^2\,/\,\|w^*\|_2^2$")
+            ax_d.set_title(f"({lb}) normalized squared distance from $w^*$")
+
+            x0, x1, y0, y1 = _window(row_runs, result.radius)
+            if landscape is not None and g < len(landscape):
+                xs, ys, values = landscape[g]
+            else:
+                xs = np.linspace(x0, x1, int(grid))
+                ys = np.linspace(y0, y1, int(grid))
+                values = loss_grid(result.minimum, xs, ys, plane=result.plane, target=result.target)
+            with np.errstate(divide="ignore"):
+                z = np.log10(np.asarray(values) / mnorm2)
+            finite = z[np.isfinite(z)]
+            lo, hi = (np.percentile(finite, 1), finite.max()) if finite.size else (0.0, 1.0)
+            if not hi > lo:
+                hi = lo + 1.0
+            levels = MaxNLocator(nbins=16, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+            levels = levels[(levels >= lo - 1e-12) & (levels <= hi + 1e-12)]
+            if levels.size < 3:
+                levels = np.linspace(lo, hi, 9)
+            zc = np.clip(np.where(np.isfinite(z), z, levels[0]), levels[0], levels[-1])
+
+            def draw_map(ax, xs=xs, ys=ys, zc=zc, levels=levels, row_runs=row_runs, colors=colors):
+                filled = ax.contourf(xs, ys, zc, levels=levels, cmap="Greys_r", alpha=0.9)
+                ax.contour(xs, ys, zc, levels=levels, colors="k", linewidths=0.35, alpha=0.45)
+                for j, (run, c) in enumerate(zip(row_runs, colors, strict=True)):
+                    if run.status == "diverged":
+                        continue
+                    ax.plot(run.coords[:, 0], run.coords[:, 1], color=c, lw=1.0, alpha=0.85)
+                    ax.plot(
+                        run.coords[-1, 0],
+                        run.coords[-1, 1],
+                        marker=_END_MARKERS[j % len(_END_MARKERS)],
+                        ms=13 if j == 0 else 9,
+                        color=c,
+                        mec="k",
+                        mew=0.7,
+                        ls="none",
+                        zorder=5,
+                    )
+                ax.plot(0, 0, marker="o", ms=6, color="w", mec="k", ls="none", zorder=4)
+                return filled
+
+            cs = draw_map(ax_c)
+            cb = sub.colorbar(cs, ax=ax_c, shrink=0.95)
+            ticks = MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(levels[0], levels[-1])
+            cb.set_ticks(ticks[(ticks >= levels[0]) & (ticks <= levels[-1])])
+            cb.ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))
+            cb.set_label(r"$\log_{10}\,\mathcal{L}(w^* + x\zeta + y\gamma)\,/\,\|M\|_F^2$")
+            _zoom_inset(ax_c, row_runs, colors, (xs[0], xs[-1], ys[0], ys[-1]), draw_map)
+            ax_c.set_xlim(xs[0], xs[-1])
+            ax_c.set_ylim(ys[0], ys[-1])
+            ax_c.set_xlabel(f"$x$ along ${names[0]}$")
+            ax_c.set_ylabel(f"$y$ along ${names[1]}$")
+            ax_c.set_title(f"({lc}) GD trajectories on the loss map (white circle: $w^*$; markers: ends)")
+            ax_c.ticklabel_format(style="sci", scilimits=(-2, 3))
+            if len(groups) == 2:
+                sub.suptitle(
+                    r"step sizes $\eta > 2/\lambda_{\max}$ (linearly unstable)"
+                    if g == 0
+                    else r"step sizes $\eta \leq 2/\lambda_{\max}$ (linearly stable or neutral)",
+                    fontsize=12,
+                )
+            sub.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False)
         if title:
             fig.suptitle(title + f"   [$\\lambda_{{\\max}}(w^*)$ = {result.lambda_max:.6g}]", fontsize=13)
         if path is not None:
@@ -179,17 +353,24 @@ def result_plane_is_hessian(result) -> bool:
 def plot_sharpness(
     result, path: str | Path | None = None, *, title: str = "", formats: tuple[str, ...] = ("png",)
 ):
-    """Sharpness along each trajectory against the iteration, with ``2/eta`` lines.
+    """Sharpness along each trajectory against the iteration, with the edge 2/eta per run.
 
     Solid: the exact ``lambda_max(2 K^T K)`` (Gauss-Newton part, Lemma 3) at the tracked
     iterations; markers: the full Hessian's ``lambda_max`` (Lanczos); dashed: ``2/eta``
     of the same run (the edge of stability). Needs ``track_every`` and/or
     ``track_hessian_every`` in the experiment.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Lemma 3, Theorem 5, Section 7). L. Wu, C. Ma and
+    W. E, How SGD selects the global minima in over-parameterized learning: a dynamical
+    stability perspective, NeurIPS 2018 (the stability threshold ``2/eta``).
     """
     plt = pyplot_backend()
     colors = _colors(len(result.runs))
     with plt.rc_context({"font.size": 11, "legend.fontsize": 9}):
-        fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=(11, 5.2), layout="constrained")
         for run, c in zip(result.runs, colors, strict=False):
             if len(run.track_iterations):
                 ax.plot(run.track_iterations, run.gn_lambda_max, color=c, lw=1.4, label=_label(run))
@@ -211,12 +392,14 @@ def plot_sharpness(
             ax.set_xlim(0, longest)
         ax.set_xlabel("iteration $k$" + (" (log scale beyond 10)" if longest > 500 else ""))
         ax.set_ylabel(r"$\lambda_{\max}$ at $w_k$")
+        dots = any(len(r.hessian_track_iterations) for r in result.runs)
         ax.set_title(
-            (title + "\n" if title else "") + r"sharpness along GD: lines "
-            r"$\lambda_{\max}(2K^\top K)$, dots $\lambda_{\max}(\nabla^2\mathcal{L})$, "
-            r"dashed $2/\eta$"
+            (title + "\n" if title else "")
+            + r"sharpness along GD: solid $\lambda_{\max}(2K^\top K)$"
+            + (r", dots $\lambda_{\max}(\nabla^2\mathcal{L})$" if dots else "")
+            + r", dashed $2/\eta$ of the same colour"
         )
-        ax.legend(loc="center right", frameon=True, framealpha=0.85)
+        fig.legend(loc="outside lower center", ncol=2, frameon=False)  # off the curves
         if path is not None:
             for fmt in formats:
                 fig.savefig(f"{path}.{fmt}", dpi=130)

@@ -81,7 +81,11 @@ def fill_run_folder(
         from .plots import plot_escape, plot_sharpness, pyplot_backend
 
         plt = pyplot_backend()
-        fig = plot_escape(result, folder / "figure", grid=grid, title=title)
+        from .presets import PRESETS
+
+        preset = PRESETS.get(config.get("preset", ""))  # the paper's layout of that figure
+        rows = preset.rows if preset is not None else None
+        fig = plot_escape(result, folder / "figure", grid=grid, title=title, rows=rows)
         plt.close(fig)
         files += ["figure.png", "figure.pdf"]
         if any(len(r.track_iterations) or len(r.hessian_track_iterations) for r in result.runs):
