@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ..exact import hessian_spectrum, hessian_trace, minimum_residual, sharpness
 from ..flatness import flat_sharpness, flatness_report
 from ..io import load_factors, to_jsonable
 from ..numeric import numerical_sharpness
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -88,17 +88,26 @@ def inspect_factors(chain, target) -> dict:
 
 def run(args) -> int:
     """Run ``dmfsharp inspect``."""
+    V.input_file(args.file, "FILE")
+    V.positive_float(args.eta, "--eta")
     if str(args.file).lower().endswith((".pt", ".pth")):
+        V.require("torch", "reading a .pt file")
         from ..torch_interop import load_torch_factors
 
-        chain, target = load_torch_factors(args.file), None
+        try:
+            chain, target = load_torch_factors(args.file), None
+        except (ValueError, OSError):
+            raise
+        except Exception as exc:  # torch's unpickler and dtype errors have no common base
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CLIError(
+                f"{args.file}: not a readable PyTorch state_dict of float weights ({first})"
+            ) from None
     else:
         chain, target = load_factors(args.file)
     info = inspect_factors(chain, target)
     if args.eta is not None:
         eta = float(args.eta)
-        if not (np.isfinite(eta) and eta > 0):
-            raise ValueError(f"--eta must be a positive number, got {args.eta}")
         info["eta"] = eta
         lam = info["lambda_max"]
         info["eta_is_stable"] = bool(lam <= 2.0 / eta)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from . import CLIError
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -65,27 +66,26 @@ def _bar(i: int, n: int, label: str, t0: float, quiet: bool) -> None:
 
 def run(args) -> int:
     """Run every selected preset into DIR and write DIR/index.html."""
-    from ..io import staged_folder
+    from ..io import check_destination, staged_folder
     from ..presets import PRESETS, get_preset
     from ..report import fill_run_folder, write_index
 
     names = list(PRESETS) if not args.presets else [s.strip() for s in args.presets.split(",")]
-    presets = [get_preset(n) for n in names if n]
+    try:
+        presets = [get_preset(n) for n in names if n]
+    except ValueError as exc:
+        raise CLIError(f"--presets: {exc}") from None
     if not presets:
         raise CLIError("--presets names no preset")
-    if args.iterations is not None and args.iterations < 1:
-        raise CLIError(f"--iterations must be >= 1, got {args.iterations}")
-    if args.grid is not None and args.grid < 2:
-        raise CLIError(f"--grid must be >= 2, got {args.grid}")
-    if args.track_every is not None and args.track_every < 0:
-        raise CLIError(f"--track-every must be >= 0, got {args.track_every}")
+    V.count(args.iterations, "--iterations", maximum=V.MAX_ITERATIONS)
+    V.count(args.grid, "--grid", minimum=2, maximum=V.MAX_GRID)
+    V.count(args.track_every, "--track-every", minimum=0, maximum=V.MAX_ITERATIONS)
     if args.track_every == 0:
         args.track_every = None
-    if args.track_hessian_every is not None and args.track_hessian_every < 1:
-        raise CLIError(f"--track-hessian-every must be >= 1, got {args.track_hessian_every}")
-    from .escape import _engine
-
-    engine = _engine(args.engine)
+    V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    V.require("matplotlib", "reproduce's figures")
+    engine = V.engine(args.engine, "--engine")
+    check_destination(args.out, overwrite=args.overwrite)
     t0 = time.perf_counter()
     entries = []
     with staged_folder(args.out, overwrite=args.overwrite) as tmp:
