@@ -78,7 +78,7 @@ def _terminate(signum, frame):
 def run_sweep_cmd(args) -> int:
     """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
     from ..sweep.driver import SweepAborted, run_sweep
-    from ..sweep.spec import load_spec
+    from ..sweep.schema import load_spec
 
     spec = load_spec(args.spec)
     spec_toml = Path(args.spec).read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ never repeat a check of their own (SciPy keeps its input checks in one ``_iv`` t
 way).
 
 Documented limits (they bound what a small command line can make dmfsharp allocate or
-loop over; the memory limit of :mod:`dmfsharp.limits` applies on top):
+loop over, defined in :mod:`dmfsharp.limits`; its memory limit applies on top):
 
 ============================  ===============
 ``--dims`` entries            ``MAX_DIM``
@@ -28,7 +28,15 @@ import stat
 from pathlib import Path
 
 from ..errors import MemoryLimitError
-from ..limits import check_allocation
+from ..limits import (
+    MAX_DEPTH,
+    MAX_DIM,
+    MAX_GRID,
+    MAX_ITERATIONS,
+    MAX_PARAMS,
+    MAX_POINTS,
+    check_allocation,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -48,19 +56,6 @@ __all__ = [
     "require",
     "trace_budget",
 ]
-
-#: Largest single layer dimension ``d_i`` a command accepts.
-MAX_DIM = 4096
-#: Largest depth ``L``.
-MAX_DEPTH = 1000
-#: Largest number of parameters ``N = sum_i d_i d_{i-1}``.
-MAX_PARAMS = 10_000_000
-#: Largest GD budget per run.
-MAX_ITERATIONS = 10_000_000
-#: Largest contour-map resolution per axis (the map evaluates ``grid**2`` losses).
-MAX_GRID = 1001
-#: Largest number of points on a ``manifold`` path.
-MAX_POINTS = 100_000
 
 #: The optional extra that provides each importable module.
 EXTRAS = {

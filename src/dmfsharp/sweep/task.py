@@ -117,6 +117,10 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         results.append(escape_experiment(chain, etas=list(task.etas), **common))
     res_runs = [run for res in results for run in res.runs]
     lam = float(results[0].lambda_max)
+    # The spec's values are stored exactly (a groupby on step_multiplier must not split one
+    # spec value into neighbours one ulp apart); the other member of each pair is derived
+    # from it once: eta = m * 2 / lambda_max (what the engine ran), m = eta * lambda_max / 2.
+    given = [("m", m) for m in task.step_multipliers] + [("eta", e) for e in task.etas]
     flat = flat_sharpness(target, chain.depth)
     base = {
         "task_id": task.task_id,
@@ -138,14 +142,15 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         "iterations": task.iterations,
     }
     rows, finals = [], []
-    for i, run in enumerate(res_runs):
-        eta = float(run.eta)
+    for i, (run, (kind, value)) in enumerate(zip(res_runs, given, strict=True)):
+        eta = float(run.eta) if kind == "m" else float(value)
+        mult = float(value) if kind == "m" else eta * lam / 2.0
         flam = _num(run.final_lambda_max)
         rows.append(
             {
                 **base,
                 "run_index": i,
-                "step_multiplier": float(run.step_multiplier),
+                "step_multiplier": mult,
                 "eta": eta,
                 "steps": int(run.iterations),
                 "status": str(run.status),
@@ -176,9 +181,9 @@ def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask:
 
     Raises ``ValueError`` if the parameters do not hash to ``task_id``.
     """
-    from .spec import _task_id
+    from .spec import task_id_of
 
-    if _task_id(params) != task_id:
+    if task_id_of(params) != task_id:
         raise ValueError(f"stored parameters do not match task id {task_id}")
     p = dict(params)
     for key in ("widths", "dims", "step_multipliers", "etas"):
