@@ -170,6 +170,7 @@ def run_sweep(
     task_fn: Callable[..., dict[str, Any]] = run_task,
     abort_after: int = 50,
     connect_timeout: float = 20.0,
+    repair: bool = False,
 ) -> SweepSummary:
     """Run (or resume) a sweep into the folder ``out``.
 
@@ -205,6 +206,9 @@ def run_sweep(
         succeeded (a broken environment, not a bad task); failures already stored stay.
     connect_timeout : float
         Seconds to wait for ``scheduler``.
+    repair : bool
+        Open a damaged store anyway: keep its intact tasks, drop the others (they are
+        recomputed); see :mod:`dmfsharp.sweep.integrity`.
 
     Returns
     -------
@@ -226,7 +230,7 @@ def run_sweep(
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        store = ResultStore(folder, spec, spec_toml=spec_toml)
+        store = ResultStore(folder, spec, spec_toml=spec_toml, repair=repair)
     except BaseException:
         if created:
             shutil.rmtree(folder, ignore_errors=True)

@@ -18,7 +18,10 @@ from typing import Any
 
 from .spec import DEFAULT_ESCAPE_THRESHOLD, SpecError, SweepSpec, paper_architectures
 
-__all__ = ["load_spec", "parse_spec"]
+__all__ = ["MAX_SPEC_BYTES", "load_spec", "parse_spec"]
+
+#: Largest spec file read (a spec is a few lines of TOML).
+MAX_SPEC_BYTES = 1_000_000
 
 
 _TYPE_WORDS = {
@@ -350,13 +353,22 @@ def load_spec(path: str | Path) -> SweepSpec:
         If the file is missing, is not valid TOML, or fails :func:`parse_spec`
         (the message starts with the file name).
     """
+    import stat
+
     path = Path(path)
     try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise SpecError(f"{path}: is a folder, expected a TOML spec file")
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecError(f"{path}: not a regular file, expected a TOML spec file")
+        if st.st_size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: {st.st_size} bytes, more than the limit of {MAX_SPEC_BYTES} for a spec")
         text = path.read_bytes()
     except FileNotFoundError:
         raise SpecError(f"{path}: no such spec file") from None
-    except IsADirectoryError:
-        raise SpecError(f"{path}: is a folder, expected a TOML spec file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
     try:
         doc = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
