@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorChain, FactorsLike, as_chain, as_float_array
-from .errors import FactorError, FactorFileError
+from .errors import FactorError, FactorFileError, MemoryLimitError
 
 __all__ = [
     "MARKER",
@@ -117,12 +117,15 @@ def remove_stale_staging(dest: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def check_destination(dest: str | os.PathLike, *, overwrite: bool = False, flag: str = "--overwrite") -> Path:
+def check_destination(
+    dest: str | os.PathLike, *, overwrite: bool = False, flag: str = "--overwrite", option: str = "--out"
+) -> Path:
     """Check that a results folder may be written at ``dest``; return it as a path.
 
-    ``dest`` may be missing or an empty folder; a non-empty folder only with
-    ``overwrite`` and only when it holds the :data:`MARKER` file (dmfsharp wrote it); never
-    a file, the current directory or one of its parents.
+    ``dest`` may be missing or an empty folder; a non-empty folder only with ``overwrite``
+    and only when it holds the :data:`MARKER` file (dmfsharp wrote it); never a file, the
+    current directory or one of its parents. ``option`` names the command-line option in
+    messages.
 
     Raises
     ------
@@ -130,26 +133,29 @@ def check_destination(dest: str | os.PathLike, *, overwrite: bool = False, flag:
         Naming ``dest`` and what to do instead.
     """
     dest = Path(dest)
+    where = f"{option} {dest}" if option else str(dest)
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-        raise DestinationError(f"{dest}: exists and is not a folder; choose another output folder")
+        raise DestinationError(f"{where}: exists and is not a folder; choose another output folder")
     if dest.exists():
         here = Path.cwd().resolve()
         target = dest.resolve()
         if target == here or target in here.parents:
-            raise DestinationError(f"{dest}: is the current folder (or holds it); choose a new output folder")
+            raise DestinationError(
+                f"{where}: is the current folder (or holds it); choose a new output folder"
+            )
         if any(dest.iterdir()):
             if not overwrite:
-                raise DestinationError(f"{dest}: folder exists and is not empty (pass {flag} to replace it)")
+                raise DestinationError(f"{where}: folder exists and is not empty (pass {flag} to replace it)")
             if not (dest / MARKER).is_file():
                 raise DestinationError(
-                    f"{dest}: holds no {MARKER} marker, so dmfsharp did not write it and will not "
+                    f"{where}: holds no {MARKER} marker, so dmfsharp did not write it and will not "
                     "replace it; remove it yourself or choose another output folder"
                 )
     parent = dest.parent if str(dest.parent) else Path(".")
     if not parent.is_dir():
-        raise DestinationError(f"{parent}: no such folder")
+        raise DestinationError(f"{where}: its parent folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise DestinationError(f"{parent}: folder is not writable")
+        raise DestinationError(f"{where}: its parent folder {parent} is not writable")
     return dest
 
 
@@ -390,7 +396,7 @@ def read_npz(path: str | os.PathLike, *, keys: Any = None, what: str | None = No
                         from numpy.lib import format as npformat
 
                         out[key] = npformat.read_array(fh, allow_pickle=False)
-    except FactorFileError:
+    except (FactorFileError, MemoryLimitError):
         raise
     except (
         zipfile.BadZipFile,

@@ -88,7 +88,7 @@ def inspect_factors(chain, target) -> dict:
 
 def run(args) -> int:
     """Run ``dmfsharp inspect``."""
-    V.input_file(args.file, "FILE")
+    V.input_file(args.file, "")
     V.positive_float(args.eta, "--eta")
     if str(args.file).lower().endswith((".pt", ".pth")):
         V.require("torch", "reading a .pt file")

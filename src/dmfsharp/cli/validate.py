@@ -159,18 +159,19 @@ def trace_budget(iterations: int, runs: int, option: str = "--iterations") -> No
 def input_file(path: str, option: str) -> Path:
     """An existing regular file (not a folder, FIFO or device), named by ``option``."""
     p = Path(path)
+    option = f"{option} " if option else ""
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise CLIError(f"{option} {path}: no such file") from None
+        raise CLIError(f"{option}{path}: no such file") from None
     except OSError as exc:
-        raise CLIError(f"{option} {path}: cannot read ({exc.strerror})") from None
+        raise CLIError(f"{option}{path}: cannot read ({exc.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise CLIError(f"{option} {path}: is a folder, expected a file")
+        raise CLIError(f"{option}{path}: is a folder, expected a file")
     if not stat.S_ISREG(st.st_mode):
-        raise CLIError(f"{option} {path}: not a regular file")
+        raise CLIError(f"{option}{path}: not a regular file")
     if not os.access(p, os.R_OK):
-        raise CLIError(f"{option} {path}: permission denied")
+        raise CLIError(f"{option}{path}: permission denied")
     return p
 
 
