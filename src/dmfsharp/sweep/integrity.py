@@ -98,7 +98,8 @@ def check_store(conn: sqlite3.Connection) -> list[str]:
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
         if rows != [("ok",)]:
-            return [f"damaged pages ({str(rows[0][0])[:80]})"]
+            first = " ".join(str(rows[0][0]).replace("*** in database main ***", "").split())
+            return [f"damaged pages ({first[:80]})"]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = sorted({"spec", "tasks", "runs"} - tables)
         if missing:
@@ -117,7 +118,7 @@ def check_store(conn: sqlite3.Connection) -> list[str]:
             problems.append(f"runs of {len(orphans)} task(s) not stored as done (first {first})")
         return problems
     except sqlite3.DatabaseError as exc:
-        return [f"unreadable ({exc})"]
+        return [f"unreadable ({' '.join(str(exc).split())[:80]})"]
 
 
 def repair_store(path: Path, conn: sqlite3.Connection) -> sqlite3.Connection:
