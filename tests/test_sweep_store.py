@@ -98,7 +98,8 @@ CORRUPTIONS = {
     "params text corrupted": lambda f: _sql(f, "UPDATE tasks SET params = '{\"seed\": 9}'"),
     "extra run row": lambda f: _sql(
         f,
-        f"INSERT INTO runs (task_id, run_index, status, dims) VALUES ('{_first_task(f)}', 7, 'escaped', '[]')",
+        "INSERT INTO runs (task_id, run_index, status, dims) "
+        f"VALUES ('{_first_task(f)}', 7, 'escaped', '[]')",
     ),
     "pages damaged": _corrupt_pages,
 }
