@@ -96,7 +96,7 @@ def remove_stale_staging(dest: str | os.PathLike) -> list[Path]:
     """
     dest = Path(dest)
     parent = dest.parent if str(dest.parent) else Path(".")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(parent.iterdir())
     except OSError:

@@ -17,6 +17,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from .validate import EXTRAS, CLIError
@@ -32,7 +33,7 @@ _STAGING = re.compile(r"\.([^/\s'\"]+)\.[A-Za-z0-9_]{8}\.(?:tmp|old)")
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (the usage follows ``--help``)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Print one line naming the command and exit with status 2."""
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(2)

@@ -162,7 +162,8 @@ def _fig_edge(df, path):
     x = esc["final_edge_ratio"].to_numpy(float)
     fig, ax = plt.subplots(figsize=(6, 4))
     if x.size:
-        bins = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
+        edges = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
+        bins = [float(b) for b in edges]
         levels = sorted(esc["level"].unique())
         if len(levels) <= 6:  # one histogram per step size, stacked
             ax.hist(
@@ -286,7 +287,7 @@ def write_report(folder: str | os.PathLike) -> Path:
     dest = folder / REPORT_DIR
     with staged_folder(dest, overwrite=True, require_marker=False) as tmp:
         figures = []
-        if len(df):
+        if table is not None:
             for fname, (fn, title) in _FIGURES.items():
                 fn(df, tmp / fname)
                 figures.append((fname, title))

@@ -282,7 +282,7 @@ class SweepSpec:
             self.architectures, self.seeds, self.minimizers, self.radii, self.directions
         ):
             name, depth, d0, dL, widths, dims = arch
-            fields = dict(
+            fields: dict[str, Any] = dict(
                 architecture=name,
                 depth=depth,
                 d0=d0,

@@ -73,7 +73,8 @@ def build_minimizer(task: SweepTask):
     if task.dims is not None:
         dims = tuple(task.dims)
     else:
-        dims = random_dims(task.depth, task.d0, task.dL, tuple(task.widths), seed=[ms, 0])
+        lo, hi = task.widths or (task.d0, task.d0)
+        dims = random_dims(task.depth, task.d0, task.dL, (lo, hi), seed=[ms, 0])
     chain = random_minimizer(dims, seed=ms, scale=task.scale)
     target = chain.product
     if task.minimizer == "flattest":
