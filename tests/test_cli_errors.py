@@ -25,10 +25,10 @@ def _npy_header(shape, descr="<f8") -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def files(tmp_path):
-    """A folder of bad (and one good) input files."""
-    d = tmp_path
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A folder of bad (and one good) input files, shared: no case may change it."""
+    d = tmp_path_factory.mktemp("inputs")
     np.save(d / "single.npy", np.eye(2))
     (d / "renamed.npz").write_bytes((d / "single.npy").read_bytes())
     np.savez(d / "w01.npz", W01=np.eye(2), W02=np.eye(2))
