@@ -196,3 +196,18 @@ def test_an_exactly_zero_hessian_is_answered(tmp_path, capsys, target):
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
     assert '"lambda_max"' in out
+
+
+@pytest.mark.parametrize("kind", ["bfloat16", "junk", "empty"])
+def test_bad_torch_files_are_one_line(tmp_path, capsys, kind):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "w.pt"
+    if kind == "bfloat16":
+        torch.save({"0.weight": torch.ones(3, 2, dtype=torch.bfloat16), "1.weight": torch.ones(1, 3)}, path)
+    elif kind == "junk":
+        path.write_bytes(b"not a torch file")
+    else:
+        path.write_bytes(b"")
+    code = main(["inspect", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "w.pt" in err, err
