@@ -84,10 +84,11 @@ def fill_run_folder(
         write_trace_csv(folder / f"trace_run{i}.csv", run)
     files = ["summary.json", "minimum.npz"]
     if figures:
-        from .plots import _pyplot, plot_escape, plot_sharpness
+        from .plots import plot_escape, plot_sharpness
 
-        plt = _pyplot()
         fig = plot_escape(result, folder / "figure", grid=grid, title=title)
+        import matplotlib.pyplot as plt  # the plots module has chosen the backend by now
+
         plt.close(fig)
         files += ["figure.png", "figure.pdf"]
         if any(len(r.track_iterations) or len(r.hessian_track_iterations) for r in result.runs):
