@@ -209,3 +209,20 @@ def test_export_refuses_to_replace_a_user_file(store_dir, capsys, tmp_path):
         main(["sweep-export", str(folder), "--format", "csv", "--output", str(precious), "--overwrite"]) == 0
     )
     assert precious.read_text().startswith(",".join(RUN_COLUMNS))
+
+
+def test_rows_hold_the_spec_values_exactly():
+    from dmfsharp.sweep.task import run_task
+
+    spec = parse_spec(
+        {"sweep": {**SPEC, "dims": [[3, 4, 2]], "step_multipliers": [0.68, 0.78, 0.88], "etas": [0.01]}}
+    )
+    for task in list(spec.tasks())[:2]:
+        rows = run_task(task)["rows"]
+        lam = rows[0]["lambda_max"]
+        mults = (0.68, 0.78, 0.88)
+        # m * 2 / lam * lam / 2 is not m in floating point for these: the spec's value is stored
+        assert any((m * 2.0 / lam) * lam / 2.0 != m for m in mults)
+        assert [r["step_multiplier"] for r in rows[:3]] == list(mults)
+        assert [r["eta"] for r in rows[:3]] == [m * 2.0 / lam for m in mults]
+        assert rows[3]["eta"] == 0.01 and rows[3]["step_multiplier"] == 0.01 * lam / 2.0
