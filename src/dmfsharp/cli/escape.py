@@ -155,6 +155,7 @@ def run(args) -> int:
         else:
             V.input_file(args.minimum, "--minimum")
             chain, target = load_factors(args.minimum, what=f"--minimum {args.minimum}")
+            V.check_dims(",".join(map(str, chain.dims)), f"--minimum {args.minimum}")
             config = {"source": "file", "minimum_input": str(args.minimum), "seed": seed}
             title = f"minimum from {args.minimum}"
         radius = 1e-10 if args.radius is None else args.radius
