@@ -183,6 +183,7 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
 
     Examples
     --------
+    >>> import pytest; _ = pytest.importorskip("pydantic")  # the 'sweep' extra
     >>> spec = parse_spec({"sweep": {"name": "t", "seeds": 2, "depths": [2, 3], "d0": [1],
     ...     "dL": [1], "widths": [1, 3], "step_multipliers": [0.9, 1.5], "iterations": 100}})
     >>> spec.num_tasks, spec.num_runs
