@@ -114,8 +114,7 @@ def run(args) -> int:
     from ..report import write_run_folder
 
     _check_options(args)
-    if not args.no_figures:
-        V.require("matplotlib", "escape's figures (or pass --no-figures)")
+    check_destination(args.out, overwrite=args.overwrite)
     user_plane = read_plane(args.plane_file) if args.plane_file else None
     mults = V.positive_floats(args.step_multipliers, "--step-multipliers")
     etas = V.positive_floats(args.etas, "--etas")
@@ -178,7 +177,8 @@ def run(args) -> int:
         plane = user_plane
         config["plane"] = f"file:{args.plane_file}"
     V.trace_budget(iterations, len(etas or mults or ()))
-    check_destination(args.out, overwrite=args.overwrite)
+    if not args.no_figures:
+        V.require("matplotlib", "escape's figures (or pass --no-figures)")
     result = escape_experiment(
         chain,
         target=target,

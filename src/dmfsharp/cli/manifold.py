@@ -87,10 +87,10 @@ def run(args) -> int:
     V.count(args.direction, "--direction", minimum=2, maximum=V.MAX_DIM)
     V.positive_float(args.s_min, "--s-min")
     V.positive_float(args.s_max, "--s-max")
-    if not args.no_plot:
-        V.require("matplotlib", "manifold's figure (or pass --no-plot)")
     target = None if args.target is None else read_target(args.target)
     dims = None if args.dims is None else V.check_dims(args.dims, "--dims")
+    if not args.no_plot:
+        V.require("matplotlib", "manifold's figure (or pass --no-plot)")
     path = minima_path(
         target,
         dims,

@@ -71,10 +71,10 @@ def run(args) -> int:
     if args.track_every == 0:
         args.track_every = None
     V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    check_destination(args.out, overwrite=args.overwrite)
     V.require("matplotlib", "reproduce's figures")
     V.require("jinja2", "reproduce's index.html")
     engine = V.engine(args.engine, "--engine")
-    check_destination(args.out, overwrite=args.overwrite)
     t0 = time.perf_counter()
     entries = []
     bar = Progress(len(presets) + 1, "reproduce", stream=None if args.quiet else sys.stderr, unit="step")
