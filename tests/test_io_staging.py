@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dmfsharp.io import MARKER, DestinationError, remove_stale_staging, staged_folder
+from dmfsharp.staging import MARKER, DestinationError, remove_stale_staging, staged_folder
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -49,7 +49,7 @@ def test_overwrite_swaps_and_never_leaves_the_path_missing(tmp_path, monkeypatch
         seen.append((tmp_path / "out" / "a.txt").read_text())
         return real_rmtree(path, *a, **k)
 
-    monkeypatch.setattr("dmfsharp.io.shutil.rmtree", watch)
+    monkeypatch.setattr("dmfsharp.staging.shutil.rmtree", watch)
     with staged_folder(tmp_path / "out", overwrite=True) as tmp:
         (tmp / "a.txt").write_text("new")
     assert seen == ["new"]

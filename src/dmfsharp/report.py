@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .io import atomic_write, save_factors, staged_folder, write_json
+from .io import atomic_write, save_factors, write_json
+from .staging import staged_folder
 
 __all__ = [
     "write_run_folder",

@@ -108,10 +108,11 @@ def read_plane(path: str):
 def run(args) -> int:
     """Run one escape experiment and write its run folder."""
     from ..dynamics import escape_experiment
-    from ..io import check_destination, load_factors
+    from ..io import load_factors
     from ..minima import check_dims, random_minimizer
     from ..presets import get_preset
     from ..report import write_run_folder
+    from ..staging import check_destination
 
     _check_options(args)
     check_destination(args.out, overwrite=args.overwrite)

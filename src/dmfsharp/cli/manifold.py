@@ -78,8 +78,9 @@ def read_target(path: str) -> np.ndarray:
 
 def run(args) -> int:
     """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
-    from ..io import check_destination, staged_folder, write_json
+    from ..io import write_json
     from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
+    from ..staging import check_destination, staged_folder
 
     out = check_destination(args.out, overwrite=args.overwrite)
     V.count(args.num, "--num", minimum=2, maximum=V.MAX_POINTS)

@@ -53,10 +53,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     """Run every selected preset into DIR and write DIR/index.html."""
-    from ..io import check_destination, staged_folder
     from ..presets import PRESETS, get_preset
     from ..progress import Progress
     from ..report import fill_run_folder, write_index
+    from ..staging import check_destination, staged_folder
 
     names = list(PRESETS) if not args.presets else [s.strip() for s in args.presets.split(",")]
     try:

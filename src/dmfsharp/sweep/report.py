@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write, staged_folder
+from ..io import atomic_write
 from ..report import render_html
+from ..staging import staged_folder
 from .export import read_runs, read_tasks
 from .store import open_readonly
 
