@@ -566,7 +566,7 @@ def test_report_writes_figures_table_and_index(finished):
         "index.html",
     } <= names
     html = (rep / "index.html").read_text()
-    assert all(f"src='{n}'" in html for n in names if n.endswith(".png"))
+    assert all(f'src="{n}"' in html for n in names if n.endswith(".png"))
     table = summary_table(read_runs(folder))
     assert table["runs"].sum() == spec.num_runs
     assert (table[["escaped", "returned", "diverged", "undecided"]].sum(axis=1) == table["runs"]).all()

@@ -3,7 +3,9 @@
 A factors file is an ``.npz`` holding ``W1, ..., WL`` (W_1 first, ``W_i`` of shape
 ``(d_i, d_{i-1})``) and optionally ``M``. Every writer goes through a temporary file
 in the destination folder and :func:`os.replace`, so a file is written completely or
-not at all.
+not at all. Results folders are staged by :mod:`dmfsharp.staging` (its names are
+re-exported here). Factor files are read headers first, with size limits
+(:func:`read_npz`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -21,17 +22,29 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorChain, FactorsLike, as_chain, as_float_array
-from .errors import FactorError, FactorFileError
+from .errors import FactorError, FactorFileError, MemoryLimitError
+from .staging import (
+    MARKER,
+    DestinationError,
+    check_destination,
+    current_umask,
+    remove_stale_staging,
+    staged_folder,
+)
 
-__all__ = ["save_factors", "load_factors", "atomic_write", "staged_folder", "write_json", "to_jsonable"]
-
-_KEY = re.compile(r"^W(\d+)$")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+__all__ = [
+    "MARKER",
+    "DestinationError",
+    "atomic_write",
+    "check_destination",
+    "load_factors",
+    "read_npz",
+    "remove_stale_staging",
+    "save_factors",
+    "staged_folder",
+    "to_jsonable",
+    "write_json",
+]
 
 
 @contextlib.contextmanager
@@ -49,7 +62,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -57,45 +70,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
         raise
 
 
-@contextlib.contextmanager
-def staged_folder(dest: str | os.PathLike, *, overwrite: bool = False, flag: str = "--overwrite"):
-    """Yield a temporary folder beside ``dest``; on success move it onto ``dest``.
-
-    A results folder is written completely or not at all: ``dest`` must not exist (or
-    be an empty folder) unless ``overwrite``, in which case it is replaced only once the
-    new one is complete. On any error the temporary folder is removed and ``dest`` is
-    untouched. ``flag`` names the command-line option that sets ``overwrite``, for the
-    error message.
-    """
-    dest = Path(dest)
-    if dest.exists():
-        if not dest.is_dir():
-            raise OSError(f"{dest}: exists and is not a folder")
-        if any(dest.iterdir()) and not overwrite:
-            raise OSError(f"{dest}: folder exists and is not empty (pass {flag} to replace it)")
-    parent = dest.parent if str(dest.parent) else Path(".")
-    if not parent.is_dir():
-        raise OSError(f"{parent}: no such folder")
-    if not os.access(parent, os.W_OK):
-        raise OSError(f"{parent}: folder is not writable")
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        mask = _umask()
-        for dirpath, _dirs, files in os.walk(tmp):
-            os.chmod(dirpath, 0o777 & ~mask)
-            for f in files:
-                os.chmod(os.path.join(dirpath, f), 0o666 & ~mask)
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{dest.name}.", suffix=".old"))
-            os.replace(dest, old / "x")
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+#: Name of the marker file in every folder dmfsharp writes; ``--overwrite`` replaces only
+#: a folder that holds it.
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -143,35 +119,189 @@ def save_factors(path: str | os.PathLike, factors: FactorsLike, *, target: Any =
     return path
 
 
-def load_factors(path: str | os.PathLike) -> tuple[FactorChain, np.ndarray | None]:
-    """Load a factors file: ``(chain, M or None)``.
+#: Most arrays an ``.npz`` file may hold (a depth-1000 chain plus its target).
+MAX_NPZ_MEMBERS = 1024
+#: Most factors ``W1 ... WL`` in a factors file.
+MAX_FACTORS = 1000
+#: Declared-to-compressed size ratio above which an ``.npz`` member is refused as a zip bomb.
+MAX_COMPRESSION_RATIO = 1000
+_KEY_CANON = re.compile(r"^W([1-9][0-9]{0,5})$")
+_KEY_LIKE = re.compile(r"^W[0-9]+$")
+
+
+def _npy_header(fh) -> tuple[tuple[int, ...], np.dtype]:
+    from numpy.lib import format as npformat
+
+    version = npformat.read_magic(fh)
+    if version == (1, 0):
+        shape, _fortran, dtype = npformat.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _fortran, dtype = npformat.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f".npy format version {version} is not supported")
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def read_npz(path: str | os.PathLike, *, keys: Any = None, what: str | None = None) -> dict[str, np.ndarray]:
+    """Read the arrays of an ``.npz`` file safely: headers first, data only when it fits.
+
+    The file must be a regular file (not a FIFO or device); it may hold at most
+    :data:`MAX_NPZ_MEMBERS` arrays; every member's ``.npy`` header is read before its data
+    and refused when its size exceeds :func:`dmfsharp.limits.max_bytes`, exceeds what the
+    archive declares, or the member is compressed more than
+    :data:`MAX_COMPRESSION_RATIO` to 1 (a zip bomb). Object arrays are never unpickled.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` file.
+    keys : callable or collection of str, optional
+        Which arrays to load (a predicate on the name, or a set of names); default all.
+    what : str, optional
+        How to name the file in messages (default: the path).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The selected arrays by name.
 
     Raises
     ------
     FactorFileError
-        If the file is missing or unreadable, holds no ``W1``, skips an index,
-        holds arrays that are not valid factors, or an ``M`` of the wrong shape.
+        If the file is missing, not a regular file, not an ``.npz`` archive, damaged, or
+        holds an array that is too large or not numeric.
+    MemoryLimitError
+        If an array's header claims more than the memory limit.
     """
+    import stat
+    import zlib
+
+    from .limits import check_allocation, max_bytes
+
     path = Path(path)
-    if not path.exists():
-        raise FactorFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise FactorFileError(f"{path}: is a folder, expected an .npz file")
+    name = what or str(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise FactorFileError(f"{path}: not a readable .npz file ({exc})") from None
-    if not isinstance(arrays, dict):
-        raise FactorFileError(f"{path}: expected an .npz archive of arrays W1 ... WL")
-    idx = sorted(int(m.group(1)) for k in arrays if (m := _KEY.match(k)))
-    if not idx:
-        raise FactorFileError(f"{path}: no factors found; expected arrays named W1, W2, ..., WL")
-    if idx != list(range(1, len(idx) + 1)):
-        missing = sorted(set(range(1, max(idx) + 1)) - set(idx))
+        st = path.stat()
+    except FileNotFoundError:
+        raise FactorFileError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise FactorFileError(f"{name}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FactorFileError(f"{name}: is a folder, expected an .npz file")
+    if not stat.S_ISREG(st.st_mode):
+        raise FactorFileError(f"{name}: not a regular file, expected an .npz file")
+    want = keys if callable(keys) or keys is None else set(keys).__contains__
+    out: dict[str, np.ndarray] = {}
+    try:
+        with open(path, "rb") as raw:
+            magic = raw.read(6)
+            if magic == b"\x93NUMPY":
+                raise FactorFileError(f"{name}: is a single-array .npy file, expected an .npz archive")
+            raw.seek(0)
+            with zipfile.ZipFile(raw) as zf:
+                infos = zf.infolist()
+                if len(infos) > MAX_NPZ_MEMBERS:
+                    raise FactorFileError(
+                        f"{name}: holds {len(infos)} arrays, more than the limit of {MAX_NPZ_MEMBERS}"
+                    )
+                limit = max_bytes()
+                total = 0
+                for info in infos:
+                    if not info.filename.endswith(".npy"):
+                        continue
+                    key = info.filename[:-4]
+                    if want is not None and not want(key):
+                        continue
+                    if info.file_size > limit:
+                        raise FactorFileError(
+                            f"{name}: array {key!r} declares {info.file_size} bytes, over the limit"
+                        )
+                    if info.file_size > 2**20 and info.file_size > MAX_COMPRESSION_RATIO * max(
+                        info.compress_size, 1
+                    ):
+                        raise FactorFileError(
+                            f"{name}: array {key!r} is compressed more than {MAX_COMPRESSION_RATIO}:1 "
+                            "(a zip bomb?); refused"
+                        )
+                    with zf.open(info) as fh:
+                        shape, dtype = _npy_header(fh)
+                        if dtype.hasobject or dtype.kind not in "biuf":
+                            raise FactorFileError(
+                                f"{name}: array {key!r} has dtype {dtype}, expected real numbers"
+                            )
+                        check_allocation(shape, what=f"{name}: array {key!r}", itemsize=dtype.itemsize)
+                        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                        if nbytes > info.file_size:
+                            raise FactorFileError(
+                                f"{name}: array {key!r} is truncated (its header claims {shape})"
+                            )
+                        total += nbytes
+                        if total > limit:
+                            check_allocation((total,), what=f"{name}: the arrays together", itemsize=1)
+                    with zf.open(info) as fh:
+                        from numpy.lib import format as npformat
+
+                        out[key] = npformat.read_array(fh, allow_pickle=False)
+    except (FactorFileError, MemoryLimitError):
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        ValueError,
+        OSError,
+        NotImplementedError,
+        KeyError,
+    ) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FactorFileError(f"{name}: not a readable .npz file ({first})") from None
+    return out
+
+
+def load_factors(
+    path: str | os.PathLike, *, what: str | None = None
+) -> tuple[FactorChain, np.ndarray | None]:
+    """Load a factors file: ``(chain, M or None)``.
+
+    The file is read by :func:`read_npz` (headers before data, size limits). Factor keys
+    are ``W1 ... WL`` exactly: no gaps, no leading zeros, at most :data:`MAX_FACTORS`.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` file.
+    what : str, optional
+        How to name the file in messages (default: the path).
+
+    Returns
+    -------
+    tuple
+        The :class:`~dmfsharp.chain.FactorChain` and the target ``M`` (shape
+        ``(d_L, d_0)``) or None.
+
+    Raises
+    ------
+    FactorFileError
+        If the file is missing or unreadable, holds no ``W1``, skips an index, holds
+        arrays that are not valid factors, or an ``M`` of the wrong shape.
+    """
+    name = what or str(path)
+    arrays = read_npz(path, keys=lambda k: k == "M" or bool(_KEY_LIKE.match(k)), what=name)
+    odd = sorted(k for k in arrays if k != "M" and not _KEY_CANON.match(k))
+    if odd:
         raise FactorFileError(
-            f"{path}: factor keys must be W1 ... WL without gaps; found {[f'W{i}' for i in idx]}"
-            + (f", missing {[f'W{i}' for i in missing]}" if missing else "")
+            f"{name}: unexpected factor key {odd[0][:24]!r}; factor keys are W1, W2, ..., WL "
+            f"(no leading zeros, at most {MAX_FACTORS})"
+        )
+    idx = sorted(int(k[1:]) for k in arrays if k != "M")
+    if not idx:
+        raise FactorFileError(f"{name}: no factors found; expected arrays named W1, W2, ..., WL")
+    if len(idx) > MAX_FACTORS:
+        raise FactorFileError(f"{name}: holds {len(idx)} factors, more than the limit of {MAX_FACTORS}")
+    if idx != list(range(1, len(idx) + 1)):
+        gap = next(i for i, k in enumerate(idx, start=1) if i != k)
+        raise FactorFileError(
+            f"{name}: factor keys must be W1 ... WL without gaps; found {len(idx)} keys, missing W{gap}"
         )
     try:
         chain = FactorChain([arrays[f"W{i}"] for i in idx])
@@ -181,5 +311,5 @@ def load_factors(path: str | os.PathLike) -> tuple[FactorChain, np.ndarray | Non
 
             target = check_target(chain, arrays["M"])
     except FactorError as exc:
-        raise FactorFileError(f"{path}: {exc}") from None
+        raise FactorFileError(f"{name}: {exc}") from None
     return chain, target

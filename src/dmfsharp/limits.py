@@ -16,7 +16,19 @@ import os
 
 from .errors import MemoryLimitError
 
-__all__ = ["check_allocation", "format_bytes", "max_bytes"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DIM",
+    "MAX_GRID",
+    "MAX_ITERATIONS",
+    "MAX_PARAMS",
+    "MAX_POINTS",
+    "MAX_SEEDS",
+    "MAX_TASKS",
+    "check_allocation",
+    "format_bytes",
+    "max_bytes",
+]
 
 
 def max_bytes() -> int:
@@ -78,3 +90,22 @@ def check_allocation(
         if alternative:
             msg += f"; use {alternative} instead"
         raise MemoryLimitError(msg)
+
+
+# Documented limits on counts a small input can ask for (command-line options, sweep specs,
+# factor files); each message that refuses a value states the limit.
+#: Largest single layer dimension ``d_i``.
+MAX_DIM = 4096
+#: Largest depth ``L``.
+MAX_DEPTH = 1000
+#: Largest number of parameters ``N = sum_i d_i d_{i-1}``.
+MAX_PARAMS = 10_000_000
+#: Largest gradient-descent budget per run.
+MAX_ITERATIONS = 10_000_000
+#: Largest contour-map resolution per axis (the map evaluates ``grid**2`` losses).
+MAX_GRID = 1001
+#: Largest number of points on a minimizer path (``manifold --num``).
+MAX_POINTS = 100_000
+#: Largest number of seeds of a sweep, and of tasks in one sweep.
+MAX_SEEDS = 1_000_000
+MAX_TASKS = 100_000_000

@@ -424,7 +424,7 @@ def plot_training(
     gradient flow). One colour per step size, labelled ``eta / eta_crit``. Diverged runs
     are drawn until they leave the axes, which keep the scale of the other runs.
     """
-    plt = _pyplot()
+    plt = pyplot_backend()
     runs = result.runs
     colors = _colors(len(runs))
     longest = max(r.iterations for r in runs)

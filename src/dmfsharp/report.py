@@ -12,15 +12,22 @@ nothing half-written.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import atomic_write, save_factors, staged_folder, write_json
+from .io import atomic_write, save_factors, write_json
+from .staging import staged_folder
 
-__all__ = ["write_run_folder", "fill_run_folder", "write_trace_csv", "summary_dict", "write_index"]
+__all__ = [
+    "write_run_folder",
+    "fill_run_folder",
+    "write_trace_csv",
+    "summary_dict",
+    "write_index",
+    "render_html",
+]
 
 
 def summary_dict(result, config: dict) -> dict:
@@ -78,14 +85,14 @@ def fill_run_folder(
         write_trace_csv(folder / f"trace_run{i}.csv", run)
     files = ["summary.json", "minimum.npz"]
     if figures:
-        from .plots import plot_escape, plot_sharpness, pyplot_backend
-
-        plt = pyplot_backend()
+        from .plots import plot_escape, plot_sharpness
         from .presets import PRESETS
 
         preset = PRESETS.get(config.get("preset", ""))  # the paper's layout of that figure
         rows = preset.rows if preset is not None else None
         fig = plot_escape(result, folder / "figure", grid=grid, title=title, rows=rows)
+        import matplotlib.pyplot as plt  # the plots module has chosen the backend by now
+
         plt.close(fig)
         files += ["figure.png", "figure.pdf"]
         if any(len(r.track_iterations) or len(r.hessian_track_iterations) for r in result.runs):
@@ -113,105 +120,62 @@ def write_run_folder(
 
 
 def _fmt(x: Any, spec: str = ".4g") -> str:
-    if x is None:
-        return "&ndash;"
-    if isinstance(x, bool):
+    """A number for an HTML table: ints as is, floats by ``spec``, None as a dash."""
+    if x is None or (isinstance(x, float) and x != x):
+        return "\u2013"
+    if isinstance(x, (bool, np.bool_)):
         return "yes" if x else "no"
     if isinstance(x, (int, np.integer)):
         return str(int(x))
-    return format(float(x), spec)
+    if isinstance(x, (float, np.floating)):
+        return format(float(x), spec)
+    return str(x)
+
+
+def render_html(path: str | Path, template: str, **context: Any) -> None:
+    """Render one of the package's HTML templates to ``path``, atomically.
+
+    The one page builder of dmfsharp: the run-folder index of ``reproduce``
+    (``runs_index.html``) and the sweep report (``sweep_index.html``) both extend
+    ``page.html`` in ``dmfsharp/templates/``. Autoescaping is on, so every value from a
+    summary or a spec is shown as text. Filters: ``num(spec)`` formats a number (None as
+    a dash), ``tuple_str`` a list as a tuple.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.html`` file to write.
+    template : str
+        The template's file name in ``dmfsharp/templates/``.
+    **context
+        The template's variables.
+
+    Raises
+    ------
+    ImportError
+        If jinja2 (the ``plot`` and ``sweep`` extras) is not installed.
+    """
+    try:
+        import jinja2
+    except ImportError:
+        raise ImportError("HTML pages need jinja2: pip install 'dmfsharp[plot]'") from None
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("dmfsharp", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = _fmt
+    env.filters["tuple_str"] = lambda v: str(tuple(v))
+    text = env.get_template(template).render(**context)
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def write_index(path: str | Path, entries: list[dict], *, title: str, intro: str = "") -> None:
     """An HTML page showing each run folder's figure above its summary table.
 
-    ``entries``: dicts with ``folder`` (relative), ``heading``, ``note`` and ``summary``.
+    ``entries``: dicts with ``folder`` (relative), ``heading``, ``note`` and ``summary``
+    (as :func:`summary_dict` returns it). Rendered from ``templates/runs_index.html``.
     """
-    esc = html.escape
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{esc(title)}</title><style>",
-        "body{font-family:system-ui,sans-serif;max-width:1500px;margin:2em auto;padding:0 1em;color:#222}",
-        "img{max-width:100%;border:1px solid #ddd}",
-        "table{border-collapse:collapse;margin:0.6em 0 2.5em;font-size:0.92em}",
-        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}",
-        "th{background:#f3f3f3}td.s{text-align:left}",
-        ".escaped{color:#b22}.returned{color:#272}.diverged{color:#777}.undecided{color:#a60}",
-        "p.note{color:#555;font-size:0.9em;max-width:75em}",
-        "</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-    ]
-    if intro:
-        parts.append(f"<p>{esc(intro)}</p>")
-    parts.append(
-        "<ul>"
-        + "".join(f"<li><a href='#{esc(e['folder'])}'>{esc(e['heading'])}</a></li>" for e in entries)
-        + "</ul>"
-    )
-    for e in entries:
-        s = e["summary"]
-        f = esc(e["folder"])
-        parts.append(f"<h2 id='{f}'>{esc(e['heading'])}</h2>")
-        parts.append(
-            f"<p>dims {esc(str(tuple(s['dims'])))}, depth L = {s['depth']}, N = {s['num_params']}, "
-            f"r = {_fmt(s['radius'], '.0e')}, seed {esc(str(s['seed']))}, "
-            f"&lambda;<sub>max</sub>(w*) = {_fmt(s['lambda_max'], '.8g')} (exact), "
-            f"2/&lambda;<sub>max</sub> = {_fmt(s['threshold_eta'], '.6g')}, escape threshold "
-            f"&tau; = {_fmt(s['escape_threshold'], 'g')} &middot; "
-            f"<a href='{f}/summary.json'>summary.json</a> &middot; "
-            f"<a href='{f}/figure.pdf'>figure.pdf</a></p>"
-        )
-        parts.append(f"<a href='{f}/figure.png'><img src='{f}/figure.png' alt='{f} figure'></a>")
-        if "sharpness.png" in s.get("files", []):
-            parts.append(f"<p><img src='{f}/sharpness.png' alt='{f} sharpness' style='max-width:700px'></p>")
-        head = [
-            "run",
-            "&eta;&lambda;<sub>max</sub>/2",
-            "&eta;",
-            "status",
-            "stop",
-            "escape iter.",
-            "predicted",
-            "peak L/&#8214;M&#8214;&sup2;",
-            "final L/&#8214;M&#8214;&sup2;",
-            "final &lambda;<sub>max</sub>",
-            "final &eta;&lambda;<sub>max</sub>/2",
-            "stable",
-            "files",
-        ]
-        rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
-        for r in s["runs"]:
-            lam = r["final_lambda_max"]
-            links = f"<a href='{f}/{esc(r['trace_file'])}'>csv</a>"
-            if r["final_file"]:
-                links += f" <a href='{f}/{esc(r['final_file'])}'>npz</a>"
-            cells = [
-                _fmt(r["run"]),
-                _fmt(r["step_multiplier"]),
-                _fmt(r["eta"], ".6g"),
-                f"<span class='{esc(r['status'])}'>{esc(r['status'])}</span>",
-                esc(r["stop_reason"]),
-                _fmt(r["escape_iteration"]),
-                _fmt(r["predicted_escape_iteration"], ".1f"),
-                _fmt(r["peak_normalized_loss"], ".3g"),
-                _fmt(r["final_normalized_loss"], ".3g"),
-                _fmt(lam, ".6g"),
-                _fmt(None if lam is None else lam * r["eta"] / 2, ".4f"),
-                _fmt(r["final_is_stable"]),
-                links,
-            ]
-            rows.append(
-                "<tr>"
-                + "".join(
-                    f"<td class='s'>{c}</td>" if i in (3, 4, 12) else f"<td>{c}</td>"
-                    for i, c in enumerate(cells)
-                )
-                + "</tr>"
-            )
-        rows.append("</table>")
-        if e.get("note"):
-            parts.append(f"<p class='note'>{esc(e['note'])}</p>")
-        parts.extend(rows)
-    parts.append("</body></html>\n")
-    with atomic_write(path, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(parts))
+    render_html(path, "runs_index.html", entries=entries, title=title, intro=intro)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import sys
 
-from . import CLIError
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -81,68 +81,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def parse_floats(text: str, name: str) -> tuple[float, ...]:
-    """Comma-separated positive finite numbers, or :class:`CLIError` naming ``name``."""
-    try:
-        vals = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise CLIError(f"{name} must be comma-separated numbers, got {text!r}") from None
-    if not vals:
-        raise CLIError(f"{name} is empty")
-    bad = [v for v in vals if not (math.isfinite(v) and v > 0)]
-    if bad:
-        raise CLIError(f"{name} must be positive and finite, got {bad[0]}")
-    return vals
-
-
-def parse_dims(text: str) -> tuple[int, ...]:
-    """Comma-separated integers ``d_0,...,d_L`` with ``L >= 2``."""
-    try:
-        dims = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise CLIError(f"--dims must be comma-separated integers, got {text!r}") from None
-    if len(dims) < 3:
-        raise CLIError(f"--dims needs depth L >= 2 (at least 3 numbers d_0,d_1,d_2), got {text!r}")
-    return dims
-
-
 def _check_options(args) -> None:
-    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
-        raise CLIError(f"--radius must be positive and finite, got {args.radius}")
-    if args.iterations is not None and args.iterations < 1:
-        raise CLIError(f"--iterations must be >= 1, got {args.iterations}")
-    if not (math.isfinite(args.escape_threshold) and args.escape_threshold > 0):
-        raise CLIError(f"--escape-threshold must be positive, got {args.escape_threshold}")
-    if args.grid is not None and args.grid < 2:
-        raise CLIError(f"--grid must be >= 2, got {args.grid}")
-    for name in ("track_every", "track_hessian_every"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    V.positive_float(args.radius, "--radius")
+    V.count(args.iterations, "--iterations", maximum=V.MAX_ITERATIONS)
+    V.positive_float(args.escape_threshold, "--escape-threshold")
+    V.count(args.grid, "--grid", minimum=2, maximum=V.MAX_GRID)
+    V.count(args.track_every, "--track-every", maximum=V.MAX_ITERATIONS)
+    V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise CLIError(f"--seed must be in 0 .. 2**63-1, got {args.seed}")
 
 
-def _read_plane(path: str):
-    import zipfile
-
+def read_plane(path: str):
+    """The plane directions ``(zeta, gamma)`` of ``--plane-file``."""
     import numpy as np
 
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "zeta" not in data.files or "gamma" not in data.files:
-                raise CLIError(f"{path}: --plane-file needs arrays 'zeta' and 'gamma'")
-            return (np.asarray(data["zeta"], float).ravel(), np.asarray(data["gamma"], float).ravel())
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CLIError(f"{path}: not a readable .npz file ({exc})") from None
+    from ..io import read_npz
 
-
-def engine_name(name: str) -> str:
-    """The engine ``name`` selects, or :class:`CLIError` if it cannot run here."""
-    from ..dynamics import resolve_engine
-
-    try:
-        return resolve_engine(name)
-    except ImportError as exc:
-        raise CLIError(f"--engine {name}: {exc}") from None
+    V.input_file(path, "--plane-file")
+    data = read_npz(path, keys={"zeta", "gamma"}, what=f"--plane-file {path}")
+    if "zeta" not in data or "gamma" not in data:
+        raise CLIError(f"--plane-file {path}: needs arrays 'zeta' and 'gamma'")
+    return np.asarray(data["zeta"], float).ravel(), np.asarray(data["gamma"], float).ravel()
 
 
 def run(args) -> int:
@@ -152,13 +112,13 @@ def run(args) -> int:
     from ..minima import check_dims, random_minimizer
     from ..presets import get_preset
     from ..report import write_run_folder
+    from ..staging import check_destination
 
     _check_options(args)
-    user_plane = _read_plane(args.plane_file) if args.plane_file else None
-    mults = None
-    if args.step_multipliers:
-        mults = parse_floats(args.step_multipliers, "--step-multipliers")
-    etas = parse_floats(args.etas, "--etas") if args.etas else None
+    check_destination(args.out, overwrite=args.overwrite)
+    user_plane = read_plane(args.plane_file) if args.plane_file else None
+    mults = V.positive_floats(args.step_multipliers, "--step-multipliers")
+    etas = V.positive_floats(args.etas, "--etas")
     target = None
     title = ""
     if args.preset:
@@ -188,12 +148,14 @@ def run(args) -> int:
     else:
         seed = 0 if args.seed is None else args.seed
         if args.dims:
-            dims = check_dims(parse_dims(args.dims))
+            dims = check_dims(V.check_dims(args.dims, "--dims"))
             chain = random_minimizer(dims, seed=seed)
             config = {"source": "dims", "dims": list(dims), "seed": seed}
             title = f"custom: dims {','.join(map(str, dims))}"
         else:
-            chain, target = load_factors(args.minimum)
+            V.input_file(args.minimum, "--minimum")
+            chain, target = load_factors(args.minimum, what=f"--minimum {args.minimum}")
+            V.check_dims(",".join(map(str, chain.dims)), f"--minimum {args.minimum}")
             config = {"source": "file", "minimum_input": str(args.minimum), "seed": seed}
             title = f"minimum from {args.minimum}"
         radius = 1e-10 if args.radius is None else args.radius
@@ -215,6 +177,9 @@ def run(args) -> int:
     if user_plane is not None:
         plane = user_plane
         config["plane"] = f"file:{args.plane_file}"
+    V.trace_budget(iterations, len(etas or mults or ()))
+    if not args.no_figures:
+        V.require("matplotlib", "escape's figures (or pass --no-figures)")
     result = escape_experiment(
         chain,
         target=target,
@@ -228,7 +193,7 @@ def run(args) -> int:
         escape_threshold=args.escape_threshold,
         track_every=args.track_every,
         track_hessian_every=args.track_hessian_every,
-        engine=engine_name(args.engine),
+        engine=V.engine(args.engine, "--engine"),
     )
     summary = write_run_folder(
         result,

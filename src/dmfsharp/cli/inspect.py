@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from ..diagnostics import diagnose
 from ..io import load_factors, to_jsonable
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -40,16 +40,23 @@ def inspect_factors(chain, target) -> dict:
 
 def run(args) -> int:
     """Run ``dmfsharp inspect``."""
+    V.input_file(args.file, "")
+    V.positive_float(args.eta, "--eta")
     if str(args.file).lower().endswith((".pt", ".pth")):
+        V.require("torch", "reading a .pt file")
         from ..torch_interop import load_torch_factors
 
-        chain, target = load_torch_factors(args.file), None
+        try:
+            chain, target = load_torch_factors(args.file), None
+        except (ValueError, OSError):
+            raise
+        except Exception as exc:  # torch's unpickler and dtype errors have no common base
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CLIError(
+                f"{args.file}: not a readable PyTorch state_dict of float weights ({first})"
+            ) from None
     else:
         chain, target = load_factors(args.file)
-    if args.eta is not None:
-        eta = float(args.eta)
-        if not (np.isfinite(eta) and eta > 0):
-            raise ValueError(f"--eta must be a positive number, got {args.eta}")
     info = diagnose(chain, target, eta=args.eta).to_dict()
     if args.json:
         print(json.dumps(to_jsonable(info), indent=2))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 
-from . import CLIError
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -46,39 +46,52 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _read_target(path: str) -> np.ndarray:
-    file = Path(path)
-    if not file.is_file():
-        raise CLIError(f"--target {path}: no such file")
-    try:
-        obj = np.load(file, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise CLIError(f"--target {path}: not a readable .npy/.npz file ({exc})") from None
-    if isinstance(obj, np.ndarray):
-        return obj
-    with obj:
-        if "M" not in obj.files:
-            raise CLIError(f"--target {path}: the .npz holds no array named M")
-        return np.array(obj["M"])
+def read_target(path: str) -> np.ndarray:
+    """``M`` from ``--target``: a 2-D ``.npy`` file or an ``.npz`` holding ``M``."""
+    from numpy.lib import format as npformat
 
+    from ..io import read_npz
+    from ..limits import check_allocation
 
-def _parse_dims(text: str):
-    try:
-        return tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise CLIError(f"--dims must be comma-separated integers, got {text!r}") from None
+    file = V.input_file(path, "--target")
+    with open(file, "rb") as fh:
+        if fh.read(6) == b"\x93NUMPY":
+            fh.seek(0)
+            try:
+                version = npformat.read_magic(fh)
+                reader = (
+                    npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                )
+                shape, _fortran, dtype = reader(fh)
+                if dtype.hasobject or dtype.kind not in "biuf":
+                    raise CLIError(f"--target {path}: dtype {dtype}, expected real numbers")
+                check_allocation(shape, what=f"--target {path}", itemsize=dtype.itemsize)
+                fh.seek(0)
+                return npformat.read_array(fh, allow_pickle=False)
+            except (ValueError, EOFError, OSError) as exc:
+                raise CLIError(f"--target {path}: not a readable .npy file ({exc})") from None
+    arrays = read_npz(file, keys={"M"}, what=f"--target {path}")
+    if "M" not in arrays:
+        raise CLIError(f"--target {path}: the .npz holds no array named M")
+    return arrays["M"]
 
 
 def run(args) -> int:
     """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
-    from ..io import staged_folder, write_json
+    from ..io import write_json
     from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
+    from ..staging import check_destination, staged_folder
 
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise CLIError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
-    target = None if args.target is None else _read_target(args.target)
-    dims = None if args.dims is None else _parse_dims(args.dims)
+    out = check_destination(args.out, overwrite=args.overwrite)
+    V.count(args.num, "--num", minimum=2, maximum=V.MAX_POINTS)
+    V.count(args.layer, "--layer", maximum=V.MAX_DEPTH)
+    V.count(args.direction, "--direction", minimum=2, maximum=V.MAX_DIM)
+    V.positive_float(args.s_min, "--s-min")
+    V.positive_float(args.s_max, "--s-max")
+    target = None if args.target is None else read_target(args.target)
+    dims = None if args.dims is None else V.check_dims(args.dims, "--dims")
+    if not args.no_plot:
+        V.require("matplotlib", "manifold's figure (or pass --no-plot)")
     path = minima_path(
         target,
         dims,

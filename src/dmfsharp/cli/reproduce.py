@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from . import CLIError
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -50,47 +51,36 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _bar(i: int, n: int, label: str, t0: float, quiet: bool) -> None:
-    if quiet:
-        return
-    width = 28
-    fill = int(width * i / n)
-    sys.stderr.write(
-        f"\r[{'#' * fill}{'.' * (width - fill)}] {i}/{n} {label:<28} {time.perf_counter() - t0:6.1f}s"
-    )
-    if i == n:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def run(args) -> int:
     """Run every selected preset into DIR and write DIR/index.html."""
-    from ..io import staged_folder
     from ..presets import PRESETS, get_preset
+    from ..progress import Progress
     from ..report import fill_run_folder, write_index
+    from ..staging import check_destination, staged_folder
 
     names = list(PRESETS) if not args.presets else [s.strip() for s in args.presets.split(",")]
-    presets = [get_preset(n) for n in names if n]
+    try:
+        presets = [get_preset(n) for n in names if n]
+    except ValueError as exc:
+        raise CLIError(f"--presets: {exc}") from None
     if not presets:
         raise CLIError("--presets names no preset")
-    if args.iterations is not None and args.iterations < 1:
-        raise CLIError(f"--iterations must be >= 1, got {args.iterations}")
-    if args.grid is not None and args.grid < 2:
-        raise CLIError(f"--grid must be >= 2, got {args.grid}")
-    if args.track_every is not None and args.track_every < 0:
-        raise CLIError(f"--track-every must be >= 0, got {args.track_every}")
+    V.count(args.iterations, "--iterations", maximum=V.MAX_ITERATIONS)
+    V.count(args.grid, "--grid", minimum=2, maximum=V.MAX_GRID)
+    V.count(args.track_every, "--track-every", minimum=0, maximum=V.MAX_ITERATIONS)
     if args.track_every == 0:
         args.track_every = None
-    if args.track_hessian_every is not None and args.track_hessian_every < 1:
-        raise CLIError(f"--track-hessian-every must be >= 1, got {args.track_hessian_every}")
-    from .escape import engine_name
-
-    engine = engine_name(args.engine)
+    V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    check_destination(args.out, overwrite=args.overwrite)
+    V.require("matplotlib", "reproduce's figures")
+    V.require("jinja2", "reproduce's index.html")
+    engine = V.engine(args.engine, "--engine")
     t0 = time.perf_counter()
     entries = []
-    with staged_folder(args.out, overwrite=args.overwrite) as tmp:
-        for i, preset in enumerate(presets):
-            _bar(i, len(presets), preset.name, t0, args.quiet)
+    bar = Progress(len(presets) + 1, "reproduce", stream=None if args.quiet else sys.stderr, unit="step")
+    with staged_folder(args.out, overwrite=args.overwrite) as tmp, bar:
+        for preset in presets:
+            bar.update(0, label=f"reproduce {preset.name}")
             changes = {}
             if args.iterations is not None:
                 changes["iterations"] = args.iterations
@@ -113,6 +103,7 @@ def run(args) -> int:
             title = f"{preset.figure}: {preset.title}"
             summary = fill_run_folder(result, folder, config=config, title=title, grid=preset.grid)
             entries.append({"folder": preset.name, "heading": title, "note": preset.note, "summary": summary})
+            bar.update(1)
         write_index(
             tmp / "index.html",
             entries,
@@ -126,6 +117,6 @@ def run(args) -> int:
                 "escape iteration log(tau ||w*|| / r) / log|1 - eta lambda_max|."
             ),
         )
-        _bar(len(presets), len(presets), "index.html", t0, args.quiet)
+        bar.update(1, label="reproduce index.html")
     print(f"wrote {args.out}/index.html ({len(presets)} experiments, {time.perf_counter() - t0:.1f}s)")
     return 0

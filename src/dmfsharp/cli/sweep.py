@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
-from . import CLIError
+from . import validate as V
+from .validate import CLIError
 
 
 def register(sub) -> None:
@@ -49,6 +49,11 @@ def register(sub) -> None:
     )
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report/ at the end")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="if OUT/results.sqlite is damaged, keep its intact tasks and recompute the others",
+    )
     p.set_defaults(func=run_sweep_cmd)
 
     e = sub.add_parser(
@@ -59,6 +64,11 @@ def register(sub) -> None:
     e.add_argument("dir", help="sweep results folder")
     e.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     e.add_argument("--output", default=None, help="file to write (default DIR/results.<format>)")
+    e.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output file that dmfsharp did not write",
+    )
     e.set_defaults(func=export_cmd)
 
     r = sub.add_parser(
@@ -71,18 +81,16 @@ def register(sub) -> None:
     r.set_defaults(func=report_cmd)
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run_sweep_cmd(args) -> int:
     """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
     from ..sweep.driver import SweepAborted, run_sweep
-    from ..sweep.spec import load_spec
+    from ..sweep.schema import load_spec
 
+    V.input_file(args.spec, "SPEC")
+    V.count(args.workers, "--workers", maximum=1024)
+    V.count(args.max_in_flight, "--max-in-flight", maximum=1_000_000)
     spec = load_spec(args.spec)
     spec_toml = Path(args.spec).read_text(encoding="utf-8")
-    previous = signal.signal(signal.SIGTERM, _terminate)  # close the cluster on kill
     try:
         summary = run_sweep(
             spec,
@@ -94,11 +102,10 @@ def run_sweep_cmd(args) -> int:
             retry_failed=not args.no_retry_failed,
             progress=None if args.quiet else sys.stderr,
             spec_toml=spec_toml,
+            repair=args.repair,
         )
     except (ImportError, SweepAborted) as exc:
         raise CLIError(str(exc)) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     out = Path(args.out)
     print(
         f"sweep {spec.name}: {summary.skipped + summary.done}/{summary.total} tasks done "
@@ -123,7 +130,7 @@ def export_cmd(args) -> int:
     from ..sweep.export import export_runs
 
     try:
-        path = export_runs(args.dir, args.format, args.output)
+        path = export_runs(args.dir, args.format, args.output, overwrite=args.overwrite)
     except ImportError as exc:
         raise CLIError(str(exc)) from None
     print(path)

@@ -3,7 +3,8 @@
 from .driver import SweepSummary, run_sweep
 from .export import export_runs, read_runs, read_tasks
 from .report import summary_table, wilson_interval, write_report
-from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask, load_spec, parse_spec
+from .schema import load_spec, parse_spec
+from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask
 from .store import STORE_NAME, ResultStore
 from .task import build_minimizer, recompute_task, run_task
 

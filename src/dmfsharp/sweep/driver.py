@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import shutil
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..io import atomic_write
+from ..progress import Progress
 from .spec import SweepSpec, SweepTask
 from .store import ResultStore
 from .task import run_task
@@ -87,48 +87,6 @@ class SweepSummary:
         return self.runs / self.compute_elapsed if self.compute_elapsed > 0 else 0.0
 
 
-class _Progress:
-    """One status line: done / failed / remaining, rate and time left."""
-
-    def __init__(self, spec: SweepSpec, skipped: int, stream: TextIO | None, every: float = 0.5):
-        self.spec, self.skipped, self.stream = spec, skipped, stream
-        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
-        self.every = every if self.tty else 10.0
-        self.t0 = time.perf_counter()
-        self.last = -math.inf
-
-    def update(self, done: int, failed: int, runs: int, *, final: bool = False) -> None:
-        if self.stream is None:
-            return
-        now = time.perf_counter()
-        if not final and now - self.last < self.every:
-            return
-        self.last = now
-        el = max(now - self.t0, 1e-9)
-        remaining = self.spec.num_tasks - self.skipped - done - failed
-        rate = (done + failed) / el
-        eta = remaining / rate if rate > 0 else math.inf
-        line = (
-            f"sweep {self.spec.name}: {self.skipped + done}/{self.spec.num_tasks} tasks done"
-            f" ({failed} failed, {remaining} remaining) | {rate:.2f} tasks/s,"
-            f" {runs / el:.1f} runs/s | left {_fmt_time(eta)}"
-        )
-        if self.tty:
-            self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-
-def _fmt_time(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")
-
-
 def _close(client, cluster, store) -> None:
     if client is not None:
         client.close()
@@ -170,6 +128,7 @@ def run_sweep(
     task_fn: Callable[..., dict[str, Any]] = run_task,
     abort_after: int = 50,
     connect_timeout: float = 20.0,
+    repair: bool = False,
 ) -> SweepSummary:
     """Run (or resume) a sweep into the folder ``out``.
 
@@ -205,6 +164,9 @@ def run_sweep(
         succeeded (a broken environment, not a bad task); failures already stored stay.
     connect_timeout : float
         Seconds to wait for ``scheduler``.
+    repair : bool
+        Open a damaged store anyway: keep its intact tasks, drop the others (they are
+        recomputed); see :mod:`dmfsharp.sweep.integrity`.
 
     Returns
     -------
@@ -226,7 +188,7 @@ def run_sweep(
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        store = ResultStore(folder, spec, spec_toml=spec_toml)
+        store = ResultStore(folder, spec, spec_toml=spec_toml, repair=repair)
     except BaseException:
         if created:
             shutil.rmtree(folder, ignore_errors=True)
@@ -266,12 +228,14 @@ def run_sweep(
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=":0",
-                silence_logs=logging.ERROR,
+                # a failing task is stored with its error and counted in the summary; the
+                # workers' own "Compute Failed ... Traceback" blocks (ERROR) stay off stderr
+                silence_logs=logging.CRITICAL,
             )
             client = distributed.Client(own_cluster)
         nthreads = sum(client.nthreads().values()) or 1
         limit = max_in_flight or max(8, 4 * nthreads)
-        bar = _Progress(spec, skipped, progress)
+        bar = Progress(spec.num_tasks, f"sweep {spec.name}", stream=progress, initial=skipped)
         prefix = f"dmfsharp-sweep-{spec.fingerprint()}-"
 
         by_key: dict[str, SweepTask] = {}
@@ -307,9 +271,10 @@ def run_sweep(
             finally:
                 fut.release()
             t_last = time.perf_counter()
-            bar.update(done, failed, runs)
+            rate = runs / max(t_last - t_first, 1e-9)
+            bar.update(1, postfix=f"{failed} failed, {rate:.1f} runs/s")
             if done == 0 and failed >= abort_after:
-                bar.update(done, failed, runs, final=True)
+                bar.close()
                 raise SweepAborted(
                     f"the first {failed} tasks all failed, so the sweep stopped (they are stored "
                     f"as failed and are retried on the next run); last error: {last_error}; "
@@ -318,7 +283,7 @@ def run_sweep(
                 )
             while len(by_key) < limit and submit_one():
                 pass
-        bar.update(done, failed, runs, final=True)
+        bar.close()
     except BaseException:
         # a folder this call created and that holds no result (say, the scheduler could
         # not be reached) is removed, so a failed start leaves nothing behind

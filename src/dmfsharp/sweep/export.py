@@ -61,24 +61,72 @@ def read_tasks(folder: str | os.PathLike):
         conn.close()
 
 
+def _written_by_dmfsharp(path: Path, fmt: str) -> bool:
+    """Whether ``path`` is an export dmfsharp wrote (CSV header or parquet metadata)."""
+    try:
+        if fmt == "csv":
+            with open(path, encoding="utf-8") as fh:
+                return fh.readline().rstrip("\r\n") == ",".join(RUN_COLUMNS)
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+        return meta.get(_PARQUET_KEY) is not None
+    except Exception:  # unreadable or another format: not ours
+        return False
+
+
+_PARQUET_KEY = b"dmfsharp"
+
+
 def export_runs(
-    folder: str | os.PathLike, fmt: str = "parquet", dest: str | os.PathLike | None = None
+    folder: str | os.PathLike,
+    fmt: str = "parquet",
+    dest: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write the run rows to ``dest`` (default ``folder/results.<fmt>``), atomically.
 
-    Returns the path written. Parquet needs ``pyarrow``.
+    An existing ``dest`` is replaced only when dmfsharp wrote it (a sweep export: the CSV
+    header or the parquet metadata says so) or when ``overwrite`` is set; never a folder
+    or a special file. Parquet needs ``pyarrow``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``dest`` exists, dmfsharp did not write it and ``overwrite`` is not set.
     """
+    import stat
+
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {list(EXPORT_FORMATS)}, got {fmt!r}")
-    df = read_runs(folder)
     dest = Path(dest) if dest is not None else Path(folder) / f"results.{fmt}"
+    if dest.exists() or dest.is_symlink():
+        mode = dest.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            raise FileExistsError(f"{dest}: exists and is not a regular file; choose another --output")
+        if not overwrite and not _written_by_dmfsharp(dest, fmt):
+            raise FileExistsError(
+                f"{dest}: exists and is not a dmfsharp {fmt} export; pass --overwrite to replace it"
+            )
     if fmt == "parquet":
         try:
-            import pyarrow  # noqa: F401
+            import pyarrow as pa
+            import pyarrow.parquet as pq
         except ImportError:
             raise ImportError("parquet export needs pyarrow: pip install 'dmfsharp[sweep]'") from None
+    df = read_runs(folder)
+    if fmt == "parquet":
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[_PARQUET_KEY] = b"sweep-export"
         with atomic_write(dest, "wb") as fh:
-            df.to_parquet(fh, index=False)
+            pq.write_table(table.replace_schema_metadata(meta), fh)
     else:
         with atomic_write(dest, "w", encoding="utf-8", newline="") as fh:
             df.to_csv(fh, index=False)

@@ -18,14 +18,15 @@ Figures:
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write, staged_folder
+from ..io import atomic_write
+from ..report import render_html
+from ..staging import staged_folder
 from .export import read_runs, read_tasks
 from .store import open_readonly
 
@@ -162,7 +163,8 @@ def _fig_edge(df, path):
     x = esc["final_edge_ratio"].to_numpy(float)
     fig, ax = plt.subplots(figsize=(6, 4))
     if x.size:
-        bins = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
+        edges = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
+        bins = [float(b) for b in edges]
         levels = sorted(esc["level"].unique())
         if len(levels) <= 6:  # one histogram per step size, stacked
             ax.hist(
@@ -262,36 +264,6 @@ _FIGURES = {
 }
 
 
-def _html(name, spec, counts, table, failed, figures) -> str:
-    e = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>dmfsharp sweep {e(name)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
-        "padding:2px 6px;text-align:right}img{max-width:100%}</style></head><body>",
-        f"<h1>Sweep {e(name)}</h1>",
-        f"<p>{counts['done']} tasks done, {counts['failed']} failed, {counts['runs']} runs stored.</p>",
-    ]
-    for fname, title in figures:
-        parts.append(f"<h2>{e(title)}</h2><img src='{e(fname)}' alt='{e(title)}'>")
-    parts.append("<h2>Summary (summary.csv)</h2>")
-    parts.append(
-        table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
-        if len(table)
-        else "<p>no runs yet</p>"
-    )
-    if len(failed):
-        parts.append(f"<h2>Failed tasks ({len(failed)})</h2><table><tr><th>task</th><th>error</th></tr>")
-        for _, r in failed.head(50).iterrows():
-            parts.append(
-                f"<tr><td>{e(r['task_id'])}</td><td style='text-align:left'>{e(str(r['error']))}</td></tr>"
-            )
-        parts.append("</table>")
-    parts.append(f"<h2>Spec</h2><pre>{e(json.dumps(spec, indent=2))}</pre></body></html>")
-    return "\n".join(parts)
-
-
 def write_report(folder: str | os.PathLike) -> Path:
     """Write ``folder/report/`` (figures, ``summary.csv``, ``index.html``) from the store.
 
@@ -314,25 +286,25 @@ def write_report(folder: str | os.PathLike) -> Path:
     }
     table = summary_table(df) if len(df) else None
     dest = folder / REPORT_DIR
-    with staged_folder(dest, overwrite=True) as tmp:
+    with staged_folder(dest, overwrite=True, require_marker=False) as tmp:
         figures = []
-        if len(df):
+        if table is not None:
             for fname, (fn, title) in _FIGURES.items():
                 fn(df, tmp / fname)
                 figures.append((fname, title))
             with atomic_write(tmp / "summary.csv", "w", encoding="utf-8", newline="") as fh:
                 table.to_csv(fh, index=False)
-        import pandas as pd
-
-        with atomic_write(tmp / "index.html", "w", encoding="utf-8") as fh:
-            fh.write(
-                _html(
-                    name,
-                    spec,
-                    counts,
-                    table if table is not None else pd.DataFrame(),
-                    tasks[tasks["status"] == "failed"],
-                    figures,
-                )
-            )
+        failed = tasks[tasks["status"] == "failed"]
+        render_html(
+            tmp / "index.html",
+            "sweep_index.html",
+            title=f"Sweep {name}",
+            intro="",
+            counts=counts,
+            figures=figures,
+            columns=list(table.columns) if table is not None else [],
+            table=[] if table is None else [list(r) for r in table.itertuples(index=False)],
+            failed=[(str(r.task_id), str(r.error)) for r in failed.itertuples(index=False)],
+            spec_json=json.dumps(spec, indent=2),
+        )
     return dest

@@ -47,11 +47,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
-import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -59,8 +56,8 @@ __all__ = [
     "SpecError",
     "SweepSpec",
     "SweepTask",
-    "load_spec",
-    "parse_spec",
+    "paper_architectures",
+    "task_id_of",
 ]
 
 _FIG6_DIMS = (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1)
@@ -87,7 +84,8 @@ PAPER_ARCHITECTURES: dict[str, tuple[int, ...]] = {
 }
 
 
-def _paper_architectures() -> dict[str, tuple[int, ...]]:
+def paper_architectures() -> dict[str, tuple[int, ...]]:
+    """The paper's layer dimensions by name (from :mod:`dmfsharp.presets` when it exists)."""
     try:
         from ..presets import PRESETS
     except ImportError:
@@ -98,31 +96,6 @@ def _paper_architectures() -> dict[str, tuple[int, ...]]:
 #: Default ``escape_threshold`` (the escape engine's own default, written into every
 #: spec so that results do not depend on a library default).
 DEFAULT_ESCAPE_THRESHOLD = 1e-4
-
-_MINIMIZERS = ("random", "flattest")
-_DIRECTIONS = ("top", "random")
-_KNOWN_KEYS = {
-    "name",
-    "seeds",
-    "depths",
-    "d0",
-    "dL",
-    "widths",
-    "radius",
-    "radii",
-    "step_multipliers",
-    "etas",
-    "iterations",
-    "direction",
-    "minimizers",
-    "architectures",
-    "dims",
-    "scale",
-    "description",
-    "escape_threshold",
-    "engine",
-}
-_ENGINES = ("numpy", "numba")
 
 
 class SpecError(ValueError):
@@ -227,6 +200,7 @@ def _canonical(obj: Any) -> str:
 
 
 def task_id_of(params: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the canonical JSON of a task's parameters."""
     return hashlib.sha256(_canonical(params).encode()).hexdigest()[:16]
 
 
@@ -308,7 +282,7 @@ class SweepSpec:
             self.architectures, self.seeds, self.minimizers, self.radii, self.directions
         ):
             name, depth, d0, dL, widths, dims = arch
-            fields = dict(
+            fields: dict[str, Any] = dict(
                 architecture=name,
                 depth=depth,
                 d0=d0,
@@ -328,231 +302,3 @@ class SweepSpec:
             )
             params = json.loads(json.dumps(fields))
             yield SweepTask(task_id=task_id_of(params), **fields)
-
-
-# --- validation -------------------------------------------------------------------------
-
-
-def _int(value: Any, key: str, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"[sweep] {key} must be an integer, got {value!r}")
-    if value < minimum:
-        raise SpecError(f"[sweep] {key} must be >= {minimum}, got {value}")
-    return value
-
-
-def _int_list(value: Any, key: str, *, minimum: int) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise SpecError(f"[sweep] {key} must be a non-empty list of integers, got {value!r}")
-    out = tuple(_int(v, key, minimum=minimum) for v in value)
-    if len(set(out)) != len(out):
-        raise SpecError(f"[sweep] {key} has repeated values: {list(out)}")
-    return out
-
-
-def _positive(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"[sweep] {key} must be a number, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise SpecError(f"[sweep] {key} must be positive and finite, got {value!r}")
-    return v
-
-
-def _positive_list(value: Any, key: str) -> tuple[float, ...]:
-    if not isinstance(value, list):
-        raise SpecError(f"[sweep] {key} must be a list of positive numbers, got {value!r}")
-    out = tuple(_positive(v, key) for v in value)
-    if len(set(out)) != len(out):
-        raise SpecError(f"[sweep] {key} has repeated values: {list(out)}")
-    return out
-
-
-def _choices(value: Any, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise SpecError(f"[sweep] {key} must be one of {list(allowed)} or a list of them")
-    for v in value:
-        if v not in allowed:
-            raise SpecError(f"[sweep] {key}: unknown value {v!r}; expected one of {list(allowed)}")
-    if len(set(value)) != len(value):
-        raise SpecError(f"[sweep] {key} has repeated values: {value}")
-    return tuple(value)
-
-
-def parse_spec(doc: dict[str, Any]) -> SweepSpec:
-    """Validate a parsed TOML document and return the :class:`SweepSpec`.
-
-    Raises
-    ------
-    SpecError
-        Naming the offending key: a missing or unknown key, a wrong type, an empty or
-        repeated list, a non-positive step size or radius, hidden widths that violate
-        eq. 17 (``min_i d_i >= min(d_0, d_L)``), an unknown paper architecture.
-
-    Examples
-    --------
-    >>> spec = parse_spec({"sweep": {"name": "t", "seeds": 2, "depths": [2, 3], "d0": [1],
-    ...     "dL": [1], "widths": [1, 3], "step_multipliers": [0.9, 1.5], "iterations": 100}})
-    >>> spec.num_tasks, spec.num_runs
-    (4, 8)
-    """
-    if not isinstance(doc, dict) or "sweep" not in doc:
-        raise SpecError("spec must have a [sweep] table")
-    extra_tables = sorted(set(doc) - {"sweep"})
-    if extra_tables:
-        raise SpecError(f"unknown top-level table(s) {extra_tables}; everything goes under [sweep]")
-    s = doc["sweep"]
-    if not isinstance(s, dict):
-        raise SpecError("[sweep] must be a table")
-    unknown = sorted(set(s) - _KNOWN_KEYS)
-    if unknown:
-        hint = ""
-        if any("cov" in k for k in unknown):
-            hint = " (a data covariance is not supported yet: the loss is the whitened eq. 15)"
-        raise SpecError(f"[sweep] unknown key(s) {unknown}; known keys: {sorted(_KNOWN_KEYS)}{hint}")
-
-    name = s.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise SpecError("[sweep] name must be a non-empty string")
-    description = s.get("description", "")
-    if not isinstance(description, str):
-        raise SpecError("[sweep] description must be a string")
-
-    if "seeds" not in s:
-        raise SpecError("[sweep] seeds is required: a count (seeds 0..n-1) or a list of seeds")
-    seeds_raw = s["seeds"]
-    if isinstance(seeds_raw, int) and not isinstance(seeds_raw, bool):
-        seeds = tuple(range(_int(seeds_raw, "seeds", minimum=1)))
-    else:
-        seeds = _int_list(seeds_raw, "seeds", minimum=0)
-
-    architectures: list = []
-    random_keys = [k for k in ("depths", "d0", "dL", "widths") if k in s]
-    if random_keys:
-        missing = [k for k in ("depths", "d0", "dL", "widths") if k not in s]
-        if missing:
-            raise SpecError(f"[sweep] drawn architectures need depths, d0, dL and widths; missing {missing}")
-        depths = _int_list(s["depths"], "depths", minimum=2)
-        d0s = _int_list(s["d0"], "d0", minimum=1)
-        dLs = _int_list(s["dL"], "dL", minimum=1)
-        w = s["widths"]
-        if (
-            not isinstance(w, list)
-            or len(w) != 2
-            or any(isinstance(x, bool) or not isinstance(x, int) for x in w)
-        ):
-            raise SpecError(f"[sweep] widths must be an inclusive range [lo, hi] of integers, got {w!r}")
-        lo, hi = w
-        if not 1 <= lo <= hi:
-            raise SpecError(f"[sweep] widths [lo, hi] needs 1 <= lo <= hi, got {w}")
-        for d0, dL in itertools.product(d0s, dLs):
-            if lo < min(d0, dL):
-                raise SpecError(
-                    f"[sweep] widths lower end {lo} is below min(d0, dL) = {min(d0, dL)} "
-                    f"for d0 = {d0}, dL = {dL}: such widths violate eq. 17"
-                )
-        for depth, d0, dL in itertools.product(depths, d0s, dLs):
-            architectures.append(("random", depth, d0, dL, (lo, hi), None))
-    paper = _paper_architectures()
-    for preset in _choices_any(s.get("architectures", []), "architectures"):
-        if preset not in paper:
-            raise SpecError(
-                f"[sweep] architectures: unknown preset {preset!r}; expected one of {sorted(paper)}"
-            )
-        d = paper[preset]
-        architectures.append((preset, len(d) - 1, d[0], d[-1], None, d))
-    explicit = s.get("dims", [])
-    if not isinstance(explicit, list):
-        raise SpecError("[sweep] dims must be a list of layer-dimension lists, e.g. [[1, 9, 4, 1]]")
-    for d in explicit:
-        if not isinstance(d, list):
-            raise SpecError(f"[sweep] dims entries must be lists (d_0, ..., d_L), got {d!r}")
-        dd = tuple(_int(x, "dims", minimum=1) for x in d)
-        if len(dd) < 3:
-            raise SpecError(f"[sweep] dims {list(dd)} needs depth L >= 2 (at least 3 entries)")
-        if min(dd[1:-1]) < min(dd[0], dd[-1]):
-            raise SpecError(f"[sweep] dims {list(dd)} violate eq. 17 (a hidden width below min(d_0, d_L))")
-        architectures.append(("dims", len(dd) - 1, dd[0], dd[-1], None, dd))
-    if not architectures:
-        raise SpecError("[sweep] no architectures: give depths/d0/dL/widths, architectures or dims")
-    keys = [a[1:] for a in architectures]
-    if len(set(keys)) != len(keys):
-        raise SpecError("[sweep] the same architecture is listed twice (check architectures and dims)")
-
-    minimizers = _choices(s.get("minimizers", "random"), "minimizers", _MINIMIZERS)
-    directions = _choices(s.get("direction", "top"), "direction", _DIRECTIONS)
-    if "radius" in s and "radii" in s:
-        raise SpecError("[sweep] give either radius or radii, not both")
-    radii = (
-        (_positive(s["radius"], "radius"),)
-        if "radius" in s
-        else _positive_list(s.get("radii", [1e-10]), "radii")
-    )
-    if not radii:
-        raise SpecError("[sweep] radii must not be empty")
-    mults = _positive_list(s.get("step_multipliers", []), "step_multipliers")
-    etas = _positive_list(s.get("etas", []), "etas")
-    if not mults and not etas:
-        raise SpecError("[sweep] give step_multipliers (eta * lambda_max / 2) and/or etas (absolute)")
-    if "iterations" not in s:
-        raise SpecError("[sweep] iterations (the GD budget per run) is required")
-    iterations = _int(s["iterations"], "iterations", minimum=1)
-    scale = _positive(s.get("scale", 1.0), "scale")
-    tau = _positive(s.get("escape_threshold", DEFAULT_ESCAPE_THRESHOLD), "escape_threshold")
-    engine = s.get("engine", "numpy")
-    if engine not in _ENGINES:
-        raise SpecError(f"[sweep] engine must be one of {list(_ENGINES)}, got {engine!r}")
-    return SweepSpec(
-        name=name.strip(),
-        seeds=seeds,
-        architectures=tuple(architectures),
-        minimizers=minimizers,
-        radii=radii,
-        directions=directions,
-        step_multipliers=mults,
-        etas=etas,
-        iterations=iterations,
-        scale=scale,
-        escape_threshold=tau,
-        engine=engine,
-        description=description,
-        raw=doc,
-    )
-
-
-def _choices_any(value: Any, key: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SpecError(f"[sweep] {key} must be a list of names, got {value!r}")
-    return value
-
-
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec from a TOML file.
-
-    Raises
-    ------
-    SpecError
-        If the file is missing, is not valid TOML, or fails :func:`parse_spec`
-        (the message starts with the file name).
-    """
-    path = Path(path)
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such spec file") from None
-    except IsADirectoryError:
-        raise SpecError(f"{path}: is a folder, expected a TOML spec file") from None
-    try:
-        doc = tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})") from None
-    try:
-        return parse_spec(doc)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None

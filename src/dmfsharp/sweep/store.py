@@ -13,10 +13,20 @@ task either fully recorded or absent. ``runs`` has the primary key
 ``runs``
     One row per GD run (step size) of a done task; columns as
     :data:`dmfsharp.sweep.task.RUN_COLUMNS`.
+
+Files: ``results.sqlite`` is the store. While a driver runs, SQLite keeps the latest
+commits in ``results.sqlite-wal`` (with ``results.sqlite-shm``) and the driver holds the
+lock file ``.dmfsharp-sweep.lock``; the log is checkpointed into ``results.sqlite`` every
+:data:`CHECKPOINT_EVERY` tasks and on exit, when the database also leaves WAL mode, so
+after a clean finish ``results.sqlite`` alone holds every row (after a ``kill -9``, copy
+it together with ``results.sqlite-wal``). Every open checks the store
+(:mod:`dmfsharp.sweep.integrity`); ``repair=True`` keeps the intact tasks and drops the
+damaged ones, which the sweep then recomputes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -24,12 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .integrity import acquire_lock, check_store, damaged, repair_store
 from .spec import SweepSpec, SweepTask
 from .task import RUN_COLUMNS
 
-__all__ = ["ResultStore", "STORE_NAME", "open_readonly"]
+__all__ = ["CHECKPOINT_EVERY", "ResultStore", "STORE_NAME", "open_readonly"]
 
 STORE_NAME = "results.sqlite"
+#: Tasks stored between two checkpoints of the write-ahead log into ``results.sqlite``.
+CHECKPOINT_EVERY = 50
 
 _RUN_TYPES = {
     "task_id": "TEXT NOT NULL",
@@ -86,15 +99,26 @@ def _now() -> str:
 
 
 def open_readonly(folder: str | os.PathLike) -> sqlite3.Connection:
-    """Open ``folder/results.sqlite`` read-only (for export and reports)."""
+    """Open ``folder/results.sqlite`` read-only (for export and reports), checked first.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder holds no store.
+    dmfsharp.sweep.integrity.StoreDamagedError
+        If the store fails :func:`dmfsharp.sweep.integrity.check_store`.
+    """
     path = Path(folder) / STORE_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no sweep results here (missing {STORE_NAME})")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        conn.execute("SELECT count(*) FROM runs").fetchone()
     except sqlite3.DatabaseError as exc:
         raise OSError(f"{path}: not a sweep results store ({exc})") from None
+    problems = check_store(conn)
+    if problems:
+        conn.close()
+        raise damaged(path, Path(folder), problems)
     return conn
 
 
@@ -106,13 +130,30 @@ class ResultStore:
     two different sweeps never mix.
     """
 
-    def __init__(self, folder: str | os.PathLike, spec: SweepSpec, *, spec_toml: str | None = None):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        spec: SweepSpec,
+        *,
+        spec_toml: str | None = None,
+        repair: bool = False,
+    ):
         from .. import __version__
 
         self.folder = Path(folder)
         self.path = self.folder / STORE_NAME
+        self._lock = acquire_lock(self.folder)
+        self._since_checkpoint = 0
         try:
+            existed = self.path.exists()
             self.conn = sqlite3.connect(self.path, isolation_level=None)
+            if existed and repair:
+                self.conn = repair_store(self.path, self.conn)
+            elif existed:
+                problems = check_store(self.conn)
+                if problems:
+                    self.conn.close()
+                    raise damaged(self.path, self.folder, problems)
             self.conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a commit survives a crash or kill of this process; after a power
             # loss the last commits may be missing, and the next run simply recomputes them.
@@ -121,7 +162,11 @@ class ResultStore:
             self.conn.executescript(_SCHEMA)
             row = self.conn.execute("SELECT name, fingerprint FROM spec").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise OSError(f"{self.path}: cannot use as a results store ({exc})") from None
+            self._unlock()
+            raise damaged(self.path, self.folder, [f"unreadable ({exc})"]) from None
+        except BaseException:
+            self._unlock()
+            raise
         fp = spec.fingerprint()
         if row is None:
             with self._transaction():
@@ -138,6 +183,7 @@ class ResultStore:
                 )
         elif row[1] != fp:
             self.conn.close()
+            self._unlock()
             raise ValueError(
                 f"{self.folder} holds sweep {row[0]!r} with a different spec "
                 f"(fingerprint {row[1]}, this spec {fp}); use another --out folder"
@@ -158,17 +204,34 @@ class ResultStore:
 
         return _Tx()
 
-    def close(self) -> None:
-        """Checkpoint the write-ahead log into the database file, then close.
+    def _unlock(self) -> None:
+        with contextlib.suppress(OSError):
+            self._lock.close()
 
-        Everything is already committed; the checkpoint makes ``results.sqlite`` alone
-        hold every row, so copying that one file loses nothing.
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into ``results.sqlite``: every committed row then lives there."""
+        with contextlib.suppress(sqlite3.DatabaseError):  # a reader holds the log; data is safe
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._since_checkpoint = 0
+
+    def _committed(self) -> None:
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self.checkpoint()
+
+    def close(self) -> None:
+        """Checkpoint, leave WAL mode (no ``-wal``/``-shm`` file stays), close, release the lock.
+
+        Everything is already committed; afterwards ``results.sqlite`` alone holds every
+        row, so copying that one file loses nothing.
         """
         try:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.DatabaseError:  # pragma: no cover - a reader holds the log; data is safe
-            pass
-        self.conn.close()
+            self.checkpoint()
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self.conn.execute("PRAGMA journal_mode=DELETE")
+            self.conn.close()
+        finally:
+            self._unlock()
 
     def __enter__(self):
         return self
@@ -217,6 +280,7 @@ class ResultStore:
                 f"INSERT INTO runs ({cols}) VALUES ({marks})",
                 [tuple(_sql(r.get(c)) for c in RUN_COLUMNS) for r in rows],
             )
+        self._committed()
 
     def record_failed(self, task: SweepTask, error: str) -> None:
         """Store a task that raised (no runs); a later success replaces it."""
@@ -236,6 +300,7 @@ class ResultStore:
                     _now(),
                 ),
             )
+        self._committed()
 
 
 def _sql(v: Any) -> Any:

@@ -73,7 +73,8 @@ def build_minimizer(task: SweepTask):
     if task.dims is not None:
         dims = tuple(task.dims)
     else:
-        dims = random_dims(task.depth, task.d0, task.dL, tuple(task.widths), seed=[ms, 0])
+        lo, hi = task.widths or (task.d0, task.d0)
+        dims = random_dims(task.depth, task.d0, task.dL, (lo, hi), seed=[ms, 0])
     chain = random_minimizer(dims, seed=ms, scale=task.scale)
     target = chain.product
     if task.minimizer == "flattest":
@@ -117,6 +118,10 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         results.append(escape_experiment(chain, etas=list(task.etas), **common))
     res_runs = [run for res in results for run in res.runs]
     lam = float(results[0].lambda_max)
+    # The spec's values are stored exactly (a groupby on step_multiplier must not split one
+    # spec value into neighbours one ulp apart); the other member of each pair is derived
+    # from it once: eta = m * 2 / lambda_max (what the engine ran), m = eta * lambda_max / 2.
+    given = [("m", m) for m in task.step_multipliers] + [("eta", e) for e in task.etas]
     flat = flat_sharpness(target, chain.depth)
     base = {
         "task_id": task.task_id,
@@ -138,14 +143,15 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         "iterations": task.iterations,
     }
     rows, finals = [], []
-    for i, run in enumerate(res_runs):
-        eta = float(run.eta)
+    for i, (run, (kind, value)) in enumerate(zip(res_runs, given, strict=True)):
+        eta = float(run.eta) if kind == "m" else float(value)
+        mult = float(value) if kind == "m" else eta * lam / 2.0
         flam = _num(run.final_lambda_max)
         rows.append(
             {
                 **base,
                 "run_index": i,
-                "step_multiplier": float(run.step_multiplier),
+                "step_multiplier": mult,
                 "eta": eta,
                 "steps": int(run.iterations),
                 "status": str(run.status),
