@@ -15,16 +15,26 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+SKIPPED = []
+
+
 def load(name):
+    """A results file of the corrected benchmarks (threads verified, load recorded), else None."""
     path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    if "load_average" not in data or "threads_verified" not in data.get("environment", {}):
+        SKIPPED.append(name)  # written by an older protocol: not reported
+        return None
+    return data
 
 
 def context(data, name):
     """``file; machine; threads; load`` for one results file."""
     env = data.get("environment", {})
     tv = env.get("threads_verified", {})
-    kernels = sorted({p.get("kernel") or "?" for p in tv.get("pools", []) if isinstance(p, dict)})
+    kernels = sorted({p["kernel"] for p in tv.get("pools", []) if isinstance(p, dict) and p.get("kernel")})
     machine = f"{env.get('cpu_count', '?')}-core {env.get('machine', '?')} ({'/'.join(kernels) or '?'})"
     threads = f"{tv.get('requested', '?')} thread{' (verified)' if tv.get('verified') else ' (NOT verified)'}"
     la = data.get("load_average")
@@ -132,7 +142,11 @@ def main():
                     f"**{r['speedup_vs_plain_torch']:.1f}×** plain PyTorch |"
                 )
         if g.get("reproduce"):
-            lines.append(f"| `dmfsharp reproduce` (defaults) | {g['reproduce']['wall_s']:.1f} s wall | |")
+            rp = g["reproduce"]
+            lines.append(
+                f"| `dmfsharp reproduce` (defaults) | {rp['cpu_s']:.1f} s CPU ({rp['wall_s']:.0f} s wall "
+                f"under that load) | |"
+            )
     ls = load("landscape")
     add_context(ls, "landscape")
     if ls:
@@ -145,6 +159,8 @@ def main():
     print("\n".join(lines))
     print("\nWhere each number was measured:\n")
     print("\n".join(f"- {c}" for c in contexts))
+    if SKIPPED:
+        print(f"- not reported (older protocol, no verified threads or load): {', '.join(SKIPPED)}")
 
 
 if __name__ == "__main__":
