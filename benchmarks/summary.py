@@ -89,7 +89,7 @@ def main():
         sl = sc.get("slopes_N_ge_1e5", {})
         if sl:
             lines.append(
-                f"| log-log slope of time vs N (N ≥ 1e5) | exact "
+                f"| log-log slope of time vs N (the points with N ≥ 1e5) | exact "
                 f"{sl.get('exact (dmfsharp.sharpness)', float('nan')):.2f}, lean loss+gradient "
                 f"{sl.get('loss+gradient (lean NumPy)', float('nan')):.2f} | |"
             )
@@ -128,7 +128,7 @@ def main():
         r = m["rows"][0]
         lines.append(
             f"| memory, d_0 d_L = {m['d0_dL']:,} (dense S: {m['dense_S_bytes'] / 1e9:.1f} GB), "
-            f"N = {m['num_params']:,} | {r['time']:.2f} s, peak {r['traced_MB']:.0f} MiB "
+            f"N = {m['num_params']:,} | {r['time']:.2f} s wall, peak {r['traced_MB']:.0f} MiB "
             f"traced, {r['rss_MB']:.0f} MiB RSS | {r['traced_over_factors']:.1f}× factor bytes |"
         )
     g = load("gd")
