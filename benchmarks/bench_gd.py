@@ -5,23 +5,30 @@ N = 2,421), started at ``w* + r v_1`` with ``r = 1e-9``, for 8 step sizes around
 ``2 / lambda_max``. Compared per (run x step), every route recording the loss at every
 step:
 
-- ``plain PyTorch``: autograd, one step size at a time, as a researcher writes it;
-- ``vectorized PyTorch``: the 8 runs stacked in batched tensors, one backward per step;
+- ``plain PyTorch``: autograd, one step size at a time, as a researcher writes it (the
+  loss kept as a tensor every step, no ``.item()`` synchronisation per step);
+- ``batched PyTorch``: the 8 step sizes stacked in batched tensors (``bmm``), one
+  backward per step, also without ``.item()``;
 - ``batched NumPy``: the analytic gradient on stacked ``(8, d_i, d_{i-1})`` arrays;
 - ``dmfsharp.dynamics``: the project's escape engine, NumPy and (if numba is installed)
   compiled (``engine="numpy"`` and ``engine="numba"``).
 
-Each route's trajectories are checked against the batched NumPy ones.
+Each route's trajectories are checked against the batched NumPy ones. Every route gets the
+same protocol: a warm-up, then paired rounds (each route once per round, order rotated),
+medians; one verified thread each (``_threads.py``, threadpoolctl, ``torch.get_num_threads``).
 
     python benchmarks/bench_gd.py
 """
 
 from __future__ import annotations
 
+from _threads import THREADS  # first: thread variables before NumPy loads
+
+# isort: split
 import argparse
 
 import numpy as np
-from common import clock, dmf, save, table, torch_setup
+from common import dmf, paired, save, table, torch_setup, verify_threads
 
 FIG6_DIMS = (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1)
 MULTIPLIERS = (0.5, 0.7, 0.9, 0.99, 1.05, 1.1, 1.3, 1.6)  # eta = mult * 2 / lambda_max
@@ -63,14 +70,15 @@ def numpy_batched(start, m, etas, steps):
 
 
 def torch_plain(start, m, etas, steps):
-    """One step size at a time, autograd, ``loss.item()`` recorded every step."""
+    """One step size at a time, autograd, the loss kept as a tensor every step (no ``.item()``)."""
     torch = torch_setup()
     mt = torch.from_numpy(m)
     all_losses, finals = [], []
     for eta in etas:
         ps = [torch.tensor(w, requires_grad=True) for w in start]
-        losses = []
-        for _ in range(steps):
+        losses = torch.empty(steps)
+        eta = float(eta)
+        for t in range(steps):
             p = ps[0]
             for w in ps[1:]:
                 p = w @ p
@@ -78,16 +86,16 @@ def torch_plain(start, m, etas, steps):
             loss.backward()
             with torch.no_grad():
                 for w in ps:
-                    w -= float(eta) * w.grad
+                    w -= eta * w.grad
                     w.grad = None
-            losses.append(loss.item())
-        all_losses.append(losses)
+                losses[t] = loss
+        all_losses.append(losses.numpy())
         finals.append([w.detach().numpy().copy() for w in ps])
     return np.array(all_losses).T, [np.stack([f[k] for f in finals]) for k in range(len(start))]
 
 
-def torch_vectorized(start, m, etas, steps):
-    """The 8 runs as a batch dimension; one backward of the summed loss per step."""
+def torch_batched(start, m, etas, steps):
+    """The 8 step sizes as a batch dimension; one backward of the summed loss per step."""
     torch = torch_setup()
     b = len(etas)
     mt = torch.from_numpy(m)
@@ -117,14 +125,10 @@ def engine(start, m, etas, steps, reference=None, kind="numpy"):
     ``"numpy"`` (batched matmuls, one Python iteration per step) or ``"numba"`` (the
     optional compiled kernel, ``pip install 'dmfsharp[fast]'``).
     """
-    from dmfsharp.dynamics import gradient_descent
-
     if kind == "numba":
-        from dmfsharp.dynamics import numba_available
+        import numba  # noqa: F401 - the compiled engine needs it; ImportError = skipped
 
-        if not numba_available():
-            raise ImportError("numba is not installed")
-    out = gradient_descent(
+    out = dmf.gradient_descent(
         start, etas, target=m, iterations=steps, reference=reference, converge_tol=0.0, engine=kind
     )
     return out.loss[:steps], out.final
@@ -136,7 +140,7 @@ def engine_numba(start, m, etas, steps):
 
 ROUTES = {
     "plain PyTorch (one eta at a time)": (torch_plain, 0.25),
-    "vectorized PyTorch (8 etas batched)": (torch_vectorized, 1.0),
+    "batched PyTorch (8 etas, bmm)": (torch_batched, 1.0),
     "batched NumPy (8 etas)": (numpy_batched, 1.0),
     "dmfsharp.dynamics, engine=numpy": (engine, 1.0),
     "dmfsharp.dynamics, engine=numba": (engine_numba, 1.0),
@@ -186,35 +190,31 @@ def main():
     check_steps = 20  # the unstable runs escape from r = 1e-9 within ~25 steps, after which
     # rounding differences between implementations grow like |1 - eta lambda|^k
     ref_losses, _ = numpy_batched(start, m, etas, check_steps)
-    rows = []
+    threads = verify_threads()
+    fns, steps_of, rows = {}, {}, []
     for name, (fn, frac) in ROUTES.items():
         steps = max(10, int(args.steps * frac))
         try:
-            fn(start, m, etas, 5)  # warm-up
-            times = []
-            for _ in range(args.repeat):
-                t = clock()
-                losses, _ = fn(start, m, etas, steps)
-                times.append(clock() - t)
+            losses, _ = fn(start, m, etas, check_steps)  # also the import check
         except (ImportError, NotImplementedError) as exc:
             print(f"  {name}: skipped ({type(exc).__name__}: {exc})")
             rows.append(dict(route=name, note=f"unavailable: {exc}"))
             continue
-        k = min(len(ref_losses), steps)
         # on the paper's axis, L / ||M||^2 (the rounding floor of a loss is ~eps ||M||^2)
-        dev = float(np.max(np.abs(losses[:k] - ref_losses[:k])) / np.vdot(m, m))
-        per = float(np.median(times)) / (steps * len(etas))
-        rows.append(
-            dict(
-                route=name,
-                steps=steps,
-                time=float(np.median(times)),
-                runs=times,
+        dev = float(np.max(np.abs(losses[:check_steps] - ref_losses)) / np.vdot(m, m))
+        fns[name] = lambda fn=fn, steps=steps: fn(start, m, etas, steps)
+        steps_of[name] = steps
+        rows.append(dict(route=name, steps=steps, max_rel_dev_vs_numpy=dev))
+    med, _, times = paired(fns, repeat=args.repeat, warmup=1)
+    for r in rows:
+        if r["route"] in med:
+            per = med[r["route"]] / (steps_of[r["route"]] * len(etas))
+            r.update(
+                time=med[r["route"]],
+                runs=times[r["route"]],
                 us_per_run_step=per * 1e6,
                 run_steps_per_s=1.0 / per,
-                max_rel_dev_vs_numpy=dev,
             )
-        )
     base = next(r for r in rows if r["route"].startswith("plain PyTorch"))
     for r in rows:
         if "us_per_run_step" in r:
@@ -241,6 +241,8 @@ def main():
             radius=RADIUS,
             rows=rows,
             reproduce=repro,
+            threads=threads,
+            threads_per_route=THREADS,
         ),
     )
 

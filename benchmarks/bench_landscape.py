@@ -15,6 +15,9 @@ Every route's grid is compared with the pointwise one.
 
 from __future__ import annotations
 
+from _threads import THREADS  # noqa: F401 - first: thread variables before NumPy loads
+
+# isort: split
 import argparse
 
 import numpy as np

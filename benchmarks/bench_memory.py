@@ -16,6 +16,9 @@ import json
 import subprocess
 import sys
 
+from _threads import THREADS  # noqa: F401 - first: thread variables before NumPy loads
+
+# isort: split
 from common import gaussian_minimizer, num_params, save, table
 
 DIMS = (200, 500, 500, 500, 500, 200)  # d_0 d_L = 40,000, N = 950,000

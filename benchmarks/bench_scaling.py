@@ -1,17 +1,23 @@
 """Target 4: time against N (1e3 ... 1e7) for each route, log-log, as a PNG.
 
 Factorizations ``(10, d, d, d, d, 10)`` with the hidden width ``d`` chosen for each N.
-Routes: the exact ``dmfsharp.sharpness``; one loss+gradient evaluation (NumPy); Lanczos
-(``eigsh``, ``tol=1e-8``) on the analytic HVP (``dmfsharp.numerical_sharpness``), on a
-``torch.func`` HVP and on curvlinops' ``HessianLinearOperator``; PyHessian's power
-iteration at its default tolerance (1e-3); dense ``eigvalsh`` up to N = 3,000. Every
-numerical value is compared with the exact one (relative error in the results file).
+Routes: the exact ``dmfsharp.sharpness``; one lean loss+gradient evaluation (NumPy, the
+floor); Lanczos (``eigsh``, ``tol=1e-8``) on the analytic HVP
+(``dmfsharp.numerical_sharpness``), on a ``torch.func`` HVP, on the double-backward
+autograd HVP and on curvlinops' ``HessianLinearOperator``; PyHessian's power iteration at
+its default tolerance (1e-3); dense ``eigvalsh`` up to N = 3,000. Every route gets the
+same protocol at every N: one warm-up call, then paired rounds (each route once per round,
+order rotated), medians. Every numerical value is compared with the exact one (relative
+error in the results file). One verified thread per route.
 
     python benchmarks/bench_scaling.py            # writes results/scaling.{json,png}
 """
 
 from __future__ import annotations
 
+from _threads import THREADS  # first: thread variables before NumPy loads
+
+# isort: split
 import argparse
 
 import numpy as np
@@ -19,10 +25,21 @@ from bench_sharpness import (
     route_curvlinops,
     route_dense,
     route_dmfsharp_lanczos,
+    route_double_backward,
     route_pyhessian,
     route_torch_func,
 )
-from common import RESULTS, clock, dmf, gaussian_minimizer, num_params, paired, rel_err, save
+from common import (
+    RESULTS,
+    dmf,
+    gaussian_minimizer,
+    lean_loss_grad,
+    num_params,
+    paired,
+    rel_err,
+    save,
+    verify_threads,
+)
 
 ENDS, DEPTH = 10, 5
 TARGETS = (1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7)
@@ -39,6 +56,7 @@ ROUTES = {
     "dmfsharp-lanczos (tol 1e-8)": (route_dmfsharp_lanczos, 1e-8, 1e7),
     "torch.func+eigsh (tol 1e-8)": (route_torch_func, 1e-8, 1e7),
     "curvlinops+eigsh (tol 1e-8)": (route_curvlinops, 1e-8, 1e7),
+    "double-backward+eigsh (tol 1e-8)": (route_double_backward, 1e-8, 1e7),
     "pyhessian-power (tol 1e-3)": (route_pyhessian, 1e-3, 1e7),
     "dense eigvalsh": (route_dense, None, 3e3),
 }
@@ -46,7 +64,8 @@ ROUTES = {
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--max-n", type=float, default=1e7)
+    ap.add_argument("--max-n", type=float, default=3e6)
+    ap.add_argument("--repeat", type=int, default=3, help="paired rounds above N = 1e5 (5 below)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot-only", action="store_true", help="redraw the PNG from results/scaling.json")
     args = ap.parse_args()
@@ -60,6 +79,7 @@ def main():
     import warnings
 
     warnings.filterwarnings("ignore")
+    threads = verify_threads()
     points = []
     for nt in TARGETS:
         if nt > args.max_n * 1.01:
@@ -69,42 +89,31 @@ def main():
         factors = gaussian_minimizer(dims, args.seed)
         m = np.linalg.multi_dot(factors[::-1])
         lam = dmf.sharpness(factors)
-
-        def lg(factors=factors, m=m):
-            c = dmf.FactorChain(factors)
-            return dmf.loss(c, target=m), dmf.gradient(c, target=m)
-
-        # exact and loss+gradient in interleaved rounds (the same load for both)
-        med, _, _ = paired(
-            {"exact": lambda f=factors: dmf.sharpness(f), "lg": lg}, repeat=11 if n <= 1e6 else 5
-        )
-        t_ex, t_lg = med["exact"], med["lg"]
-        pt = dict(
-            dims=list(dims),
-            num_params=n,
-            exact=lam,
-            times={"exact (dmfsharp.sharpness)": t_ex, "loss+gradient (NumPy)": t_lg},
-            rel_err={},
-            num_hvp={},
-        )
+        fns = {
+            "exact (dmfsharp.sharpness)": lambda f=factors: dmf.sharpness(f),
+            "loss+gradient (lean NumPy)": lambda f=factors, m=m: lean_loss_grad(f, m),
+        }
+        pt = dict(dims=list(dims), num_params=n, exact=lam, rel_err={}, num_hvp={})
         for name, (fn, tol, nmax) in ROUTES.items():
             if n > nmax:
                 continue
-            try:
-                fn(factors, m, tol if tol is not None else 0.0, args.seed) if n <= 1e5 else None
-                ts = []
-                for _ in range(3 if n <= 1e5 else 1):
-                    t0 = clock()
-                    val, hv = fn(factors, m, tol, args.seed)
-                    ts.append(clock() - t0)
+            try:  # one untimed call: value, HVP count, and it fails here rather than in the rounds
+                val, hv = fn(factors, m, tol, args.seed)
             except Exception as exc:  # noqa: BLE001 - report and go on
                 print(f"  {name} at N={n}: {type(exc).__name__}: {exc}")
                 continue
-            pt["times"][name] = float(np.median(ts))
             pt["rel_err"][name] = rel_err(val, lam)
             pt["num_hvp"][name] = hv
+            fns[name] = lambda fn=fn, f=factors, m=m, tol=tol: fn(f, m, tol, args.seed)
+        # the same protocol for every route: a warm-up, then paired rounds
+        med, ratios, _ = paired(fns, repeat=5 if n <= 1e5 else args.repeat, warmup=1)
+        pt["times"] = med
+        pt["ratio_to_exact_paired"] = ratios
         points.append(pt)
-        print(f"N = {n:>10,}  " + "  ".join(f"{k.split(' ')[0]} {v:.3g}s" for k, v in pt["times"].items()))
+        print(
+            f"N = {n:>10,}  " + "  ".join(f"{k.split(' ')[0]} {v:.3g}s" for k, v in pt["times"].items()),
+            flush=True,
+        )
     # exactness: at every N the most accurate Lanczos route agrees with the exact value
     worst = max(min(v for k, v in p["rel_err"].items() if "eigsh" in k or "lanczos" in k) for p in points)
     print(f"cross-check: worst relative difference exact vs best Lanczos over all N: {worst:.1e}")
@@ -133,6 +142,8 @@ def main():
             points=points,
             slopes_N_ge_1e5=slopes,
             cross_check_worst_rel_diff=worst,
+            threads=threads,
+            threads_per_route=THREADS,
         ),
     )
 

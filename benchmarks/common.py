@@ -8,6 +8,10 @@ the ratios, not the absolute times.
 
 from __future__ import annotations
 
+from _threads import LOAD_AT_START, THREADS  # first: thread variables before NumPy loads
+
+# isort: split
+import json
 import os
 import platform
 import statistics
@@ -15,13 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-#: Threads for BLAS and PyTorch in every route (``DMF_BENCH_THREADS``, default 1): on a
-#: small machine shared with other jobs, one thread per route gives stable, fair ratios.
-THREADS = int(os.environ.get("DMF_BENCH_THREADS", "1"))
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = str(THREADS)  # before NumPy loads its BLAS
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 #: The clock of every timing. With one thread per route the process's CPU time
 #: (``time.process_time``) is used: it equals wall time on an idle machine and, unlike
@@ -35,8 +33,54 @@ RESULTS = ROOT / "benchmarks" / "results"
 if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT / "src"))
 
-import dmfsharp as dmf  # noqa: E402, F401 - re-exported to the scripts
-from dmfsharp.io import write_json  # noqa: E402
+import dmfsharp as dmf  # noqa: E402, F401 - re-exported to the scripts (public names only)
+
+
+def _limit_threads():
+    """Belt and braces: limit every live BLAS/OpenMP pool to ``THREADS`` (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=THREADS)
+
+
+_LIMITS = _limit_threads()
+
+
+def verify_threads(require=True):
+    """The live thread pools, read inside the run: threadpoolctl and ``torch.get_num_threads``.
+
+    Returns a dict for the results file. With ``require`` it raises ``SystemExit`` when a
+    pool runs more threads than ``THREADS`` (a measurement that would not be one thread).
+    """
+    found = {"requested": THREADS}
+    try:
+        from threadpoolctl import threadpool_info
+
+        found["pools"] = [
+            {
+                "api": p.get("internal_api"),
+                "threads": p.get("num_threads"),
+                "kernel": p.get("architecture"),
+                "version": p.get("version"),
+                "library": os.path.basename(p.get("filepath", "")),
+            }
+            for p in threadpool_info()
+        ]
+    except ImportError:
+        found["pools"] = "threadpoolctl not installed: BLAS threads not verified"
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        found["torch_threads"] = torch.get_num_threads()
+        found["torch_interop_threads"] = torch.get_num_interop_threads()
+    bad = [p for p in found["pools"] if isinstance(p, dict) and (p["threads"] or 0) > THREADS]
+    if found.get("torch_threads", THREADS) > THREADS:
+        bad.append({"api": "torch", "threads": found["torch_threads"]})
+    found["verified"] = not bad and isinstance(found["pools"], list)
+    if require and bad:
+        raise SystemExit(f"thread pools run more than {THREADS} thread(s): {bad}")
+    return found
 
 
 def gaussian_minimizer(dims, seed=0):
@@ -47,6 +91,41 @@ def gaussian_minimizer(dims, seed=0):
     """
     rng = np.random.default_rng(seed)
     return [rng.standard_normal((dims[i], dims[i - 1])) / np.sqrt(dims[i - 1]) for i in range(1, len(dims))]
+
+
+def lean_loss_grad(factors, m):
+    """The NumPy floor: ``||M - W_L ... W_1||_F^2`` and its gradient, as a researcher writes it.
+
+    No validation, no copy, no product with an identity: the prefix products
+    ``B_k = W_{k-1} ... W_1`` are kept from the forward pass (``B_1 = I`` is never formed),
+    the backward pass carries ``C = 2 (P - M)`` through ``W_k^T`` and stops before the
+    unused ``W_1^T C``. Returns ``(loss, [grad W_1, ..., grad W_L])``.
+    """
+    n = len(factors)
+    pre = [None] * n
+    p = factors[0]
+    for k in range(1, n):
+        pre[k] = p
+        p = factors[k] @ p
+    r = p - m
+    loss = float(np.vdot(r, r))
+    c = 2.0 * r
+    grads = [None] * n
+    for k in range(n - 1, 0, -1):
+        grads[k] = c @ pre[k].T
+        c = factors[k].T @ c
+    grads[0] = c
+    return loss, grads
+
+
+def torch_lean_loss_grad(params, mt):
+    """The PyTorch floor: the loss of :func:`torch_loss` and ``torch.autograd.grad`` of it."""
+    import torch
+
+    ps = [p.detach().requires_grad_() for p in params]
+    loss = torch_loss(ps, mt)
+    grads = torch.autograd.grad(loss, ps)
+    return float(loss.detach()), grads
 
 
 def num_params(dims):
@@ -107,27 +186,16 @@ def environment():
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "threads_per_route": THREADS,
+        "threads_verified": verify_threads(require=False),
         "clock": "process CPU time" if CLOCK_NAME == "cpu" else "wall time",
     }
     import scipy
 
     info["scipy"] = scipy.__version__
-    try:
-        import threadpoolctl
-
-        info["blas_threads"] = [
-            {"api": p["internal_api"], "threads": p["num_threads"]} for p in threadpoolctl.threadpool_info()
-        ]
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        pass
+    if "torch" in sys.modules:
+        info["torch"] = sys.modules["torch"].__version__
     for mod in ("curvlinops", "pyhessian"):
         try:
             m = __import__(mod)
@@ -140,13 +208,25 @@ def environment():
 def save(name, payload):
     payload = dict(payload)
     payload["environment"] = environment()
+    payload["load_average"] = {"start": list(LOAD_AT_START), "end": list(os.getloadavg())}
     payload["command"] = "python " + " ".join(sys.argv)
     if THREADS != 1 or CLOCK_NAME != "cpu":  # keep the default results apart
         name = f"{name}-threads{THREADS}-{CLOCK_NAME}"
     path = RESULTS / f"{name}.json"
-    write_json(path, payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=_jsonable) + "\n")
+    tmp.replace(path)
     print(f"\nwrote {path.relative_to(ROOT)}")
     return path
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serializable: {type(x).__name__}")
 
 
 def table(rows, columns):
@@ -173,6 +253,10 @@ def torch_setup():
 
     torch.set_default_dtype(torch.float64)  # PyHessian draws its start vector in the default dtype
     torch.set_num_threads(THREADS)
+    try:
+        torch.set_num_interop_threads(THREADS)
+    except RuntimeError:  # already set (it can be set once, before any parallel work)
+        pass
     return torch
 
 

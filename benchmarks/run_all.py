@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["sharpness", "floor", "memory", "scaling", "gd", "landscape"]
+SCRIPTS = ["sharpness", "floor", "memory", "scaling", "gd", "landscape", "proto_wide_ends"]
 
 
 def main():
@@ -22,7 +22,8 @@ def main():
     failed = []
     for name in names:
         print(f"\n######## bench_{name}.py", flush=True)
-        rc = subprocess.call([sys.executable, str(HERE / f"bench_{name}.py")])
+        script = HERE / (f"{name}.py" if name.startswith("proto") else f"bench_{name}.py")
+        rc = subprocess.call([sys.executable, str(script)] + (["--all"] if name.startswith("proto") else []))
         if rc:
             failed.append(name)
     if failed:
