@@ -1,0 +1,1 @@
+"""Linear algebra kernels: the Kronecker-sum operator S, the certified eigensolver, rescaling."""
