@@ -210,8 +210,10 @@ def top_eigenpairs(
     >>> import numpy as np
     >>> a = np.diag(np.arange(1.0, 101.0))
     >>> res = top_eigenpairs(lambda x: a @ x, 100, k=2)
-    >>> res.values.tolist(), res.converged
+    >>> np.round(res.values, 10).tolist(), res.converged
     ([100.0, 99.0], True)
+    >>> bool(np.all(res.residuals <= 1e-13 * res.values))  # |lambda - value| <= residual
+    True
     """
     _check_args(n, k, which, rtol, max_products, seed)
     n, k = int(n), int(k)
