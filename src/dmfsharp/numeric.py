@@ -165,11 +165,15 @@ def numerical_sharpness(
         return EigenResult(lam, chain.unflatten(vec), res, n, True, "dense")
 
     op = hessian_operator(chain, **kw)
+
+    def matmat(x: np.ndarray) -> np.ndarray:  # column by column, each as a flat vector
+        return np.column_stack([op.matvec(x[:, j]) for j in range(x.shape[1])])
+
     if method == "lanczos":
         budget = 10000 if maxiter is None else int(maxiter)
         try:
             pairs = top_eigenpairs(
-                op.matmat, n, v0=start, rtol=float(tol), want_vectors=True, seed=seed, max_products=budget
+                matmat, n, v0=start, rtol=float(tol), want_vectors=True, seed=seed, max_products=budget
             )
         except ConvergenceError as exc:
             p = exc.partial
