@@ -247,3 +247,12 @@ def test_issue_example_flattest_minimizer_numerically():
     chain = dmf.flattest_minimizer(m, (n, n, n))
     res = dmf.numerical_sharpness(chain, tol=1e-13)
     assert abs(res.value - 4.0) <= 1e-12 * 4.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 33, 40])
+def test_small_and_full_space(n):
+    lam = np.linspace(-1.0, 1.0, n) if n > 1 else np.array([0.5])
+    a, _ = prescribed(lam, seed=n)
+    for k in {1, n}:
+        res = top_eigenpairs(lambda x: a @ x, n, k=k, want_vectors=True, which="SA")
+        check_pairs(res, a, np.sort(lam)[:k], lam, k)

@@ -245,10 +245,10 @@ def top_eigenpairs(
     best: EigenPairs | None = None
     while True:
         X = _orthonormalize(X, Q, 0.0)
-        if X.shape[1] < block and Q.shape[1] + block <= n:  # Krylov space exhausted: fresh directions
-            X = np.hstack([X, rng.standard_normal((n, block - X.shape[1]))])
-            X = _orthonormalize(X, Q, 0.0)
-        if X.shape[1] == 0 and Q.shape[1] < k:
+        want = min(block, n - Q.shape[1])
+        if X.shape[1] < want:  # Krylov space exhausted (an invariant subspace): fresh directions
+            X = _orthonormalize(np.hstack([X, rng.standard_normal((n, want - X.shape[1]))]), Q, 0.0)
+        if X.shape[1] == 0:
             raise ConvergenceError("no new directions orthogonal to the basis", partial=best)
         if count + X.shape[1] > budget:
             raise ConvergenceError(
@@ -271,9 +271,11 @@ def top_eigenpairs(
         ok = rho <= tol
         if Q.shape[1] >= k:
             best = _pairs(theta[:k], V[:, :k], rho[:k], sign, want_vectors, count, False)
+        if Q.shape[1] >= n:  # Rayleigh-Ritz on the whole space: exact up to rounding
+            return replace(best, converged=True)
         if Q.shape[1] >= k and np.all(ok[:k]):
             grow = _hidden_copies(theta[:p], tol, ok, k, block)
-            if grow == 0 or Q.shape[1] >= n:
+            if grow == 0:
                 return replace(best, converged=True)
             block += grow
             X = np.hstack([AX, rng.standard_normal((n, grow))])
@@ -315,7 +317,7 @@ def _hidden_copies(theta, tol, ok, k, block) -> int:
 
 def _pairs(theta, V, rho, sign, want_vectors, count, converged) -> EigenPairs:
     return EigenPairs(
-        values=sign * theta.copy(),
+        values=sign * theta + 0.0,  # + 0.0: no negative zeros
         vectors=V.copy() if want_vectors else None,
         residuals=rho.copy(),
         num_products=count,
