@@ -8,6 +8,7 @@ import pytest
 
 import dmfsharp as dmf
 from dmfsharp import s_matrix
+from dmfsharp.errors import ConvergenceError
 from dmfsharp.linalg import kron, lanczos
 from dmfsharp.objective import make_objective
 
@@ -94,43 +95,32 @@ def test_lanczos_top_matches_dense_eigh(dims, want_vector):
     ks = _ks(_grams(chain))
     s = _dense_s(chain)
     w, v = np.linalg.eigh(s)
-    lam, x, steps = lanczos._lanczos_top(
-        ks.matvec, ks.rank_one_start(), rtol=1e-13, want_vector=want_vector, max_steps=120
-    )
-    assert lam == pytest.approx(w[-1], rel=1e-12)
-    assert steps < s.shape[0]
+    res = lanczos.top_eigenpairs(ks.matmat, s.shape[0], v0=ks.rank_one_start(), want_vectors=want_vector)
+    assert res.converged
+    assert res.values[0] == pytest.approx(w[-1], rel=1e-12)
+    assert res.num_products < s.shape[0]
     if want_vector:
-        x = x / np.linalg.norm(x)
-        assert np.linalg.norm(s @ x - lam * x) <= 1e-10 * lam
+        x = res.vectors[:, 0]
+        assert np.linalg.norm(s @ x - res.values[0] * x) <= 1e-10 * res.values[0]
 
 
 def test_lanczos_top_with_a_repeated_top_eigenvalue():
     # a diagonal PSD matrix whose top eigenvalue has multiplicity 3 and a tight cluster below
     d = np.concatenate([[5.0, 5.0, 5.0, 5.0 - 1e-7], np.linspace(0.0, 4.0, 300)])
-    lam, x, _ = lanczos._lanczos_top(
-        lambda v: d * v, np.ones(d.size), rtol=1e-13, want_vector=True, max_steps=120
-    )
-    assert lam == pytest.approx(5.0, rel=1e-12)
-    x = x / np.linalg.norm(x)
-    assert np.linalg.norm(d * x - lam * x) <= 1e-10
+    res = lanczos.top_eigenpairs(lambda v: d[:, None] * v, d.size, v0=np.ones(d.size), want_vectors=True)
+    assert res.values[0] == pytest.approx(5.0, rel=1e-12)
+    x = res.vectors[:, 0]
+    assert np.linalg.norm(d * x - res.values[0] * x) <= 1e-10
 
 
-def test_lanczos_top_reports_no_convergence_and_the_fallback_recovers(monkeypatch):
-    # a spectrum with a tiny relative gap: 5 steps cannot converge
+def test_lanczos_top_without_convergence_raises_with_the_partial_result():
+    # a spectrum with a tiny relative gap: a budget of 5 products cannot certify the top
     d = np.concatenate([[1.0], 1.0 - np.logspace(-6, 0, 400)])
-    lam, x, steps = lanczos._lanczos_top(
-        lambda v: d * v, np.ones(d.size), rtol=1e-13, want_vector=False, max_steps=5
-    )
-    assert lam is None and steps == 5 and x.shape == d.shape
-    # the public route falls back to ARPACK from the best Ritz vector and is still exact
-    monkeypatch.setattr(lanczos, "LANCZOS_MAX_STEPS", 3)
-    calls = []
-    real_eigsh = lanczos.eigsh
-    monkeypatch.setattr(lanczos, "eigsh", lambda *a, **k: calls.append(1) or real_eigsh(*a, **k))
-    chain = _chain((30, 12, 9, 11, 20), seed=2)
-    ref = np.linalg.eigvalsh(_dense_s(chain))[-1]
-    assert dmf.sharpness(chain) == pytest.approx(2 * ref, rel=1e-12)
-    assert calls  # the fallback ran
+    with pytest.raises(ConvergenceError) as info:
+        lanczos.top_eigenpairs(lambda v: d[:, None] * v, d.size, v0=np.ones(d.size), max_products=5)
+    partial = info.value.partial
+    assert partial is not None and not partial.converged
+    assert 0.0 < partial.values[0] <= 1.0 + 1e-15  # a Rayleigh quotient: never above the top
 
 
 def test_sharpness_operator_and_matrix_agree_above_the_dense_threshold(rng):

@@ -46,12 +46,14 @@ def test_power_iteration_finds_largest_algebraic_when_negative_dominates():
     assert pw.value == pytest.approx(eig[-1], rel=1e-6)
 
 
-def test_warm_start_needs_fewer_products():
+def test_warm_start_agrees_with_cold_start():
+    # a warm start gets an admixture and an independent random column (certification), so
+    # on a low-rank Hessian it is not cheaper; it must give the same value
     chain, m = point(3, (5, 9, 9, 4), True)
     cold = dmf.numerical_sharpness(chain, target=m, tol=1e-10)
     warm = dmf.numerical_sharpness(chain, target=m, tol=1e-10, v0=cold.vector)
     assert warm.value == pytest.approx(cold.value, rel=1e-10)
-    assert warm.num_hvp <= cold.num_hvp
+    assert warm.num_hvp <= 2 * cold.num_hvp
 
 
 def test_seeded_and_validated():

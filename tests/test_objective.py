@@ -194,7 +194,8 @@ def test_loss_gradient_hvp_at_any_point_against_autograd():
 
 
 def test_warm_start_with_data():
-    """Warm start from the exact eigenvector: power iteration stops almost at once."""
+    """Warm start from the exact eigenvector: power iteration needs fewer steps (it still
+    damps the seeded admixture every start gets, issue 9)."""
     rng = np.random.default_rng(4)
     ws = _factors(rng, (5, 6, 4))
     x = _aniso(rng, 5, 3)
@@ -205,7 +206,7 @@ def test_warm_start_with_data():
     cold = dmf.numerical_sharpness(ws, data=x, target=y, method="power", tol=1e-9, seed=1)
     assert warm.converged and cold.converged
     assert rel(warm.value, lam) <= 1e-9 and rel(cold.value, lam) <= 1e-8
-    assert warm.num_hvp <= 3 < cold.num_hvp
+    assert warm.num_hvp < cold.num_hvp
     # Lanczos accepts the same warm start
     lz = dmf.numerical_sharpness(ws, data=x, target=y, v0=v)
     assert rel(lz.value, lam) <= 1e-9

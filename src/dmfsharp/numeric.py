@@ -1,10 +1,15 @@
 """Numerical references for the largest Hessian eigenvalue, valid at any point.
 
 These run on the analytic Hessian-vector product of :mod:`dmfsharp.loss` (no closed
-form, no minimum assumed): dense ``eigvalsh`` of the full Hessian, Lanczos through
-SciPy's :func:`~scipy.sparse.linalg.eigsh` (ARPACK), or power iteration. They are the
-route to use away from global minima, and the reference the closed forms are tested
-against.
+form, no minimum assumed): dense ``eigh`` of the full Hessian, block Lanczos through
+:func:`dmfsharp.linalg.lanczos.top_eigenpairs` (residual-certified, no ARPACK), or power
+iteration. They are the route to use away from global minima, and the reference the
+closed forms are tested against.
+
+Non-convergence policy (the same on every route): a value is returned only when its
+stopping rule holds, and then ``converged`` is True; otherwise
+:class:`~dmfsharp.errors.ConvergenceError` is raised, carrying the best estimate so far
+(an :class:`EigenResult` with ``converged=False``) in its ``partial`` attribute.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from .chain import FactorsLike, as_chain, check_like
-from .loss import dense_hessian, flat_hvp
+from .errors import ConvergenceError
+from .linalg.lanczos import ADMIXTURE, top_eigenpairs
+from .loss import dense_hessian, hessian_operator
 
 __all__ = ["EigenResult", "numerical_sharpness", "NUMERICAL_METHODS"]
 
 NUMERICAL_METHODS = ("dense", "lanczos", "power")
+
+#: Default cap on power steps.
+POWER_MAXITER = 10000
 
 
 @dataclass(frozen=True)
@@ -35,11 +43,12 @@ class EigenResult:
     vector : list of ndarray
         The unit eigenvector, shaped like the factors.
     residual_norm : float
-        ``||H v - value v||``.
+        ``||H v - value v||``, from explicitly computed products.
     num_hvp : int
         Number of Hessian-vector products used (``N`` for ``"dense"``).
     converged : bool
-        Whether the method met its tolerance.
+        Whether the method met its tolerance (always True for a returned result; False
+        only in :attr:`ConvergenceError.partial <dmfsharp.errors.ConvergenceError>`).
     method : str
         ``"dense"``, ``"lanczos"`` or ``"power"``.
     """
@@ -50,6 +59,22 @@ class EigenResult:
     num_hvp: int
     converged: bool
     method: str
+
+
+def _check_options(method: str, tol: float, maxiter: int | None, seed: int | None) -> None:
+    """Validate the solver options of :func:`numerical_sharpness` (one place, named parameters)."""
+    if method not in NUMERICAL_METHODS:
+        raise ValueError(f"method must be one of {NUMERICAL_METHODS}, got {method!r}")
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer):
+        raise ValueError(f"tol must be a finite number in [0, 1), got {tol!r}")
+    if not (np.isfinite(tol) and 0 <= tol < 1):
+        raise ValueError(f"tol must be a finite number in [0, 1), got {tol!r}")
+    if maxiter is not None and (
+        isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1
+    ):
+        raise ValueError(f"maxiter must be a positive integer or None, got {maxiter!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+        raise ValueError(f"seed must be an integer or None, got {seed!r}")
 
 
 def numerical_sharpness(
@@ -70,25 +95,32 @@ def numerical_sharpness(
     Parameters
     ----------
     factors : FactorChain or sequence of array_like
-        The point ``[W_1, ..., W_L]``.
+        The point ``[W_1, ..., W_L]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
     target : array_like, optional
-        ``M``; None means the factors' own product. Any point is allowed.
+        ``M``, shape ``(d_L, d_0)``; None means the factors' own product. Any point is
+        allowed.
     method : {"lanczos", "dense", "power"}
-        ``"lanczos"``: ARPACK ``eigsh(which="LA")`` on the Hessian operator.
+        ``"lanczos"``: block Lanczos with full reorthogonalization
+        (:func:`dmfsharp.linalg.lanczos.top_eigenpairs`), stopped on the explicit
+        residual ``||H v - value v|| <= tol |value|`` (so ``|lambda - value| <= tol
+        |value|`` for an eigenvalue ``lambda``).
         ``"dense"``: the full Hessian and ``eigh`` (``N <= 6000``).
-        ``"power"``: power iteration; it converges to the eigenvalue of largest
-        magnitude, so when that is negative it is rerun on ``H - value I`` to reach the
-        largest algebraic one.
+        ``"power"``: power iteration with the same stopping rule; it converges to the
+        eigenvalue of largest magnitude, so when that is negative it is rerun on
+        ``H - value I`` to reach the largest algebraic one.
     tol : float
-        Relative accuracy: ARPACK's ``tol`` for Lanczos; for power iteration the stop
-        is ``||H v - value v|| <= tol |value|``.
+        Relative residual tolerance, ``0 <= tol < 1`` (``0``: as far as rounding allows).
     seed : int or None
-        Seed of the random start vector (``numpy.random.default_rng``).
+        Seed of the random start and of the random admixture every start gets
+        (``numpy.random.default_rng``).
     maxiter : int, optional
-        Iteration cap (ARPACK restarts, or power steps; default 10000 for power).
+        Cap on Hessian-vector products (Lanczos, default ``10000``) or power steps
+        (default ``10000``); must be positive.
     v0 : sequence of array_like, optional
         A start vector shaped like the factors (e.g. the previous eigenvector, for a
-        warm start along a trajectory); overrides ``seed``.
+        warm start along a trajectory). A seeded random admixture is added (and Lanczos
+        adds an independent random column), so a start orthogonal to the top eigenvector
+        still finds it.
     data, covariance, normalization
         The loss of a deep linear network on data, ``c ||Y - P X||_F^2`` with
         ``target = Y`` (see :mod:`dmfsharp.data`); any point is allowed.
@@ -96,6 +128,19 @@ def numerical_sharpness(
     Returns
     -------
     EigenResult
+
+    Raises
+    ------
+    ValueError
+        For invalid options or factors.
+    ConvergenceError
+        If Lanczos or power iteration does not meet ``tol`` within ``maxiter``;
+        ``partial`` holds the best :class:`EigenResult` (``converged=False``).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (eq. 15; Lemma 3 and eqs. 56-58 for the Hessian).
 
     Examples
     --------
@@ -105,70 +150,94 @@ def numerical_sharpness(
     (26.0, 2)
     """
     chain = as_chain(factors)
-    if method not in NUMERICAL_METHODS:
-        raise ValueError(f"method must be one of {NUMERICAL_METHODS}, got {method!r}")
-    if not (np.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    hvp = flat_hvp(chain, target=target, data=data, covariance=covariance, normalization=normalization)
+    _check_options(method, tol, maxiter, seed)
+    kw = dict(target=target, data=data, covariance=covariance, normalization=normalization)
     n = chain.num_params
-    counter = [0]
-
-    def apply(v):
-        counter[0] += 1
-        return hvp(v)
-
-    def residual_of(lam, vec):
-        return float(np.linalg.norm(apply(vec) - lam * vec))
-
-    if method == "dense" or n < 3:
-        h = dense_hessian(chain, target=target, data=data, covariance=covariance, normalization=normalization)
-        w, v = scipy.linalg.eigh(h, subset_by_index=[n - 1, n - 1])
-        vec = v[:, 0]
-        return EigenResult(float(w[0]), chain.unflatten(vec), residual_of(float(w[0]), vec), n, True, "dense")
-
+    start = None
     if v0 is not None:
         start = np.concatenate([b.ravel() for b in check_like(chain, v0, "v0")])
-        if not np.any(start):
-            start = np.random.default_rng(seed).standard_normal(n)
-    else:
-        start = np.random.default_rng(seed).standard_normal(n)
+
+    if method == "dense" or n < 3:
+        h = dense_hessian(chain, **kw)
+        w, v = np.linalg.eigh(h)
+        lam, vec = float(w[-1]), v[:, -1]
+        res = float(np.linalg.norm(h @ vec - lam * vec))
+        return EigenResult(lam, chain.unflatten(vec), res, n, True, "dense")
+
+    op = hessian_operator(chain, **kw)
+
+    def matmat(x: np.ndarray) -> np.ndarray:  # column by column, each as a flat vector
+        return np.column_stack([op.matvec(x[:, j]) for j in range(x.shape[1])])
 
     if method == "lanczos":
-        op = LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
-        converged = True
+        budget = 10000 if maxiter is None else int(maxiter)
         try:
-            w, v = eigsh(op, k=1, which="LA", tol=tol, v0=start, maxiter=maxiter, ncv=min(n, 20))
-            lam, vec = float(w[0]), v[:, 0]
-        except ArpackNoConvergence as exc:
-            converged = False
-            if len(exc.eigenvalues):
-                lam, vec = float(exc.eigenvalues[-1]), exc.eigenvectors[:, -1]
-            else:
-                vec = start / np.linalg.norm(start)
-                lam = float(vec @ apply(vec))
-        num = counter[0]
-        return EigenResult(lam, chain.unflatten(vec), residual_of(lam, vec), num, converged, "lanczos")
+            pairs = top_eigenpairs(
+                matmat, n, v0=start, rtol=float(tol), want_vectors=True, seed=seed, max_products=budget
+            )
+        except ConvergenceError as exc:
+            p = exc.partial
+            partial = None
+            if p is not None:
+                partial = EigenResult(
+                    float(p.values[0]), chain.unflatten(p.vectors[:, 0]), float(p.residuals[0]),
+                    p.num_products, False, "lanczos",
+                )  # fmt: skip
+            raise ConvergenceError(f"numerical_sharpness (lanczos): {exc}", partial=partial) from None
+        vec = pairs.vectors[:, 0]
+        return EigenResult(
+            float(pairs.values[0]), chain.unflatten(vec), float(pairs.residuals[0]), pairs.num_products,
+            True, "lanczos",
+        )  # fmt: skip
 
-    # power iteration
-    maxiter = 10000 if maxiter is None else int(maxiter)
-    lam, vec, converged = _power(apply, start, tol, maxiter, shift=0.0)
-    if lam < 0:
-        lam2, vec2, converged = _power(apply, start, tol, maxiter, shift=lam)
-        lam, vec = lam2 + lam, vec2
-    num = counter[0]
-    return EigenResult(lam, chain.unflatten(vec), residual_of(lam, vec), num, converged, "power")
+    return _power(op.matvec, chain, n, start, float(tol), seed, POWER_MAXITER if maxiter is None else maxiter)
 
 
-def _power(apply, start, tol, maxiter, shift):
-    v = start / np.linalg.norm(start)
-    lam = 0.0
+def _power(matvec, chain, n, start, tol, seed, maxiter) -> EigenResult:
+    """Power iteration (shifted when the dominant eigenvalue is negative), residual-stopped."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(n)
+    noise /= np.linalg.norm(noise)
+    nrm = 0.0 if start is None else float(np.linalg.norm(start))
+    # the same seeded admixture as Lanczos: a start orthogonal to the top eigenvector
+    # (e.g. the second eigenvector) must still reach the top
+    v = noise if nrm == 0 else start / nrm + ADMIXTURE * noise
+    count = [0]
+
+    def apply(x):
+        count[0] += 1
+        return np.asarray(matvec(x), dtype=np.float64).reshape(-1)
+
+    lam, x, res, ok = _power_run(apply, v, tol, maxiter, 0.0)
+    if ok and lam < 0:  # the dominant eigenvalue is negative: shift it to zero
+        lam2, x2, res2, ok = _power_run(apply, x + ADMIXTURE * noise, tol, maxiter, lam)
+        lam, x, res = lam2, x2, res2  # Rayleigh quotients are of H itself
+    result = EigenResult(lam, chain.unflatten(x), res, count[0], ok, "power")
+    if not ok:
+        raise ConvergenceError(
+            f"numerical_sharpness (power): the residual did not reach tol={tol:g} within "
+            f"maxiter={maxiter} steps",
+            partial=result,
+        )
+    return result
+
+
+def _power_run(apply, v, tol, maxiter, shift):
+    """Iterate ``v <- (H - shift) v``; stop when ``||H v - lam v|| <= tol |lam|`` (or 0 floor)."""
+    v = v / np.linalg.norm(v)
+    eps = np.finfo(np.float64).eps
+    lam, res = 0.0, np.inf
     for _ in range(maxiter):
-        hv = apply(v) - shift * v
+        hv = apply(v)
         lam = float(v @ hv)
-        if np.linalg.norm(hv - lam * v) <= tol * abs(lam):
-            return lam, v, True
-        nrm = np.linalg.norm(hv)
-        if nrm == 0:
-            return 0.0, v, True
-        v = hv / nrm
-    return lam, v, False
+        r = float(np.linalg.norm(hv - lam * v))
+        res = r
+        scale = float(np.linalg.norm(hv))
+        if r <= max(tol * abs(lam), 32 * eps * scale):
+            return lam, v, r, True
+        w = hv - shift * v
+        nw = float(np.linalg.norm(w))
+        if nw == 0:  # v is an eigenvector of H with eigenvalue shift
+            return lam, v, r, r <= max(tol * abs(lam), 32 * eps * scale)
+        v = w / nw
+    return lam, v, res, False
