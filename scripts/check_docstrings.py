@@ -99,7 +99,9 @@ def check(target: Target) -> list[tuple[str, str]]:
             continue
         if code == "PR01" and inspect.isclass(target.obj):
             # a dataclass documents its fields under Attributes: they are its parameters too
-            missing = {p.strip("'* ") for p in message.split("{", 1)[-1].rstrip("} not documented").split(",")}
+            sig = inspect.signature(target.obj).parameters.values()
+            params = {p.name for p in sig if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+            missing = params - {item.name.lstrip("*") for item in doc["Parameters"]}
             if missing <= _attribute_names(doc):
                 continue
         errors.append((code, message))

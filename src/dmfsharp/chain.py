@@ -158,11 +158,23 @@ class FactorChain:
     num_params : int
         ``N = sum_i d_i d_{i-1}`` (eq. 16).
 
+    Raises
+    ------
+    FactorError
+        If there are fewer than two factors, a factor is not a finite real 2-D array, or
+        consecutive shapes do not chain (``W_{i+1}`` must have ``d_i`` columns).
+
     Notes
     -----
     The prefix products ``B_k``, suffix products ``A_k`` and ``P`` are computed on first
     use and kept in the explicit ``products`` cache (a dict keyed ``"prefix"``,
     ``"suffix"``, ``"product"``); :meth:`has_products` says whether they are there.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Notation of Section 3 (``A_k``, ``B_k``) and
+    eq. (16) (``N``).
 
     Examples
     --------
@@ -229,7 +241,13 @@ class FactorChain:
         return tuple((int(w.shape[0]), int(w.shape[1])) for w in self.factors)
 
     def has_products(self) -> bool:
-        """Whether the prefix and suffix products are already computed (and cached)."""
+        """Say whether the prefix and suffix products are already computed (and cached).
+
+        Returns
+        -------
+        bool
+            True once :attr:`prefix` and :attr:`suffix` have been read.
+        """
         return "prefix" in self.products and "suffix" in self.products
 
     @property
@@ -270,11 +288,33 @@ class FactorChain:
         return cached
 
     def flatten(self) -> np.ndarray:
-        """The parameter vector ``w``: each factor row-major, W_1 first."""
+        """Return the parameter vector ``w``: each factor row-major, W_1 first.
+
+        Returns
+        -------
+        ndarray of float64, shape (N,)
+            A new array; ``N`` is :attr:`num_params`.
+        """
         return np.concatenate([w.ravel() for w in self.factors])
 
     def unflatten(self, vector: Any) -> list[np.ndarray]:
-        """Split a length-``N`` vector into arrays shaped like the factors (inverse of flatten)."""
+        """Split a length-``N`` vector into arrays shaped like the factors (inverse of flatten).
+
+        Parameters
+        ----------
+        vector : array_like, shape (N,)
+            A parameter vector ordered as by :meth:`flatten`.
+
+        Returns
+        -------
+        list of ndarray of float64
+            ``L`` arrays, the ``i``-th of shape ``(d_i, d_{i-1})`` (copies).
+
+        Raises
+        ------
+        FactorError
+            If ``vector`` does not have shape ``(N,)``.
+        """
         v = np.asarray(vector, dtype=np.float64)
         if v.shape != (self.num_params,):
             raise FactorError(f"parameter vector must have shape ({self.num_params},), got {v.shape}")
@@ -285,7 +325,23 @@ class FactorChain:
         return out
 
     def with_factors(self, factors: Sequence[Any]) -> FactorChain:
-        """A new chain, checked to have the same dims as this one."""
+        """Return a new chain of ``factors``, checked to have the same dims as this one.
+
+        Parameters
+        ----------
+        factors : sequence of array_like
+            ``L`` arrays, the ``i``-th of shape ``(d_i, d_{i-1})``.
+
+        Returns
+        -------
+        FactorChain
+            The new chain (this one is unchanged).
+
+        Raises
+        ------
+        FactorError
+            If the factors are invalid or their dims differ from :attr:`dims`.
+        """
         new = FactorChain(factors)
         if new.dims != self.dims:
             raise FactorError(f"expected factors with dims {self.dims}, got dims {new.dims}")
@@ -296,7 +352,37 @@ FactorsLike = Union[FactorChain, Sequence[Any]]  # noqa: UP007 (a runtime alias,
 
 
 def as_chain(factors: FactorsLike) -> FactorChain:
-    """Return ``factors`` as a :class:`FactorChain` (no copy if it already is one)."""
+    """Return ``factors`` as a :class:`FactorChain` (no copy if it already is one).
+
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, mapping, or torch module
+        Anything :class:`FactorChain` accepts; ``W_i`` of shape ``(d_i, d_{i-1})``.
+
+    Returns
+    -------
+    FactorChain
+        ``factors`` itself if it is a chain, else a new validated chain.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` is not a valid chain (see :class:`FactorChain`).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Section 3, the chain ``W_L ... W_1``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chain = as_chain([np.ones((3, 2)), np.ones((1, 3))])
+    >>> chain.dims
+    (2, 3, 1)
+    >>> as_chain(chain) is chain
+    True
+    """
     if isinstance(factors, FactorChain):
         return factors
     return FactorChain(factors)

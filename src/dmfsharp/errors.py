@@ -22,6 +22,16 @@ class FactorError(ValueError):
 
     Raised for depth < 2, mismatched or empty shapes, non-finite or complex entries.
     The message names the offending factor and its shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dmfsharp import FactorChain
+    >>> try:
+    ...     FactorChain([np.ones((3, 2)), np.ones((4, 2))])
+    ... except FactorError as err:
+    ...     print(err)
+    factor W_2 has shape (4, 2) but W_1 has shape (3, 2): W_2 must have 3 columns (d_1 = 3)
     """
 
 
@@ -32,11 +42,31 @@ class NotAMinimumError(ValueError):
     (Lemma 3); away from it the Hessian has the residual term of eq. 58 and the
     closed forms would return a silently wrong number. Use
     :func:`dmfsharp.numerical_sharpness` there instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dmfsharp import sharpness
+    >>> try:
+    ...     sharpness([np.ones((1, 1)), np.ones((1, 1))], target=np.array([[2.0]]))
+    ... except NotAMinimumError as err:
+    ...     print(str(err)[:40])
+    sharpness holds only at a global minimum
     """
 
 
 class FactorFileError(ValueError):
-    """A factors file is missing, unreadable, or does not hold a valid factor chain."""
+    """A factors file is missing, unreadable, or does not hold a valid factor chain.
+
+    Examples
+    --------
+    >>> from dmfsharp import load_factors
+    >>> try:
+    ...     load_factors("no-such-file.npz")
+    ... except FactorFileError as err:
+    ...     print(err)
+    no-such-file.npz: no such file
+    """
 
 
 class ConvergenceError(ArithmeticError):

@@ -47,6 +47,32 @@ def flat_sharpness(target: Any, depth: int) -> float:
 
     A lower bound on ``lambda_max`` at every global minimum (Mulayoff & Michaeli 2020).
 
+    Parameters
+    ----------
+    target : array_like, shape (d_L, d_0)
+        The target ``M`` (a scalar or vector is read as a matrix; float64).
+    depth : int
+        The depth ``L >= 2``.
+
+    Returns
+    -------
+    float
+        ``2 L sigma_max(M)^(2 - 2/L)`` (units of the Hessian, ``[M]^(2 - 2/L)``).
+
+    Raises
+    ------
+    FactorError
+        If ``target`` is not a finite real array.
+    ValueError
+        If ``target`` has more than two dimensions or ``depth`` is not an integer >= 2.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Eq. (35).
+
+    R. Mulayoff and T. Michaeli, Unique Properties of Flat Minima in Deep Networks, ICML 2020.
+
     Examples
     --------
     >>> import numpy as np
@@ -63,7 +89,34 @@ def flat_sharpness(target: Any, depth: int) -> float:
 
 
 def layer_norm_products(factors: FactorsLike) -> np.ndarray:
-    """``sigma_max(A_k) sigma_max(B_k)`` for ``k = 1..L`` (Corollaries 7 and 10)."""
+    """Return ``sigma_max(A_k) sigma_max(B_k)`` for ``k = 1..L`` (Corollaries 7 and 10).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+
+    Returns
+    -------
+    ndarray of float64, shape (L,)
+        The products, ``k = 1`` first.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` is not a valid chain.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Corollaries 7 and 10.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer_norm_products([np.array([[2.0]]), np.array([[3.0]])])  # A_1 = W_2, B_2 = W_1
+    array([3., 2.])
+    """
     chain = as_chain(factors)
     return np.array([np.sqrt(sigma_max_sq(a) * sigma_max_sq(b)) for a, b in zip(chain.suffix, chain.prefix)])
 
@@ -72,6 +125,39 @@ def sharpness_upper_bound(factors: FactorsLike, *, target: Any = None) -> float:
     """Corollary 10's bound ``2 sum_k sigma_max(A_k)^2 sigma_max(B_k)^2`` (eq. 34).
 
     Equal to ``lambda_max`` when ``d_0 = d_L = 1`` (Theorem 4).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+    target : array_like, shape (d_L, d_0), optional
+        The target ``M``; None (default) takes the chain's own product ``W_L ... W_1``.
+
+    Returns
+    -------
+    float
+        The upper bound ``2 sum_k sigma_max(A_k)^2 sigma_max(B_k)^2`` on ``lambda_max``.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` or ``target`` is invalid.
+    NotAMinimumError
+        If the factors are not a global minimum of ``target``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Corollary 10, eq. (34); Theorem 4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dmfsharp import section6_example
+    >>> sharpness_upper_bound([np.array([[2.0]]), np.array([[3.0]])])  # 2 (3^2 + 2^2)
+    26.0
+    >>> sharpness_upper_bound(section6_example())
+    44.0
     """
     obj = make_objective(factors, target)
     require_minimum(obj, "sharpness_upper_bound")
@@ -84,6 +170,32 @@ def spectral_imbalance(factors: FactorsLike) -> float:
 
     Zero exactly when every factor has the same spectral norm (the flat minima of
     depth 2 are these, Corollary 8).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+
+    Returns
+    -------
+    float
+        The imbalance, ``>= 0``; ``inf`` if some factor is zero.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` is not a valid chain.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Corollary 8.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spectral_imbalance([np.array([[2.0]]), np.array([[3.0]])])  # 9 / 4 - 1
+    1.25
     """
     chain = as_chain(factors)
     s = np.array([sigma_max_sq(w) for w in chain.factors])
@@ -97,6 +209,36 @@ def frobenius_imbalance(factors: FactorsLike) -> float:
 
     ``s_i = (||W_{i+1}||_F^2 + ||W_i||_F^2) / 2``. Zero exactly for balanced factors
     (``W_{i+1}^T W_{i+1} = W_i W_i^T``, the sense of Ghosh et al. 2025 and of Section 6).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+
+    Returns
+    -------
+    float
+        The largest relative imbalance over ``i = 1..L-1``, ``>= 0``.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` is not a valid chain.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 6.
+
+    A. Ghosh et al., 2025 (balanced factors), as cited in the paper above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frobenius_imbalance([np.array([[2.0]]), np.array([[2.0]])])
+    0.0
+    >>> round(frobenius_imbalance([np.array([[2.0]]), np.array([[3.0]])]), 6)  # 5 / 6.5
+    0.769231
     """
     chain = as_chain(factors)
     worst = 0.0
@@ -109,7 +251,45 @@ def frobenius_imbalance(factors: FactorsLike) -> float:
 
 
 def is_stable_step(factors: FactorsLike, eta: float, *, target: Any = None) -> bool:
-    """Whether GD with step ``eta`` is linearly stable at this minimum: ``lambda_max <= 2/eta``."""
+    """Say whether GD with step ``eta`` is linearly stable at this minimum (``lambda_max <= 2/eta``).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+    eta : float
+        The gradient-descent step size, ``> 0``.
+    target : array_like, shape (d_L, d_0), optional
+        The target ``M``; None (default) takes the chain's own product ``W_L ... W_1``.
+
+    Returns
+    -------
+    bool
+        True if ``lambda_max <= 2 / eta``.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` or ``target`` is invalid.
+    NotAMinimumError
+        If the factors are not a global minimum of ``target``.
+    ValueError
+        If ``eta`` is not a positive finite number.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 7 (escape of GD from sharp minima).
+
+    L. Wu, C. Ma and W. E, How SGD Selects the Global Minima in Over-parameterized
+    Learning: A Dynamical Stability Perspective, NeurIPS 2018.
+
+    Examples
+    --------
+    >>> from dmfsharp import section6_example
+    >>> is_stable_step(section6_example(), 2 / 44), is_stable_step(section6_example(), 0.05)
+    (True, False)
+    """
     eta = _check_eta(eta)
     return sharpness(factors, target=target) <= 2.0 / eta
 
@@ -169,6 +349,20 @@ class FlatnessReport:
     ``C = X X^T`` a multiple of the identity (it scales by ``c c_0``); otherwise
     ``flat_lambda_max`` and ``flatness_ratio`` are NaN and ``is_flat`` is None. The
     Corollaries 7, 8 and 10 (stated for ``Sigma_x = I``) are None with data.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Theorem 5, Corollaries 7, 8 and 10, eqs. (15), (34), (35).
+
+    R. Mulayoff and T. Michaeli, Unique Properties of Flat Minima in Deep Networks, ICML 2020.
+
+    Examples
+    --------
+    >>> from dmfsharp import section6_example
+    >>> rep = flatness_report(section6_example())
+    >>> rep.upper_bound, rep.max_stable_step == 2 / 44, rep.to_dict()["dims"]
+    (44.0, True, [3, 3, 3])
     """
 
     lambda_max: float
@@ -193,15 +387,53 @@ class FlatnessReport:
     normalization: str = "sum"
 
     def is_stable(self, eta: float) -> bool:
-        """Whether step ``eta`` is linearly stable here (``lambda_max <= 2 / eta``)."""
+        """Say whether step ``eta`` is linearly stable here (``lambda_max <= 2 / eta``).
+
+        Parameters
+        ----------
+        eta : float
+            The gradient-descent step size, ``> 0``.
+
+        Returns
+        -------
+        bool
+            True if ``lambda_max <= 2 / eta``.
+
+        Raises
+        ------
+        ValueError
+            If ``eta`` is not a positive finite number.
+        """
         return self.lambda_max <= 2.0 / _check_eta(eta)
 
     def classify_step(self, eta: float) -> str:
-        """``"stable"`` or ``"unstable"`` for GD with step ``eta`` at this minimum."""
+        """Classify GD with step ``eta`` at this minimum as ``"stable"`` or ``"unstable"``.
+
+        Parameters
+        ----------
+        eta : float
+            The gradient-descent step size, ``> 0``.
+
+        Returns
+        -------
+        str
+            ``"stable"`` if ``lambda_max <= 2 / eta``, else ``"unstable"``.
+
+        Raises
+        ------
+        ValueError
+            If ``eta`` is not a positive finite number.
+        """
         return "stable" if self.is_stable(eta) else "unstable"
 
     def to_dict(self) -> dict:
-        """Plain-Python dict (JSON-serializable)."""
+        """Return the report as a plain-Python dict (JSON-serializable).
+
+        Returns
+        -------
+        dict
+            One key per attribute; tuples become lists.
+        """
         d = asdict(self)
         d["layer_products"] = list(d["layer_products"])
         d["spectral_norms"] = list(d["spectral_norms"])
@@ -228,6 +460,42 @@ def flatness_report(
     network on data (as in :func:`dmfsharp.sharpness`); ``target`` is then ``Y``.
     The report includes the per-factor block sharpnesses, which sum to Corollary 10's
     bound (:func:`dmfsharp.layer_sharpness`).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+    target : array_like, optional
+        The target ``M`` of shape ``(d_L, d_0)`` (``Y`` of shape ``(d_L, n)`` with data);
+        None takes the chain's own product.
+    data : array_like, shape (d_0, n), optional
+        The inputs ``X`` of a deep linear network (columns are samples).
+    covariance : array_like, shape (d_0, d_0), optional
+        The input covariance ``Sigma_x`` instead of ``data``.
+    normalization : str, optional
+        The loss normalization with data (see ``dmfsharp.NORMALIZATIONS``).
+
+    Returns
+    -------
+    FlatnessReport
+        The diagnostics; see :class:`FlatnessReport` for each field.
+
+    Raises
+    ------
+    FactorError
+        If ``factors``, ``target``, ``data`` or ``covariance`` is invalid.
+    NotAMinimumError
+        If the factors are not a global minimum of the loss.
+    ValueError
+        If the keywords conflict (both ``data`` and ``covariance``) or
+        ``normalization`` is unknown.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Theorem 5, Corollaries 7, 8 and 10, eqs. (15), (34), (35).
+
+    R. Mulayoff and T. Michaeli, Unique Properties of Flat Minima in Deep Networks, ICML 2020.
 
     Examples
     --------

@@ -76,8 +76,12 @@ def gauss_newton_sharpness(
     target : array_like, optional
         Accepted for symmetry with :func:`dmfsharp.sharpness` and checked for shape,
         but not used: the Gauss-Newton part does not depend on the target.
-    data, covariance, normalization
-        As in :func:`dmfsharp.sharpness`.
+    data : array_like, shape (d_0, n), optional
+        The inputs ``X`` of a deep linear network (as in :func:`dmfsharp.sharpness`).
+    covariance : array_like, shape (d_0, d_0), optional
+        The input covariance ``Sigma_x`` instead of ``data``.
+    normalization : str, optional
+        The loss normalization with data (see ``dmfsharp.NORMALIZATIONS``).
     method : {"auto", "dense", "lanczos"} or a core route
         Passed on to the eigenvalue computation.
 
@@ -85,6 +89,18 @@ def gauss_newton_sharpness(
     -------
     float
         ``lambda_max`` of the Gauss-Newton matrix; at a global minimum, the Hessian's.
+
+    Raises
+    ------
+    FactorError
+        If ``factors``, ``target``, ``data`` or ``covariance`` is invalid.
+    ValueError
+        If the keywords conflict or ``normalization`` is unknown.
+        Also if ``method`` is not a known route.
+    MemoryLimitError
+        If ``method="dense"`` would allocate more than :func:`dmfsharp.limits.max_bytes`.
+    ConvergenceError
+        If the iterative route did not reach its accuracy (``.partial`` holds the estimate).
 
     References
     ----------
@@ -133,14 +149,31 @@ def layer_sharpness(
         Any point.
     target : array_like, optional
         Checked for shape but not used: the diagonal blocks do not depend on it.
-    data, covariance, normalization
-        As in :func:`dmfsharp.sharpness`: then ``2c sigma_max(A_k)^2 sigma_max(B_k F)^2``
-        with ``F F^T = X X^T``.
+    data : array_like, shape (d_0, n), optional
+        The inputs ``X`` of a deep linear network (as in :func:`dmfsharp.sharpness`).
+    covariance : array_like, shape (d_0, d_0), optional
+        The input covariance ``Sigma_x`` instead of ``data``.
+    normalization : str, optional
+        The loss normalization with data (see ``dmfsharp.NORMALIZATIONS``).
+        With data the blocks are ``2c sigma_max(A_k)^2 sigma_max(B_k F)^2`` with
+        ``F F^T = X X^T``.
 
     Returns
     -------
-    ndarray
+    ndarray of float64, shape (L,)
         ``lambda_max(H_kk)`` for ``k = 1, ..., L``.
+
+    Raises
+    ------
+    FactorError
+        If ``factors``, ``target``, ``data`` or ``covariance`` is invalid.
+    ValueError
+        If the keywords conflict or ``normalization`` is unknown.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Corollary 10, eq. (34) (their sum); eq. (58) (the residual term).
 
     Examples
     --------
@@ -168,6 +201,41 @@ def layer_hessian_block(
     Rows and columns follow row-major ``vec(U_k)``, as :meth:`FactorChain.flatten`; the
     block is ``(d_k d_{k-1})``-square (its size is checked before it is built). ``k``
     counts from 1.
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        Any point ``[W_1, ..., W_L]``, ``W_i`` of shape ``(d_i, d_{i-1})``.
+    k : int
+        The factor, ``1 <= k <= L``.
+    target : array_like, optional
+        Checked for shape but not used: the diagonal blocks do not depend on it.
+    data : array_like, shape (d_0, n), optional
+        The inputs ``X`` of a deep linear network (as in :func:`dmfsharp.sharpness`).
+    covariance : array_like, shape (d_0, d_0), optional
+        The input covariance ``Sigma_x`` instead of ``data``.
+    normalization : str, optional
+        The loss normalization with data (see ``dmfsharp.NORMALIZATIONS``).
+
+    Returns
+    -------
+    ndarray of float64, shape (d_k d_{k-1}, d_k d_{k-1})
+        The symmetric block ``H_kk``.
+
+    Raises
+    ------
+    FactorError
+        If ``factors``, ``target``, ``data`` or ``covariance`` is invalid.
+    ValueError
+        If the keywords conflict or ``normalization`` is unknown.
+        Also if ``k`` is not an integer in ``1 .. L``.
+    MemoryLimitError
+        If the block would exceed :func:`dmfsharp.limits.max_bytes`.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Lemma 3 and eq. (58) (the Hessian's blocks).
 
     Examples
     --------

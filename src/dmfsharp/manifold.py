@@ -40,7 +40,7 @@ The flat stretch is ``s in [sqrt(2/11), sqrt(11/2)]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +50,9 @@ from .exact import hessian_trace, sharpness
 from .flatness import flat_sharpness, frobenius_imbalance, spectral_imbalance
 from .gauss_newton import layer_sharpness
 from .minima import check_dims, flattest_minimizer
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ManifoldPath", "minima_path", "plot_minima_path", "SECTION6_SCALE", "CSV_COLUMNS"]
 
@@ -96,6 +99,21 @@ class ManifoldPath:
         ``M`` and the flattest (balanced) minimizer at ``s = 1``.
     layer, direction : int
         ``k`` and ``j`` of ``G(s)``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 6, Corollary 10, eq. (35) and Appendix D.1.
+
+    Examples
+    --------
+    >>> path = minima_path(num=5)
+    >>> path.flat_lambda_max, round(path.flat_stretch[1] ** 2, 12)  # s_hi^2 = 11/2
+    (44.0, 5.5)
+    >>> round(sharpness(path.factors_at(SECTION6_SCALE)), 10)
+    44.0
+    >>> sorted(path.to_rows()[0])[:3]
+    ['flat_lambda_max', 'flatness_ratio', 'frobenius_imbalance']
     """
 
     scales: np.ndarray
@@ -114,11 +132,28 @@ class ManifoldPath:
     direction: int = 2
 
     def factors_at(self, s: float) -> FactorChain:
-        """The minimizer at path parameter ``s``."""
+        """Return the minimizer at path parameter ``s``.
+
+        Parameters
+        ----------
+        s : float
+            The path parameter, ``> 0``.
+
+        Returns
+        -------
+        FactorChain
+            ``W_k -> G(s) W_k``, ``W_{k+1} -> W_{k+1} G(s)^{-1}`` applied to :attr:`start`.
+        """
         return _point(self.start, self.layer, self.direction, s)
 
     def to_rows(self) -> list[dict]:
-        """One dict per point with the keys :data:`CSV_COLUMNS`."""
+        """Return one dict per point with the keys :data:`CSV_COLUMNS`.
+
+        Returns
+        -------
+        list of dict
+            One row per entry of :attr:`scales`, plain Python floats and bools.
+        """
         lo, hi = self.flat_stretch
         rows = []
         for i, s in enumerate(self.scales):
@@ -186,9 +221,28 @@ def minima_path(
         ``s_hi`` as ``s_hi`` is beyond 1), plus ``1``, ``s_hi`` and, on the default
         path, the Section 6 point ``3/sqrt(2)``.
 
+    s_min, s_max : float, optional
+        The range of the log-spaced grid, ``0 < s_min < s_max``.
+    num : int, optional
+        The number of grid points, ``>= 2``.
+
     Returns
     -------
     ManifoldPath
+        The diagnostics at every ``s`` (arrays of shape ``(n_s,)``).
+
+    Raises
+    ------
+    FactorError
+        If ``target``, ``dims`` or ``scales`` is invalid or their shapes disagree.
+    ValueError
+        If ``layer``, ``direction``, ``s_min``, ``s_max``, ``num`` or a scale is out of
+        range.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 6, Corollaries 8 and 10, eqs. (19) and (35), Appendix D.1.
 
     Examples
     --------
@@ -239,7 +293,7 @@ def minima_path(
         s_all = np.unique(s_all)
     flat = flat_sharpness(m, L)
     mn = float(np.linalg.norm(m))
-    cols = {k: [] for k in ("lam", "tr", "ub", "si", "fi", "pe")}
+    cols: dict[str, list[float]] = {k: [] for k in ("lam", "tr", "ub", "si", "fi", "pe")}
     for s in s_all:
         chain = _point(start, layer, direction, float(s))
         cols["lam"].append(sharpness(chain))
@@ -266,12 +320,44 @@ def minima_path(
     )
 
 
-def plot_minima_path(path: ManifoldPath, file: Any = None):
-    """Figure: sharpness measures (top) and imbalances (bottom) along the path.
+def plot_minima_path(path: ManifoldPath, file: Any = None) -> Figure:
+    """Plot sharpness measures (top) and imbalances (bottom) along the path.
 
     The flat stretch is shaded: there ``lambda_max`` stays at the flat value while the
     Hessian trace and the Frobenius imbalance move (Section 6). Returns the matplotlib
     figure; saves it to ``file`` when given (atomically, format from the suffix).
+
+    Parameters
+    ----------
+    path : ManifoldPath
+        The result of :func:`minima_path`.
+    file : str or path-like, optional
+        Where to save the figure (PNG, PDF or SVG by suffix); None only returns it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The two-panel figure (closed after saving when ``file`` is given).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+    OSError
+        If ``file`` cannot be written.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 6.
+
+    Examples
+    --------
+    >>> fig = plot_minima_path(minima_path(num=5))
+    >>> len(fig.axes)
+    2
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     import matplotlib
 

@@ -59,6 +59,37 @@ def random_dims(
     """Random layer dimensions as in Appendix D.2: hidden widths uniform in ``widths``.
 
     ``widths = (lo, hi)`` is inclusive; ``lo`` must satisfy eq. 17.
+
+    Parameters
+    ----------
+    depth : int
+        The depth ``L >= 2``.
+    d0, dL : int
+        The input and output dimensions ``d_0`` and ``d_L``, ``>= 1``.
+    widths : tuple of int
+        ``(lo, hi)``, the inclusive range of each hidden width; ``lo >= min(d_0, d_L)``.
+    seed : int, numpy.random.Generator or None, optional
+        Passed to ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    tuple of int
+        ``(d_0, d_1, ..., d_L)``, of length ``L + 1``.
+
+    Raises
+    ------
+    FactorError
+        If ``depth`` or ``widths`` is invalid, or the widths violate eq. (17).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Appendix D.2 and eq. (17).
+
+    Examples
+    --------
+    >>> random_dims(3, 5, 4, (5, 8), seed=0)
+    (5, 8, 7, 4)
     """
     try:
         depth = check_int_at_least(depth, 2, "depth L")
@@ -75,6 +106,34 @@ def random_minimizer(dims: Sequence[int], *, seed: Any = None, scale: float = 1.
 
     Each entry of ``W_i`` is drawn from ``N(0, scale^2)`` with
     ``numpy.random.default_rng(seed)``, W_1 first.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        ``(d_0, ..., d_L)``, ``L >= 2``, satisfying eq. (17).
+    seed : int, numpy.random.Generator or None, optional
+        Passed to ``numpy.random.default_rng``.
+    scale : float, optional
+        The standard deviation of each entry, ``> 0`` (default 1).
+
+    Returns
+    -------
+    FactorChain
+        ``W_i`` of shape ``(d_i, d_{i-1})``, float64; a global minimum of its own product.
+
+    Raises
+    ------
+    FactorError
+        If ``dims`` is invalid or violates eq. (17).
+    ValueError
+        If ``scale`` is not a positive finite number.
+    MemoryLimitError
+        If the factors would exceed :func:`dmfsharp.limits.max_bytes`.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Appendix D.2.
 
     Examples
     --------
@@ -114,6 +173,26 @@ def flattest_minimizer(target: Any, dims: Sequence[int], *, seed: Any = None) ->
         ``M``, shape ``(d_L, d_0)``.
     dims : sequence of int
         ``(d_0, ..., d_L)`` matching ``M``; every hidden width must be ``>= rank(M)``.
+    seed : int, numpy.random.Generator or None, optional
+        If given, each hidden space is rotated by a random orthogonal matrix.
+
+    Returns
+    -------
+    FactorChain
+        A flat, balanced global minimizer of ``M`` (float64).
+
+    Raises
+    ------
+    FactorError
+        If ``target`` or ``dims`` is invalid, their shapes disagree, or a hidden width is
+        below ``rank(M)``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Corollary 10 and eq. (35).
+
+    R. Mulayoff and T. Michaeli, Unique Properties of Flat Minima in Deep Networks, ICML 2020.
 
     Examples
     --------
@@ -168,6 +247,33 @@ def rescale(factors: FactorsLike, k: int, g: Any) -> FactorChain:
     ``G`` is an invertible ``d_k x d_k`` matrix (or a nonzero scalar), ``1 <= k < L``;
     the product ``W_L ... W_1`` is unchanged. ``G^{-1}`` is applied by a linear solve.
 
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+    k : int
+        The factor multiplied by ``G``, ``1 <= k < L``.
+    g : array_like, shape (d_k, d_k), or float
+        The invertible matrix ``G`` (a scalar ``g`` means ``g I``).
+
+    Returns
+    -------
+    FactorChain
+        The rescaled chain, with the same product.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` or ``G`` is invalid, ``G`` has the wrong shape, or is singular
+        (condition number above ``1e12``).
+    ValueError
+        If ``k`` is not an integer in ``1 .. L-1``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 6 (the manifold of minima).
+
     Examples
     --------
     >>> import numpy as np
@@ -206,6 +312,21 @@ def section6_example() -> FactorChain:
     ``R = diag(sqrt 11, 3, 1)``; in the W_1-first convention ``W_1 = R^T``,
     ``W_2 = L``. Corollary 6 gives ``2 (11 + 11) = 44 = 4 sigma_max(M)``, the flat value,
     although ``L L^T != R R^T``.
+
+    Returns
+    -------
+    FactorChain
+        ``[W_1, W_2]``, both ``3 x 3`` diagonal, float64.
+
+    Raises
+    ------
+    FactorError
+        Never for these fixed factors (listed for completeness of the constructor).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 6 and Corollary 6.
 
     Examples
     --------
