@@ -173,8 +173,8 @@ class FactorChain:
     References
     ----------
     A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
-    Expressions, arXiv:2509.25783, 2025. Notation of Section 3 (``A_k``, ``B_k``) and
-    eq. (16) (``N``).
+    Expressions, arXiv:2509.25783, 2025. Section 2 (setup), eq. (16) (``N``), and the
+    products ``A_k``, ``B_k`` of Section 4 (Theorem 5).
 
     Examples
     --------
@@ -372,7 +372,7 @@ def as_chain(factors: FactorsLike) -> FactorChain:
     References
     ----------
     A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
-    Expressions, arXiv:2509.25783, 2025 (Section 3, the chain ``W_L ... W_1``).
+    Expressions, arXiv:2509.25783, 2025 (Section 2, the chain ``W_L ... W_1``).
 
     Examples
     --------

@@ -105,12 +105,49 @@ def save_factors(path: str | os.PathLike, factors: FactorsLike, *, target: Any =
     """Save ``W1 ... WL`` (and ``M`` if given) to an ``.npz`` file, atomically.
 
     Returns the path written (``.npz`` is appended if missing, as NumPy does).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write; ``.npz`` is appended if missing.
+    factors : FactorChain or sequence of array_like
+        ``W_i`` of shape ``(d_i, d_{i-1})``, W_1 first (float64 after validation).
+    target : array_like, shape (d_L, d_0), optional
+        The target ``M``, saved under the key ``M``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    FactorError
+        If ``factors`` or ``target`` is invalid (``target`` must have ``d_L d_0``
+        entries).
+    OSError
+        If the file cannot be written (nothing partial is left behind).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025; Section 2 (``W_i`` of shape ``(d_i, d_{i-1})``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from dmfsharp import section6_example, sharpness
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_factors(pathlib.Path(tmp) / "s6", section6_example())
+    ...     chain, m = load_factors(path)
+    >>> path.name, sharpness(chain), m is None
+    ('s6.npz', 44.0, True)
     """
     chain = as_chain(factors)
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    arrays = {f"W{i}": w for i, w in enumerate(chain.factors, start=1)}
+    arrays: dict[str, Any] = {f"W{i}": w for i, w in enumerate(chain.factors, start=1)}
     if target is not None:
         m = as_float_array(target, "target M", ndim=None).reshape(chain.dims[-1], chain.dims[0])
         arrays["M"] = m
@@ -284,6 +321,21 @@ def load_factors(
     FactorFileError
         If the file is missing or unreadable, holds no ``W1``, skips an index, holds
         arrays that are not valid factors, or an ``M`` of the wrong shape.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025; Section 2 (the factor convention).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_factors(pathlib.Path(tmp) / "f.npz", [np.eye(2), 3 * np.eye(2)], target=3 * np.eye(2))
+    ...     chain, m = load_factors(path)
+    >>> chain.dims, m.tolist()
+    ((2, 2, 2), [[3.0, 0.0], [0.0, 3.0]])
     """
     name = what or str(path)
     arrays = read_npz(path, keys=lambda k: k == "M" or bool(_KEY_LIKE.match(k)), what=name)

@@ -62,6 +62,21 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
     ndarray, shape (2, N)
         Rows ``zeta``, ``gamma`` with ``zeta . gamma = 0`` and unit norms.
 
+    Raises
+    ------
+    FactorError
+        If ``point`` or a given direction is invalid (wrong shapes).
+    NotAMinimumError
+        For ``"hessian"`` if ``point`` is not a global minimum of its product.
+    ValueError
+        If ``kind`` is unknown, ``N < 2``, a direction is non-finite or zero, or the two
+        directions are parallel.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Appendix D.1 (the plane spanned by ``v_1`` and ``v_N``).
+
     Examples
     --------
     >>> import numpy as np
@@ -107,7 +122,7 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
     z[0] /= n1
     z[1] -= (z[0] @ z[1]) * z[0]
     n2 = np.linalg.norm(z[1])
-    if n2 <= 1e-12 * max(1.0, np.linalg.norm(z[1] + (z[0] @ z[1]) * z[0])):
+    if n2 <= 1e-12 * max(1.0, float(np.linalg.norm(z[1] + (z[0] @ z[1]) * z[0]))):
         raise ValueError("the two plane directions are parallel")
     z[1] /= n2
     z[1] -= (z[0] @ z[1]) * z[0]  # second pass for orthogonality to rounding
@@ -157,7 +172,31 @@ def loss_grid(
     Returns
     -------
     ndarray, shape (len(ys), len(xs))
-        ``out[j, i] = p(xs[i], ys[j])`` (the layout of ``matplotlib.contour``).
+        ``out[j, i] = p(xs[i], ys[j])`` (the layout of ``matplotlib.contour``), float64.
+
+    Raises
+    ------
+    FactorError
+        If ``point``, ``target`` or a direction is invalid.
+    ValueError
+        If ``xs`` or ``ys`` is empty or non-finite, or ``plane`` is invalid (see
+        :func:`plane_directions`).
+    MemoryLimitError
+        If the grid would exceed :func:`dmfsharp.limits.max_bytes`.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Appendix D.1, eq. (91).
+
+    Examples
+    --------
+    Along ``v_1 = (2, 1) / sqrt 5`` from ``(W_1, W_2) = (1, 2)``, a step ``sqrt 5`` reaches
+    ``(3, 3)``, with loss ``(2 - 9)^2 = 49``:
+
+    >>> import numpy as np
+    >>> loss_grid([np.array([[1.0]]), np.array([[2.0]])], [0.0, np.sqrt(5)], [0.0]).round(10)
+    array([[ 0., 49.]])
     """
     chain = as_chain(point)
     m = chain.product if target is None else check_target(chain, target)
@@ -185,11 +224,12 @@ def loss_grid(
         for s in range(0, npts, chunk):
             cx = px[s : s + chunk, None, None]
             cy = py[s : s + chunk, None, None]
-            prod = None
-            for w, a, b in zip(chain.factors, zeta, gamma, strict=False):
+            prod = chain.factors[0] + cx * zeta[0]
+            prod += cy * gamma[0]
+            for w, a, b in zip(chain.factors[1:], zeta[1:], gamma[1:], strict=False):
                 wk = w + cx * a
                 wk += cy * b
-                prod = wk if prod is None else np.matmul(wk, prod)
+                prod = np.matmul(wk, prod)
             r = (m - prod).reshape(prod.shape[0], -1)
             out[s : s + chunk] = np.einsum("ij,ij->i", r, r)
     return out.reshape(ys.size, xs.size)

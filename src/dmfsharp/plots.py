@@ -13,9 +13,14 @@ inside the functions with the non-interactive ``Agg`` backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .dynamics import EscapeResult
 
 __all__ = ["plot_escape", "plot_sharpness", "map_extent", "plot_training"]
 
@@ -164,8 +169,8 @@ def plot_escape(
     formats: tuple[str, ...] = ("png", "pdf"),
     landscape: Any = None,
     rows: int | None = None,
-):
-    r"""The escape figure of an :class:`~dmfsharp.dynamics.EscapeResult`, in the paper's layout.
+) -> Figure:
+    r"""Plot the escape figure of an :class:`~dmfsharp.EscapeResult`, in the paper's layout.
 
     Each row has three panels: (a) the normalized loss :math:`\mathcal{L}(w_k)/\|M\|_F^2`,
     (b) the normalized squared distance :math:`\|w_k - w^*\|^2/\|w^*\|^2` with each run's
@@ -198,11 +203,30 @@ def plot_escape(
     Returns
     -------
     matplotlib.figure.Figure
+        The figure, one row of three panels per group of step sizes (left open; close
+        it with ``matplotlib.pyplot.close``).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+    OSError
+        If a file cannot be written.
 
     References
     ----------
     A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
     Expressions, arXiv:2509.25783, 2025 (Section 7, Figures 1-7; Appendix D.1).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from dmfsharp import get_preset
+    >>> preset = get_preset("fig3").replace(dims=(2, 2, 2), iterations=30, step_multipliers=(0.5, 1.5))
+    >>> fig = plot_escape(preset.run(), grid=11)
+    >>> len(fig.subfigs)  # eta on both sides of 2 / lambda_max: two rows
+    2
+    >>> plt.close(fig)
     """
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
@@ -219,7 +243,7 @@ def plot_escape(
     logx = longest > 500  # escapes happen early; a log axis shows them and the long tails
     xlabel = "iteration $k$" + (" (log scale beyond 10)" if logx else "")
     names = ("v_1", "v_N") if result_plane_is_hessian(result) else (r"\zeta", r"\gamma")
-    letters = ("abc", "def")
+    letters = (("a", "b", "c"), ("d", "e", "f"))
     rc = {"font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11, "legend.fontsize": 9.5}
     with plt.rc_context(rc):
         fig = plt.figure(figsize=(16.5, 5.9 * len(groups) + (0.5 if title else 0.0)), layout="constrained")
@@ -286,7 +310,7 @@ def plot_escape(
             lo, hi = (np.percentile(finite, 1), finite.max()) if finite.size else (0.0, 1.0)
             if not hi > lo:
                 hi = lo + 1.0
-            levels = MaxNLocator(nbins=16, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+            levels = np.asarray(MaxNLocator(nbins=16, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi))
             levels = levels[(levels >= lo - 1e-12) & (levels <= hi + 1e-12)]
             if levels.size < 3:
                 levels = np.linspace(lo, hi, 9)
@@ -315,7 +339,7 @@ def plot_escape(
 
             cs = draw_map(ax_c)
             cb = sub.colorbar(cs, ax=ax_c, shrink=0.95)
-            ticks = MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(levels[0], levels[-1])
+            ticks = np.asarray(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(levels[0], levels[-1]))
             cb.set_ticks(ticks[(ticks >= levels[0]) & (ticks <= levels[-1])])
             cb.ax.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))
             cb.set_label(r"$\log_{10}\,\mathcal{L}(w^* + x\zeta + y\gamma)\,/\,\|M\|_F^2$")
@@ -351,14 +375,42 @@ def result_plane_is_hessian(result) -> bool:
 
 
 def plot_sharpness(
-    result, path: str | Path | None = None, *, title: str = "", formats: tuple[str, ...] = ("png",)
-):
-    """Sharpness along each trajectory against the iteration, with the edge 2/eta per run.
+    result: EscapeResult,
+    path: str | Path | None = None,
+    *,
+    title: str = "",
+    formats: tuple[str, ...] = ("png",),
+) -> Figure:
+    """Plot the sharpness along each trajectory against the iteration, with the edge 2/eta per run.
 
     Solid: the exact ``lambda_max(2 K^T K)`` (Gauss-Newton part, Lemma 3) at the tracked
     iterations; markers: the full Hessian's ``lambda_max`` (Lanczos); dashed: ``2/eta``
     of the same run (the edge of stability). Needs ``track_every`` and/or
     ``track_hessian_every`` in the experiment.
+
+    Parameters
+    ----------
+    result : EscapeResult
+        From :func:`dmfsharp.escape_experiment` with ``track_every`` and/or
+        ``track_hessian_every`` set (otherwise only the ``2/eta`` lines are drawn).
+    path : str or Path, optional
+        File stem; each of ``formats`` is written as ``path.<fmt>``. None: no file.
+    title : str
+        A first title line.
+    formats : tuple of str
+        File formats to save.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes, sharpness against the iteration (left open).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+    OSError
+        If a file cannot be written.
 
     References
     ----------
@@ -366,6 +418,18 @@ def plot_sharpness(
     Expressions, arXiv:2509.25783, 2025 (Lemma 3, Theorem 5, Section 7). L. Wu, C. Ma and
     W. E, How SGD selects the global minima in over-parameterized learning: a dynamical
     stability perspective, NeurIPS 2018 (the stability threshold ``2/eta``).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from dmfsharp import get_preset
+    >>> preset = get_preset("fig1").replace(dims=(2, 2, 2), iterations=20, grid=5, step_multipliers=(1.5,))
+    >>> result = preset.run(track_every=5)
+    >>> fig = plot_sharpness(result)
+    >>> edge = fig.axes[0].lines[-1].get_ydata()[0]  # the dashed 2 / eta, eta = 1.5 * 2 / lambda_max
+    >>> bool(abs(1.5 * edge - result.lambda_max) <= 1e-12 * result.lambda_max)
+    True
+    >>> plt.close(fig)
     """
     plt = pyplot_backend()
     colors = _colors(len(result.runs))

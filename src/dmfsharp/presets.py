@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .chain import FactorChain
 from .minima import check_dims, random_minimizer
+
+if TYPE_CHECKING:
+    from .dynamics import EscapeResult
 
 __all__ = [
     "EscapePreset",
@@ -70,6 +73,18 @@ class EscapePreset:
     ----------
     A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
     Expressions, arXiv:2509.25783, 2025 (Section 7, Figures 1-7, Appendix D.2).
+
+    Examples
+    --------
+    >>> from dmfsharp import sharpness
+    >>> fig1 = get_preset("fig1")
+    >>> fig1.dims, fig1.depth, fig1.num_params  # W_1 = R^T (20 x 20), W_2 = L (10 x 20)
+    ((20, 20, 10), 2, 600)
+    >>> tiny = fig1.replace(dims=(2, 2, 2), iterations=20, grid=5, step_multipliers=(1.5,))
+    >>> tiny.run().lambda_max == sharpness(tiny.minimum())
+    True
+    >>> tiny.to_dict()["num_params"]
+    8
     """
 
     name: str
@@ -113,17 +128,49 @@ class EscapePreset:
         return _ROWS.get(self.name)
 
     def minimum(self) -> FactorChain:
-        """The seeded Gaussian minimum of Appendix D.2 (``M`` is its product)."""
+        """Return the seeded Gaussian minimum of Appendix D.2 (``M`` is its product).
+
+        Returns
+        -------
+        FactorChain
+            :func:`dmfsharp.random_minimizer` of :attr:`dims` with :attr:`seed`.
+        """
         return random_minimizer(self.dims, seed=self.seed)
 
     def replace(self, **changes: Any) -> EscapePreset:
-        """A copy with some fields changed (e.g. a smaller ``iterations`` budget)."""
+        """Return a copy with some fields changed (e.g. a smaller ``iterations`` budget).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+
+        Returns
+        -------
+        EscapePreset
+            The changed, re-validated copy.
+
+        Raises
+        ------
+        TypeError
+            If a name is not a field.
+        ValueError
+            If a new value is invalid (dims, radius or iterations).
+        """
         return dataclasses.replace(self, **changes)
 
-    def run(self, **options: Any):
-        """Run :func:`dmfsharp.dynamics.escape_experiment` with this configuration.
+    def run(self, **options: Any) -> EscapeResult:
+        """Run :func:`dmfsharp.escape_experiment` with this configuration.
 
-        ``options`` are passed on (e.g. ``track_every``).
+        Parameters
+        ----------
+        **options
+            Passed on to :func:`dmfsharp.escape_experiment` (e.g. ``track_every``).
+
+        Returns
+        -------
+        EscapeResult
+            One run per step multiplier, with the loss-landscape map.
         """
         from .dynamics import escape_experiment
 
@@ -139,7 +186,13 @@ class EscapePreset:
         )
 
     def to_dict(self) -> dict:
-        """The configuration as plain JSON types, with ``depth`` and ``num_params``."""
+        """Return the configuration as plain JSON types, with ``depth`` and ``num_params``.
+
+        Returns
+        -------
+        dict
+            One key per field plus ``depth`` and ``num_params``; tuples become lists.
+        """
         d = dataclasses.asdict(self)
         d["dims"] = list(self.dims)
         d["step_multipliers"] = list(self.step_multipliers)
@@ -285,7 +338,33 @@ def preset_names() -> list[str]:
 
 
 def get_preset(name: str) -> EscapePreset:
-    """The preset called ``name``; ``ValueError`` naming the known ones otherwise."""
+    """Return the preset called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``dmfsharp.PRESETS`` (``"fig1"`` ... ``"fig7"`` and others).
+
+    Returns
+    -------
+    EscapePreset
+        The preset (immutable; change it with :meth:`EscapePreset.replace`).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known preset (the message lists the known ones).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 7, Figures 1-7 and Appendix D.2.
+
+    Examples
+    --------
+    >>> get_preset("fig2").figure
+    'Figure 2'
+    """
     try:
         return PRESETS[name]
     except (KeyError, TypeError):

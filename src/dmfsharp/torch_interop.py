@@ -79,8 +79,8 @@ def _check_gaps(keys: list[str]) -> None:
     A state_dict stores no activations, so ``0.weight, 2.weight`` most likely comes from
     ``Linear, ReLU, Linear``: that network is not linear and is refused.
     """
-    matches = [_SEQ_KEY.match(k) for k in keys]
-    if not all(matches) or len({m.group(1) for m in matches}) != 1:
+    matches = [m for k in keys if (m := _SEQ_KEY.match(k)) is not None]
+    if len(matches) != len(keys) or len({m.group(1) for m in matches}) != 1:
         return
     idx = [int(m.group(2)) for m in matches]
     for i in range(len(idx) - 1):
@@ -117,7 +117,7 @@ def _from_mapping(state: Mapping, names: list | None = None) -> list:
 
 
 def from_torch(obj: Any) -> FactorChain:
-    """Factors ``[W_1, ..., W_L]`` of a bias-free PyTorch deep linear network.
+    """Read the factors ``[W_1, ..., W_L]`` of a bias-free PyTorch deep linear network.
 
     Parameters
     ----------
@@ -136,7 +136,7 @@ def from_torch(obj: Any) -> FactorChain:
     Returns
     -------
     FactorChain
-        float64 copies, W_1 = the first layer.
+        Float64 copies, W_1 = the first layer.
 
     Raises
     ------
@@ -144,6 +144,11 @@ def from_torch(obj: Any) -> FactorChain:
         A layer that is not a bias-free ``nn.Linear`` (an activation, a layer with a
         bias, ...), a weight that is not 2-D, or consecutive layers whose shapes do not
         chain; the message names the offending layer or entry.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 2 (deep linear networks ``x -> W_L ... W_1 x``).
 
     Examples
     --------
@@ -199,11 +204,39 @@ def load_torch_factors(path: str | os.PathLike) -> FactorChain:
     Read with ``torch.load(path, map_location="cpu", weights_only=True)`` (no
     arbitrary code runs). A saved list of weight tensors also works.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.pt`` file.
+
+    Returns
+    -------
+    FactorChain
+        Float64 copies of the weights, W_1 = the first layer.
+
     Raises
     ------
     FactorFileError
         Missing or unreadable file, PyTorch not installed, or contents that are not a
         bias-free linear chain (the message names the entry).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Section 2.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, torch
+    >>> from dmfsharp import sharpness
+    >>> net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.fill_(2.0), net[1].weight.fill_(3.0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     torch.save(net.state_dict(), pathlib.Path(tmp) / "net.pt")
+    ...     chain = load_torch_factors(pathlib.Path(tmp) / "net.pt")
+    >>> chain.dims, sharpness(chain)  # Theorem 4: 2 (3^2 + 2^2)
+    ((1, 1, 1), 26.0)
     """
     path = Path(path)
     if not path.exists():
