@@ -16,8 +16,9 @@ import os
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs):
+def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success rename it onto ``path``.
 
     On any exception the temporary file is removed and ``path`` is left untouched. The
@@ -166,7 +167,7 @@ _KEY_CANON = re.compile(r"^W([1-9][0-9]{0,5})$")
 _KEY_LIKE = re.compile(r"^W[0-9]+$")
 
 
-def _npy_header(fh) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     from numpy.lib import format as npformat
 
     version = npformat.read_magic(fh)

@@ -18,14 +18,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
+
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .dynamics import EscapeResult
+    from .dynamics import EscapeResult, RunResult
+    from .dynamics.train_results import TrainResult, TrainRun
 
 __all__ = ["plot_escape", "plot_sharpness", "map_extent", "plot_training"]
 
 
-def pyplot_backend():
+def pyplot_backend() -> ModuleType:
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the environment
@@ -36,23 +41,23 @@ def pyplot_backend():
     return plt
 
 
-def _colors(n: int):
+def _colors(n: int) -> list[Any]:
     plt = pyplot_backend()
     cmap = plt.get_cmap("viridis" if n > 10 else "tab10")
     return [cmap(i / max(n - 1, 1)) if n > 10 else cmap(i) for i in range(n)]
 
 
-def _label(run) -> str:
+def _label(run: RunResult) -> str:
     return f"$\\eta = {run.step_multiplier:.3g}\\cdot 2/\\lambda_{{\\max}}$ ({run.status})"
 
 
-def _floor(traces) -> float:
+def _floor(traces: Sequence[np.ndarray]) -> float:
     """Lowest positive value of the traces (exact zeros are drawn there), at least 1e-40."""
     pos = [np.min(t[t > 0]) for t in traces if np.any(t > 0)]
     return float(max(min(pos), 1e-40)) if pos else 1e-40
 
 
-def map_extent(result, margin: float = 1.25) -> float:
+def map_extent(result: EscapeResult, margin: float = 1.25) -> float:
     """Half-width of a square contour map: the trajectories' reach times ``margin``.
 
     Diverged runs are left out; at least ``10 r`` so the start is inside. (The figure itself
@@ -69,7 +74,7 @@ _END_MARKERS = ("*", "D", "s", "^", "v", "P", "X", "p", "h", "<", ">")
 
 
 def _window(
-    runs, radius: float, pad: float = 0.08, quantile: float = 0.0
+    runs: Sequence[RunResult], radius: float, pad: float = 0.08, quantile: float = 0.0
 ) -> tuple[float, float, float, float]:
     """``(x0, x1, y0, y1)`` of the map: the row's trajectories and ``w*``, padded.
 
@@ -91,7 +96,9 @@ def _window(
     return float(mid[0] - half[0]), float(mid[0] + half[0]), float(mid[1] - half[1]), float(mid[1] + half[1])
 
 
-def _positive_or_zero(ax, k, values, color, lw: float = 1.3, slot: int = 0) -> bool:
+def _positive_or_zero(
+    ax: Axes, k: np.ndarray, values: Any, color: Any, lw: float = 1.3, slot: int = 0
+) -> bool:
     """Draw ``values`` on a log axis; exact zeros as a bar along the bottom, not a floor.
 
     Returns whether there were exact zeros.
@@ -107,7 +114,13 @@ def _positive_or_zero(ax, k, values, color, lw: float = 1.3, slot: int = 0) -> b
     return True
 
 
-def _zoom_inset(ax, runs, colors, window, draw) -> None:
+def _zoom_inset(
+    ax: Axes,
+    runs: Sequence[RunResult],
+    colors: Sequence[Any],
+    window: tuple[float, float, float, float],
+    draw: Callable[[Axes], Any],
+) -> None:
     """Zoom on the runs' ends when they sit in a small part of the map.
 
     The inset goes into the corner of the map that the trajectories cross least (points
@@ -133,13 +146,13 @@ def _zoom_inset(ax, runs, colors, window, draw) -> None:
     zoom_u = ((zx0 + zx1) / 2 - x0) / (x1 - x0)
     zoom_v = ((zy0 + zy1) / 2 - y0) / (y1 - y0)
 
-    def cost(c):
+    def cost(c: tuple[float, float]) -> int:
         inside = (u >= c[0]) & (u <= c[0] + size) & (v >= c[1]) & (v <= c[1] + size)
         covers_zoom = c[0] <= zoom_u <= c[0] + size and c[1] <= zoom_v <= c[1] + size
         return int(inside.sum()) + (10**9 if covers_zoom else 0)
 
     cu, cv = min(corners, key=cost)
-    inset = ax.inset_axes([cu, cv, size, size])
+    inset = ax.inset_axes((cu, cv, size, size))
     draw(inset)
     inset.set_xlim(zx0, zx1)
     inset.set_ylim(zy0, zy1)
@@ -148,7 +161,7 @@ def _zoom_inset(ax, runs, colors, window, draw) -> None:
     ax.indicate_inset_zoom(inset, edgecolor="k", alpha=0.8)
 
 
-def _split_rows(runs, rows: int | None) -> list[list[int]]:
+def _split_rows(runs: Sequence[RunResult], rows: int | None) -> list[list[int]]:
     """Indices of the runs of each row: ``eta > 2/lambda_max`` above, the rest below."""
     idx = list(range(len(runs)))
     above = [i for i in idx if runs[i].step_multiplier > 1.0]
@@ -161,7 +174,7 @@ def _split_rows(runs, rows: int | None) -> list[list[int]]:
 
 
 def plot_escape(
-    result,
+    result: EscapeResult,
     path: str | Path | None = None,
     *,
     grid: int = 201,
@@ -316,7 +329,15 @@ def plot_escape(
                 levels = np.linspace(lo, hi, 9)
             zc = np.clip(np.where(np.isfinite(z), z, levels[0]), levels[0], levels[-1])
 
-            def draw_map(ax, xs=xs, ys=ys, zc=zc, levels=levels, row_runs=row_runs, colors=colors):
+            def draw_map(
+                ax: Axes,
+                xs: np.ndarray = xs,
+                ys: np.ndarray = ys,
+                zc: np.ndarray = zc,
+                levels: np.ndarray = levels,
+                row_runs: list[RunResult] = row_runs,
+                colors: list[Any] = colors,
+            ) -> Any:
                 filled = ax.contourf(xs, ys, zc, levels=levels, cmap="Greys_r", alpha=0.9)
                 ax.contour(xs, ys, zc, levels=levels, colors="k", linewidths=0.35, alpha=0.45)
                 for j, (run, c) in enumerate(zip(row_runs, colors, strict=True)):
@@ -366,7 +387,7 @@ def plot_escape(
     return fig
 
 
-def result_plane_is_hessian(result) -> bool:
+def result_plane_is_hessian(result: EscapeResult) -> bool:
     """Whether the plane of ``result`` is ``(v_1, v_N)`` (its first row is ``+-v_1``)."""
     from .exact import top_eigenvector
 
@@ -474,8 +495,12 @@ def plot_sharpness(
 
 
 def plot_training(
-    result, path: str | Path | None = None, *, title: str = "", formats: tuple[str, ...] = ("png",)
-):
+    result: TrainResult,
+    path: str | Path | None = None,
+    *,
+    title: str = "",
+    formats: tuple[str, ...] = ("png",),
+) -> Figure:
     """The four-panel figure of a :func:`dmfsharp.dynamics.train.train` call.
 
     (a) loss (log scale); (b) sharpness: the exact Gauss-Newton ``lambda_max(2 K^T K)``
@@ -493,7 +518,7 @@ def plot_training(
     colors = _colors(len(runs))
     longest = max(r.iterations for r in runs)
 
-    def label(run) -> str:
+    def label(run: TrainRun) -> str:
         ratio = f"{run.eta_ratio:.3g}" + r"\,\eta_{crit}" if run.eta_ratio is not None else f"{run.eta:.3g}"
         return f"$\\eta = {ratio}$ ({run.status})"
 

@@ -22,6 +22,7 @@ from .minima import check_dims, random_minimizer
 
 if TYPE_CHECKING:
     from .dynamics import EscapeResult
+    from .dynamics.train_results import TrainResult
 
 __all__ = [
     "EscapePreset",
@@ -100,7 +101,7 @@ class EscapePreset:
     plane: str = "hessian"
     grid: int = 201
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "dims", check_dims(self.dims))
         object.__setattr__(self, "step_multipliers", tuple(float(c) for c in self.step_multipliers))
         if not self.radius > 0:
@@ -430,7 +431,7 @@ class TrainPreset:
         """The configuration as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
-    def run(self, **overrides: Any):
+    def run(self, **overrides: Any) -> TrainResult:
         """Run :func:`dmfsharp.dynamics.train.train` with this configuration (and overrides)."""
         from .dynamics.train import train
 

@@ -13,12 +13,15 @@ nothing half-written.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .io import atomic_write, save_factors, write_json
 from .staging import staged_folder
+
+if TYPE_CHECKING:
+    from .dynamics import EscapeResult, RunResult
 
 __all__ = [
     "write_run_folder",
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 
-def summary_dict(result, config: dict) -> dict:
+def summary_dict(result: EscapeResult, config: dict) -> dict:
     """The JSON summary of an :class:`~dmfsharp.dynamics.EscapeResult` (no timings)."""
     from . import __version__
 
@@ -61,7 +64,7 @@ def summary_dict(result, config: dict) -> dict:
     }
 
 
-def write_trace_csv(path: str | Path, run) -> None:
+def write_trace_csv(path: str | Path, run: RunResult) -> None:
     """Write one run's per-iteration traces as CSV (``%.17g``: exact round trip)."""
     cols = run.trace_columns()
     names = list(cols)
@@ -73,7 +76,13 @@ def write_trace_csv(path: str | Path, run) -> None:
 
 
 def fill_run_folder(
-    result, folder: str | Path, *, config: dict, title: str = "", grid: int = 201, figures: bool = True
+    result: EscapeResult,
+    folder: str | Path,
+    *,
+    config: dict,
+    title: str = "",
+    grid: int = 201,
+    figures: bool = True,
 ) -> dict:
     """Write every file of a run folder into the existing (empty) ``folder``."""
     folder = Path(folder)
@@ -105,7 +114,7 @@ def fill_run_folder(
 
 
 def write_run_folder(
-    result,
+    result: EscapeResult,
     dest: str | Path,
     *,
     config: dict,

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -150,7 +151,7 @@ def staged_folder(
     overwrite: bool = False,
     flag: str = "--overwrite",
     require_marker: bool = True,
-):
+) -> Iterator[Path]:
     """Yield a temporary folder beside ``dest``; on success move it onto ``dest``.
 
     A results folder is written completely or not at all. ``dest`` is checked by

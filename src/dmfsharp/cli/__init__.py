@@ -17,6 +17,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import NoReturn
 
 from .. import __version__
@@ -43,7 +44,7 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that ``finally`` blocks clean up."""
 
 
-def _on_sigterm(signum, frame):
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
     raise _Terminated
 
 

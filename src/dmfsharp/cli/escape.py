@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from . import validate as V
 from .validate import CLIError
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+    import numpy as np
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``escape`` subcommand to ``sub``."""
     p = sub.add_parser(
         "escape",
@@ -81,7 +87,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check_options(args) -> None:
+def _check_options(args: argparse.Namespace) -> None:
     V.positive_float(args.radius, "--radius")
     V.count(args.iterations, "--iterations", maximum=V.MAX_ITERATIONS)
     V.positive_float(args.escape_threshold, "--escape-threshold")
@@ -92,7 +98,7 @@ def _check_options(args) -> None:
         raise CLIError(f"--seed must be in 0 .. 2**63-1, got {args.seed}")
 
 
-def read_plane(path: str):
+def read_plane(path: str) -> tuple[np.ndarray, np.ndarray]:
     """The plane directions ``(zeta, gamma)`` of ``--plane-file``."""
     import numpy as np
 
@@ -105,7 +111,7 @@ def read_plane(path: str):
     return np.asarray(data["zeta"], float).ravel(), np.asarray(data["gamma"], float).ravel()
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run one escape experiment and write its run folder."""
     from ..dynamics import escape_experiment
     from ..io import load_factors
@@ -117,6 +123,7 @@ def run(args) -> int:
     _check_options(args)
     check_destination(args.out, overwrite=args.overwrite)
     user_plane = read_plane(args.plane_file) if args.plane_file else None
+    plane: str | tuple[np.ndarray, np.ndarray]
     mults = V.positive_floats(args.step_multipliers, "--step-multipliers")
     etas = V.positive_floats(args.etas, "--etas")
     target = None

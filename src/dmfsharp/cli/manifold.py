@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import validate as V
 from .validate import CLIError
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``manifold`` subcommand to the parser's subparsers."""
     p = sub.add_parser(
         "manifold",
@@ -76,7 +80,7 @@ def read_target(path: str) -> np.ndarray:
     return arrays["M"]
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
     from ..io import write_json
     from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from ..io import to_jsonable
 from ..presets import PRESETS
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``presets`` subcommand to ``sub``."""
     p = sub.add_parser(
         "presets",
@@ -19,12 +23,12 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _dims(dims) -> str:
+def _dims(dims: tuple[int, ...]) -> str:
     s = ",".join(str(d) for d in dims)
     return s if len(s) <= 28 else s[:25] + "..."
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Print the presets as a table or JSON."""
     if args.json:
         print(json.dumps(to_jsonable([p.to_dict() for p in PRESETS.values()]), indent=2))

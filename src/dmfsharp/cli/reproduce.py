@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from . import validate as V
 from .validate import CLIError
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``reproduce`` subcommand to ``sub``."""
     p = sub.add_parser(
         "reproduce",
@@ -51,7 +55,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run every selected preset into DIR and write DIR/index.html."""
     from ..presets import PRESETS, get_preset
     from ..progress import Progress

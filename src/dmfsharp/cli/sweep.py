@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import validate as V
 from .validate import CLIError
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sweep``, ``sweep-export`` and ``sweep-report`` subcommands."""
     p = sub.add_parser(
         "sweep",
@@ -81,7 +85,7 @@ def register(sub) -> None:
     r.set_defaults(func=report_cmd)
 
 
-def run_sweep_cmd(args) -> int:
+def run_sweep_cmd(args: argparse.Namespace) -> int:
     """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
     from ..sweep.driver import SweepAborted, run_sweep
     from ..sweep.schema import load_spec
@@ -125,7 +129,7 @@ def run_sweep_cmd(args) -> int:
     return 1 if summary.failed else 0
 
 
-def export_cmd(args) -> int:
+def export_cmd(args: argparse.Namespace) -> int:
     """``dmfsharp sweep-export``: write the runs as parquet or CSV."""
     from ..sweep.export import export_runs
 
@@ -137,7 +141,7 @@ def export_cmd(args) -> int:
     return 0
 
 
-def report_cmd(args) -> int:
+def report_cmd(args: argparse.Namespace) -> int:
     """``dmfsharp sweep-report``: write ``DIR/report/``."""
     from ..sweep.report import write_report
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import CLIError
 
+if TYPE_CHECKING:
+    import argparse
 
-def register(sub) -> None:
+    import numpy as np
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` subcommand to ``sub``."""
     p = sub.add_parser(
         "train",
@@ -77,7 +83,7 @@ def _dims(text: str) -> tuple[int, ...]:
     return dims
 
 
-def _load_array(path: str, key: str, what: str):
+def _load_array(path: str, key: str, what: str) -> np.ndarray:
     import numpy as np
 
     try:
@@ -92,7 +98,7 @@ def _load_array(path: str, key: str, what: str):
         raise CLIError(f"{path}: not a readable .npy/.npz file ({exc})") from None
 
 
-def _load_arrays(path: str, keys: tuple[str, ...], what: str):
+def _load_arrays(path: str, keys: tuple[str, ...], what: str) -> tuple[np.ndarray, ...]:
     import numpy as np
 
     try:
@@ -105,7 +111,7 @@ def _load_arrays(path: str, keys: tuple[str, ...], what: str):
         raise CLIError(f"{path}: not a readable .npz file ({exc})") from None
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run one training call and write its results folder."""
     from ..dynamics.engines import resolve_engine
     from ..dynamics.train import train
