@@ -32,7 +32,20 @@ __all__ = [
 
 
 def max_bytes() -> int:
-    """Return the largest single allocation dmfsharp will attempt, in bytes."""
+    """Return the largest single allocation dmfsharp will attempt, in bytes.
+
+    ``DMFSHARP_MAX_BYTES`` if set, else half the physical memory (at least 256 MiB).
+
+    Returns
+    -------
+    int
+        The limit in bytes.
+
+    Raises
+    ------
+    MemoryLimitError
+        If ``DMFSHARP_MAX_BYTES`` is set but not a positive number.
+    """
     env = os.environ.get("DMFSHARP_MAX_BYTES")
     if env:
         try:
@@ -50,7 +63,23 @@ def max_bytes() -> int:
 
 
 def format_bytes(nbytes: float) -> str:
-    """Format a byte count for a message: ``'12.8 GB'``."""
+    """Format a byte count for a message: ``'12.8 GB'``.
+
+    Parameters
+    ----------
+    nbytes : float
+        A number of bytes.
+
+    Returns
+    -------
+    str
+        Three significant digits and a decimal unit (B, kB, ..., PB).
+
+    Examples
+    --------
+    >>> format_bytes(12_800_000_000), format_bytes(512)
+    ('12.8 GB', '512 B')
+    """
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
         if abs(nbytes) < 1000 or unit == "PB":
             return f"{nbytes:.3g} {unit}" if unit != "B" else f"{int(nbytes)} B"

@@ -29,6 +29,9 @@ class Progress:
         Units already done (a resumed sweep).
     unit : str
         Name of one unit.
+    use_tqdm : bool
+        Draw with tqdm when it is installed and ``stream`` is a terminal; otherwise
+        (and always in logs) one plain line every few seconds.
 
     Examples
     --------

@@ -34,7 +34,20 @@ __all__ = [
 
 
 def summary_dict(result: EscapeResult, config: dict) -> dict:
-    """The JSON summary of an :class:`~dmfsharp.dynamics.EscapeResult` (no timings)."""
+    """Return the JSON summary of an :class:`~dmfsharp.EscapeResult` (no timings).
+
+    Parameters
+    ----------
+    result : EscapeResult
+        From :func:`dmfsharp.escape_experiment`.
+    config : dict
+        The run's full configuration (seed included), written into the summary.
+
+    Returns
+    -------
+    dict
+        JSON-ready: the configuration, ``lambda_max``, the version and one entry per run.
+    """
     from . import __version__
 
     runs = []
@@ -65,7 +78,20 @@ def summary_dict(result: EscapeResult, config: dict) -> dict:
 
 
 def write_trace_csv(path: str | Path, run: RunResult) -> None:
-    """Write one run's per-iteration traces as CSV (``%.17g``: exact round trip)."""
+    """Write one run's per-iteration traces as CSV (``%.17g``: exact round trip).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file (written atomically).
+    run : RunResult
+        One run of an escape experiment.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     cols = run.trace_columns()
     names = list(cols)
     data = np.column_stack([np.asarray(cols[n], dtype=np.float64) for n in names])
@@ -84,7 +110,33 @@ def fill_run_folder(
     grid: int = 201,
     figures: bool = True,
 ) -> dict:
-    """Write every file of a run folder into the existing (empty) ``folder``."""
+    """Write every file of a run folder into the existing (empty) ``folder``.
+
+    Parameters
+    ----------
+    result : EscapeResult
+        From :func:`dmfsharp.escape_experiment`.
+    folder : str or Path
+        An existing, empty folder.
+    config : dict
+        The run's full configuration (seed included), written into the summary.
+    title : str, optional
+        The figure title.
+    grid : int, optional
+        Points per axis of the contour map.
+    figures : bool, optional
+        Whether to draw the figures (needs matplotlib).
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json`` (with the list of ``files``).
+
+    Raises
+    ------
+    OSError
+        If a file cannot be written.
+    """
     folder = Path(folder)
     summary = summary_dict(result, config)
     save_factors(folder / "minimum.npz", result.minimum, target=result.target)
@@ -123,7 +175,37 @@ def write_run_folder(
     figures: bool = True,
     overwrite: bool = False,
 ) -> dict:
-    """Write a complete run folder at ``dest`` atomically; return the summary."""
+    """Write a complete run folder at ``dest`` atomically; return the summary.
+
+    Parameters
+    ----------
+    result : EscapeResult
+        From :func:`dmfsharp.escape_experiment`.
+    dest : str or Path
+        The results folder (see :func:`dmfsharp.staging.check_destination`).
+    config : dict
+        The run's full configuration (seed included), written into the summary.
+    title : str, optional
+        The figure title.
+    grid : int, optional
+        Points per axis of the contour map.
+    figures : bool, optional
+        Whether to draw the figures (needs matplotlib).
+    overwrite : bool, optional
+        Whether an existing results folder may be replaced.
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``.
+
+    Raises
+    ------
+    DestinationError
+        If ``dest`` may not be written.
+    OSError
+        If a file cannot be written (``dest`` is then untouched).
+    """
     with staged_folder(dest, overwrite=overwrite) as tmp:
         return fill_run_folder(result, tmp, config=config, title=title, grid=grid, figures=figures)
 
@@ -186,5 +268,23 @@ def write_index(path: str | Path, entries: list[dict], *, title: str, intro: str
 
     ``entries``: dicts with ``folder`` (relative), ``heading``, ``note`` and ``summary``
     (as :func:`summary_dict` returns it). Rendered from ``templates/runs_index.html``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HTML file (written atomically).
+    entries : list of dict
+        One per run folder, with the keys above.
+    title : str
+        The page title.
+    intro : str, optional
+        A paragraph under the title.
+
+    Raises
+    ------
+    ImportError
+        If jinja2 (the ``plot`` extra) is not installed.
+    OSError
+        If the file cannot be written.
     """
     render_html(path, "runs_index.html", entries=entries, title=title, intro=intro)

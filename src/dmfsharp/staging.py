@@ -29,7 +29,13 @@ __all__ = [
 
 
 def current_umask() -> int:
-    """The process's file-creation mask (read without changing it)."""
+    """Return the process's file-creation mask (read, then restored unchanged).
+
+    Returns
+    -------
+    int
+        The umask, e.g. ``0o022``.
+    """
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -59,6 +65,16 @@ def remove_stale_staging(dest: str | os.PathLike) -> list[Path]:
 
     A staging folder is stale when the process that made it (recorded inside it) is no
     longer running. Returns the folders removed.
+
+    Parameters
+    ----------
+    dest : str or path-like
+        The results folder whose leftovers to look for (beside it).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The staging folders removed (empty if none, or if the parent cannot be listed).
     """
     dest = Path(dest)
     parent = dest.parent if str(dest.parent) else Path(".")
@@ -92,6 +108,22 @@ def check_destination(
     and only when it holds the :data:`MARKER` file (dmfsharp wrote it); never a file, the
     current directory or one of its parents. ``option`` names the command-line option in
     messages.
+
+    Parameters
+    ----------
+    dest : str or path-like
+        The results folder to write.
+    overwrite : bool, optional
+        Whether a non-empty folder written by dmfsharp may be replaced.
+    flag : str, optional
+        The option that sets ``overwrite``, for messages.
+    option : str, optional
+        The option that names ``dest``, for messages ("" for none).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest`` as a path.
 
     Raises
     ------
@@ -161,6 +193,39 @@ def staged_folder(
     replaces an existing ``dest`` by an atomic exchange where the filesystem supports it,
     so ``dest`` never goes missing. On any error or signal the temporary folder is removed
     and ``dest`` is untouched. ``flag`` names the option that sets ``overwrite``.
+
+    Parameters
+    ----------
+    dest : str or path-like
+        The results folder to write.
+    overwrite : bool, optional
+        Whether an existing folder written by dmfsharp may be replaced.
+    flag : str, optional
+        The option that sets ``overwrite``, for messages.
+    require_marker : bool, optional
+        Whether ``dest`` must pass :func:`check_destination` (False for a folder inside
+        one dmfsharp owns: then it only must not be a file).
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to fill.
+
+    Raises
+    ------
+    DestinationError
+        If ``dest`` may not be written (see :func:`check_destination`).
+    OSError
+        If the folder cannot be created or moved into place.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with staged_folder(pathlib.Path(tmp) / "run") as folder:
+    ...         _ = (folder / "a.txt").write_text("done")
+    ...     sorted(p.name for p in (pathlib.Path(tmp) / "run").iterdir())
+    ['.dmfsharp-results', 'a.txt']
     """
     dest = Path(dest)
     if require_marker:

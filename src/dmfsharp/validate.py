@@ -32,28 +32,124 @@ def _is_integral(value: Any) -> bool:
 
 
 def check_choice(value: Any, choices: Sequence[str], name: str) -> str:
-    """``value`` if it is one of ``choices``, else ``ValueError`` naming ``name``."""
+    """Return ``value`` if it is one of ``choices``, else raise naming ``name``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    choices : sequence of str
+        The allowed strings.
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    str
+        ``value`` itself.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not one of ``choices``.
+
+    Examples
+    --------
+    >>> check_choice("dense", ("auto", "dense"), "method")
+    'dense'
+    """
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
 
 
 def check_int_at_least(value: Any, minimum: int, name: str) -> int:
-    """``int(value)`` for an integer ``>= minimum`` (an integral float such as ``2.0`` is accepted)."""
+    """Return ``int(value)`` for an integer ``>= minimum`` (an integral float such as ``2.0`` too).
+
+    Parameters
+    ----------
+    value : object
+        The value to check (``bool`` is refused).
+    minimum : int
+        The smallest allowed value.
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    int
+        ``int(value)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not an integer ``>= minimum``.
+
+    Examples
+    --------
+    >>> check_int_at_least(2.0, 2, "depth")
+    2
+    """
     if not _is_integral(value) or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    """``int(value)`` for an integer ``>= 1``."""
+    """Return ``int(value)`` for an integer ``>= 1``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check (``bool`` is refused).
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    int
+        ``int(value)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a positive integer.
+
+    Examples
+    --------
+    >>> check_positive_int(3, "iterations")
+    3
+    """
     if not _is_integral(value) or int(value) < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def check_positive_float(value: Any, name: str) -> float:
-    """``float(value)`` for a finite real number ``> 0``."""
+    """Return ``float(value)`` for a finite real number ``> 0``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check (``bool`` is refused).
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    float
+        ``float(value)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a positive finite number.
+
+    Examples
+    --------
+    >>> check_positive_float("0.5", "eta")
+    0.5
+    """
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -64,7 +160,30 @@ def check_positive_float(value: Any, name: str) -> float:
 
 
 def check_nonnegative_float(value: Any, name: str) -> float:
-    """``float(value)`` for a finite real number ``>= 0``."""
+    """Return ``float(value)`` for a finite real number ``>= 0``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check (``bool`` is refused).
+    name : str
+        The parameter's name, for the message.
+
+    Returns
+    -------
+    float
+        ``float(value)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a finite number ``>= 0``.
+
+    Examples
+    --------
+    >>> check_nonnegative_float(0, "radius")
+    0.0
+    """
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -75,7 +194,32 @@ def check_nonnegative_float(value: Any, name: str) -> float:
 
 
 def check_int_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
-    """``(lo, hi)`` for a pair of integers ``minimum <= lo <= hi``."""
+    """Return ``(lo, hi)`` for a pair of integers ``minimum <= lo <= hi``.
+
+    Parameters
+    ----------
+    value : object
+        A pair ``(lo, hi)``.
+    name : str
+        The parameter's name, for the message.
+    minimum : int, optional
+        The smallest allowed ``lo`` (default 1).
+
+    Returns
+    -------
+    tuple of int
+        ``(lo, hi)``.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not such a pair, ``lo < minimum`` or ``lo > hi``.
+
+    Examples
+    --------
+    >>> check_int_pair((5, 8), "widths")
+    (5, 8)
+    """
     try:
         lo, hi = value
     except (TypeError, ValueError):

@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``escape`` subcommand to ``sub``."""
+    """Add the ``escape`` subcommand to ``sub``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the ``dmfsharp`` parser.
+    """
     p = sub.add_parser(
         "escape",
         help="run GD from next to a global minimum with several step sizes; write a run folder",
@@ -99,7 +105,25 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def read_plane(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """The plane directions ``(zeta, gamma)`` of ``--plane-file``."""
+    """Read the plane directions ``(zeta, gamma)`` of ``--plane-file``.
+
+    Parameters
+    ----------
+    path : str
+        An ``.npz`` file holding arrays ``zeta`` and ``gamma``.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(zeta, gamma)``, each flattened to float64 of shape ``(N,)``.
+
+    Raises
+    ------
+    CLIError
+        If the file is missing or not a regular file, or lacks ``zeta`` or ``gamma``.
+    FactorFileError
+        If the file is not a readable ``.npz`` archive within the size limits.
+    """
     import numpy as np
 
     from ..io import read_npz
@@ -112,7 +136,24 @@ def read_plane(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one escape experiment and write its run folder."""
+    """Run one escape experiment and write its run folder.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..dynamics import escape_experiment
     from ..io import load_factors
     from ..minima import check_dims, random_minimizer
@@ -217,7 +258,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict) -> str:
-    """The per-run table printed after ``escape``."""
+    """Format the per-run table printed after ``escape``.
+
+    Parameters
+    ----------
+    summary : dict
+        As :func:`dmfsharp.report.summary_dict` returns it.
+
+    Returns
+    -------
+    str
+        The table, one line per run under a header.
+    """
     lines = [
         f"dims {','.join(map(str, summary['dims']))}  N = {summary['num_params']}  "
         f"lambda_max = {summary['lambda_max']:.10g}  2/lambda_max = {summary['threshold_eta']:.6g}",

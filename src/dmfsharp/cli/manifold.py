@@ -15,7 +15,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``manifold`` subcommand to the parser's subparsers."""
+    """Add the ``manifold`` subcommand to the parser's subparsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the ``dmfsharp`` parser.
+    """
     p = sub.add_parser(
         "manifold",
         help="walk minimizers of one M from balanced through flat to sharp (Section 6)",
@@ -51,7 +57,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def read_target(path: str) -> np.ndarray:
-    """``M`` from ``--target``: a 2-D ``.npy`` file or an ``.npz`` holding ``M``."""
+    """Read ``M`` from ``--target``: a 2-D ``.npy`` file or an ``.npz`` holding ``M``.
+
+    Parameters
+    ----------
+    path : str
+        The file given as ``--target``.
+
+    Returns
+    -------
+    ndarray of float64, shape (d_L, d_0)
+        The target.
+
+    Raises
+    ------
+    CLIError
+        If the file is missing, unreadable, too large, or does not hold a 2-D ``M``.
+    """
     from numpy.lib import format as npformat
 
     from ..io import read_npz
@@ -81,7 +103,24 @@ def read_target(path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``."""
+    """Walk the path, write ``manifold.csv``, ``config.json`` and ``manifold.png``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..io import write_json
     from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
     from ..staging import check_destination, staged_folder

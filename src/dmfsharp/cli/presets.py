@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``presets`` subcommand to ``sub``."""
+    """Add the ``presets`` subcommand to ``sub``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the ``dmfsharp`` parser.
+    """
     p = sub.add_parser(
         "presets",
         help="list the presets of the paper's escape experiments (Figures 1-7)",
@@ -29,7 +35,18 @@ def _dims(dims: tuple[int, ...]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the presets as a table or JSON."""
+    """Print the presets as a table or JSON.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0.
+    """
     if args.json:
         print(json.dumps(to_jsonable([p.to_dict() for p in PRESETS.values()]), indent=2))
         return 0

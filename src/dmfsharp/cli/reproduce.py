@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``reproduce`` subcommand to ``sub``."""
+    """Add the ``reproduce`` subcommand to ``sub``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the ``dmfsharp`` parser.
+    """
     p = sub.add_parser(
         "reproduce",
         help="run every preset (Figures 1-7) and write run folders and an index.html",
@@ -56,7 +62,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every selected preset into DIR and write DIR/index.html."""
+    """Run every selected preset into DIR and write DIR/index.html.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..presets import PRESETS, get_preset
     from ..progress import Progress
     from ..report import fill_run_folder, write_index

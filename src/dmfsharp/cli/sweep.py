@@ -14,7 +14,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``sweep``, ``sweep-export`` and ``sweep-report`` subcommands."""
+    """Add the ``sweep``, ``sweep-export`` and ``sweep-report`` subcommands.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the ``dmfsharp`` parser.
+    """
     p = sub.add_parser(
         "sweep",
         help="run (or resume) a sweep of escape experiments on Dask distributed",
@@ -86,7 +92,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    """``dmfsharp sweep``: run or resume, print a summary line, write the report."""
+    """``dmfsharp sweep``: run or resume, print a summary line, write the report.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 if some tasks failed.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..sweep.driver import SweepAborted, run_sweep
     from ..sweep.schema import load_spec
 
@@ -130,7 +153,24 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
 
 
 def export_cmd(args: argparse.Namespace) -> int:
-    """``dmfsharp sweep-export``: write the runs as parquet or CSV."""
+    """``dmfsharp sweep-export``: write the runs as parquet or CSV.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..sweep.export import export_runs
 
     try:
@@ -142,7 +182,24 @@ def export_cmd(args: argparse.Namespace) -> int:
 
 
 def report_cmd(args: argparse.Namespace) -> int:
-    """``dmfsharp sweep-report``: write ``DIR/report/``."""
+    """``dmfsharp sweep-report``: write ``DIR/report/``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..sweep.report import write_report
 
     try:

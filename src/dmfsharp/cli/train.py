@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``train`` subcommand to ``sub``."""
+    """Add the ``train`` subcommand to ``sub``.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subparsers of the ``dmfsharp`` parser.
+    """
     p = sub.add_parser(
         "train",
         help="train a deep matrix factorization from an initialization; track exact sharpness",
@@ -112,7 +118,24 @@ def _load_arrays(path: str, keys: tuple[str, ...], what: str) -> tuple[np.ndarra
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one training call and write its results folder."""
+    """Run one training call and write its results folder.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an option or an input file is invalid (``main`` prints it as one line and
+        exits with status 2).
+    """
     from ..dynamics.engines import resolve_engine
     from ..dynamics.train import train
     from ..presets import get_train_preset
@@ -200,7 +223,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict) -> str:
-    """The per-run table printed after ``train``."""
+    """Format the per-run table printed after ``train``.
+
+    Parameters
+    ----------
+    summary : dict
+        The summary written to the results folder's ``summary.json``.
+
+    Returns
+    -------
+    str
+        The table, one line per run under a header.
+    """
     crit = summary["eta_crit"]
     lines = [
         f"dims {','.join(map(str, summary['dims']))}  lambda_flat = {summary['flat_lambda_max']}  "

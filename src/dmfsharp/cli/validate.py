@@ -77,7 +77,20 @@ class CLIError(Exception):
 
 
 def require(module: str, purpose: str) -> None:
-    """Import ``module`` now or raise :class:`CLIError` naming the extra that provides it."""
+    """Import ``module`` now or raise :class:`CLIError` naming the extra that provides it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import (``"matplotlib"``).
+    purpose : str
+        What needs it, for the message.
+
+    Raises
+    ------
+    CLIError
+        If ``module`` cannot be imported.
+    """
     try:
         importlib.import_module(module)
     except ImportError:
@@ -88,7 +101,29 @@ def require(module: str, purpose: str) -> None:
 
 
 def count(value: int | None, option: str, *, minimum: int = 1, maximum: int | None = None) -> int | None:
-    """An integer option within ``[minimum, maximum]`` (None passes through)."""
+    """Return an integer option within ``[minimum, maximum]`` (None passes through).
+
+    Parameters
+    ----------
+    value : int or None
+        The parsed option.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+    minimum : int, optional
+        The smallest allowed value.
+    maximum : int, optional
+        The largest allowed value (a documented limit), or None.
+
+    Returns
+    -------
+    int or None
+        ``value``.
+
+    Raises
+    ------
+    CLIError
+        If ``value`` is outside ``[minimum, maximum]``.
+    """
     if value is None:
         return None
     if value < minimum:
@@ -99,7 +134,25 @@ def count(value: int | None, option: str, *, minimum: int = 1, maximum: int | No
 
 
 def positive_float(value: float | None, option: str) -> float | None:
-    """A positive finite float option (None passes through)."""
+    """Return a positive finite float option (None passes through).
+
+    Parameters
+    ----------
+    value : float or None
+        The parsed option.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+
+    Returns
+    -------
+    float or None
+        ``value``.
+
+    Raises
+    ------
+    CLIError
+        If ``value`` is not a positive finite number.
+    """
     if value is None:
         return None
     if not (math.isfinite(value) and value > 0):
@@ -108,7 +161,25 @@ def positive_float(value: float | None, option: str) -> float | None:
 
 
 def positive_floats(text: str | None, option: str) -> tuple[float, ...] | None:
-    """Comma-separated positive finite numbers (None passes through)."""
+    """Parse comma-separated positive finite numbers (None passes through).
+
+    Parameters
+    ----------
+    text : str or None
+        The option's text, e.g. ``"1.0,1.1"``.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+
+    Returns
+    -------
+    tuple of float or None
+        The numbers, in order.
+
+    Raises
+    ------
+    CLIError
+        If an entry is not a positive finite number, or there are none or more than 1000.
+    """
     if text is None:
         return None
     try:
@@ -125,7 +196,27 @@ def positive_floats(text: str | None, option: str) -> tuple[float, ...] | None:
 
 
 def check_dims(text: str, option: str = "--dims", *, min_len: int = 3) -> tuple[int, ...]:
-    """Comma-separated layer dimensions ``d_0,...,d_L`` within the documented limits."""
+    """Parse comma-separated layer dimensions ``d_0,...,d_L`` within the documented limits.
+
+    Parameters
+    ----------
+    text : str
+        The option's text, e.g. ``"20,20,10"``.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+    min_len : int, optional
+        The fewest entries (3: depth ``L >= 2``).
+
+    Returns
+    -------
+    tuple of int
+        ``(d_0, ..., d_L)``.
+
+    Raises
+    ------
+    CLIError
+        If an entry is not an integer in ``[1, MAX_DIM]``, or the depth or ``N`` exceeds its limit.
+    """
     parts = text.split(",")
     if len(parts) > MAX_DEPTH + 1:
         raise CLIError(f"{option}: depth must be <= {MAX_DEPTH}, got {len(parts) - 1}")
@@ -149,7 +240,22 @@ def check_dims(text: str, option: str = "--dims", *, min_len: int = 3) -> tuple[
 
 
 def trace_budget(iterations: int, runs: int, option: str = "--iterations") -> None:
-    """Refuse a GD budget whose per-iteration traces would not fit in memory."""
+    """Refuse a GD budget whose per-iteration traces would not fit in memory.
+
+    Parameters
+    ----------
+    iterations : int
+        GD steps per run.
+    runs : int
+        Number of runs.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+
+    Raises
+    ------
+    CLIError
+        If the traces of ``runs`` runs of ``iterations`` steps exceed the memory limit.
+    """
     try:
         check_allocation((iterations + 1, 8 * max(runs, 1)), what=f"{option}: the GD traces")
     except MemoryLimitError as exc:
@@ -157,7 +263,25 @@ def trace_budget(iterations: int, runs: int, option: str = "--iterations") -> No
 
 
 def input_file(path: str, option: str) -> Path:
-    """An existing regular file (not a folder, FIFO or device), named by ``option``."""
+    """Return ``path`` if it is an existing regular file (not a folder, FIFO or device).
+
+    Parameters
+    ----------
+    path : str
+        The file given on the command line.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    CLIError
+        If ``path`` is missing, unreadable or not a regular file.
+    """
     p = Path(path)
     option = f"{option} " if option else ""
     try:
@@ -176,7 +300,27 @@ def input_file(path: str, option: str) -> Path:
 
 
 def engine(name: str, option: str = "--engine") -> str:
-    """The GD engine ``name`` selects, or :class:`CLIError` if it cannot run here."""
+    """Return the GD engine ``name`` selects, or raise :class:`CLIError` if it cannot run here.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"``, ``"numpy"`` or ``"numba"``.
+    option : str
+        The option as the user typed it (``"--dims"``), for the message.
+
+    Returns
+    -------
+    str
+        The engine name.
+
+    Raises
+    ------
+    CLIError
+        If the engine cannot run here (its extra, numba, is not installed).
+    ValueError
+        If ``name`` is not a known engine (the parser's choices normally prevent it).
+    """
     from ..dynamics import resolve_engine
 
     try:
