@@ -33,6 +33,31 @@ def as_float_array(value: Any, name: str, *, ndim: int | None = 2) -> np.ndarray
     Accepts NumPy arrays, nested sequences and PyTorch tensors (detached and moved to
     the CPU; PyTorch is never imported here). Lower precision is widened to float64;
     complex input is refused rather than silently dropping the imaginary part.
+
+    Parameters
+    ----------
+    value : array_like or torch.Tensor
+        The input.
+    name : str
+        What it is (``"factor W_2"``), for the message.
+    ndim : int or None, optional
+        The required number of dimensions (None: any).
+
+    Returns
+    -------
+    ndarray of float64
+        A C-contiguous copy of ``value``.
+
+    Raises
+    ------
+    FactorError
+        If ``value`` is masked, ragged, complex, non-numeric, empty, of the wrong
+        dimension, or holds a NaN or an infinity (the message gives its index).
+
+    Examples
+    --------
+    >>> as_float_array([[1, 2]], "factor W_1")
+    array([[1., 2.]])
     """
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
         value = _tensor_to_numpy(value, name)

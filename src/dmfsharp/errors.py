@@ -75,6 +75,18 @@ class ConvergenceError(ArithmeticError):
     One policy for every numerical route: a value is returned only when its stopping rule
     holds; otherwise this error is raised, carrying the best estimate so far in
     ``partial`` (the route's own result type, or ``None``) so nothing computed is lost.
+
+    Parameters
+    ----------
+    message : str
+        What did not converge, and how far it got.
+    partial : object, optional
+        The best estimate so far (the route's own result type), or None.
+
+    Attributes
+    ----------
+    partial : object or None
+        As passed.
     """
 
     def __init__(self, message: str, partial: object = None) -> None:

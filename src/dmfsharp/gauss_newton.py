@@ -121,7 +121,18 @@ def gauss_newton_sharpness(
 
 
 def objective_layer_sharpness(obj: Objective) -> np.ndarray:
-    """``2c sigma_max(A_k)^2 sigma_max(B_k F)^2`` for ``k = 1..L`` (see :func:`layer_sharpness`)."""
+    """Return ``2c sigma_max(A_k)^2 sigma_max(B_k F)^2`` for ``k = 1..L`` (see :func:`layer_sharpness`).
+
+    Parameters
+    ----------
+    obj : Objective
+        The parsed objective (chain, covariance factor ``F`` and scale ``c``).
+
+    Returns
+    -------
+    ndarray of float64, shape (L,)
+        The top eigenvalue of each diagonal Hessian block.
+    """
     chain = obj.chain
     out = [sigma_max_sq(a) * sigma_max_sq(obj.times_factor(b)) for a, b in zip(chain.suffix, chain.prefix)]
     return 2.0 * obj.scale * np.array(out)

@@ -55,6 +55,25 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
     On any exception the temporary file is removed and ``path`` is left untouched. The
     file gets the ordinary permissions of a new file (``0o666`` less the umask), not
     the private ones of a temporary file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    mode : str, optional
+        The ``open`` mode (``"w"`` or ``"wb"``).
+    **kwargs
+        Passed to ``os.fdopen`` (``encoding=``, ``newline=``).
+
+    Yields
+    ------
+    file object
+        The open temporary file.
+
+    Raises
+    ------
+    OSError
+        If the folder is not writable or the rename fails.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -76,7 +95,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert NumPy scalars/arrays, tuples and paths to plain JSON types (NaN -> None)."""
+    """Convert NumPy scalars/arrays, tuples and paths to plain JSON types (NaN -> None).
+
+    Parameters
+    ----------
+    obj : object
+        Nested dicts, lists, tuples, arrays, NumPy scalars, paths.
+
+    Returns
+    -------
+    object
+        The same structure of ``dict``, ``list``, ``str``, ``int``, ``float``, ``bool``
+        and ``None``.
+
+    Examples
+    --------
+    >>> to_jsonable({"a": np.array([1.0, np.nan]), "b": (np.int64(2),)})
+    {'a': [1.0, None], 'b': [2]}
+    """
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -96,7 +132,20 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented JSON, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    obj : object
+        Anything :func:`to_jsonable` converts.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written.
+    """
     with atomic_write(path, "w", encoding="utf-8") as fh:
         json.dump(to_jsonable(obj), fh, indent=2, allow_nan=False)
         fh.write("\n")

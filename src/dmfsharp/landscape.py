@@ -26,7 +26,29 @@ PLANE_KINDS = ("hessian", "random")
 
 
 def flat_direction(chain: FactorChain, d: Any, name: str) -> np.ndarray:
-    """A direction given flat (length ``N``) or as arrays shaped like the factors."""
+    """Return a direction given flat (length ``N``) or as arrays shaped like the factors.
+
+    Parameters
+    ----------
+    chain : FactorChain
+        The point the direction belongs to.
+    d : array_like or sequence of array_like
+        A length-``N`` vector, or ``L`` arrays shaped like the factors.
+    name : str
+        What it is, for the message.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        The direction, flattened as :meth:`FactorChain.flatten`.
+
+    Raises
+    ------
+    FactorError
+        If the blocks do not match the factors' shapes.
+    ValueError
+        If a flat vector does not have length ``N``.
+    """
     flat_like = isinstance(d, np.ndarray) or (
         isinstance(d, (list, tuple)) and len(d) > 0 and all(np.isscalar(x) for x in d)
     )
@@ -131,7 +153,25 @@ def plane_directions(point: FactorsLike, kind: Any = "hessian", *, seed: Any = 0
 
 
 def project(point: FactorsLike, reference: FactorsLike, plane: Any) -> np.ndarray:
-    """Coordinates ``(x, y)`` of ``point - reference`` on the rows of ``plane``."""
+    """Return the coordinates ``(x, y)`` of ``point - reference`` on the rows of ``plane``.
+
+    Parameters
+    ----------
+    point, reference : FactorChain or sequence of array_like
+        Two points with the same dims.
+    plane : array_like, shape (2, N)
+        Orthonormal rows ``zeta``, ``gamma`` (from :func:`plane_directions`).
+
+    Returns
+    -------
+    ndarray of float64, shape (2,)
+        ``plane @ (w - w*)``.
+
+    Raises
+    ------
+    ValueError
+        If the two points have different dims.
+    """
     p, r = as_chain(point), as_chain(reference)
     if p.dims != r.dims:
         raise ValueError(f"point dims {p.dims} differ from reference dims {r.dims}")

@@ -30,6 +30,29 @@ def check_dims(dims: Sequence[int], *, feasible: bool = True) -> tuple[int, ...]
     """Validate ``(d_0, ..., d_L)``: integers >= 1, ``L >= 2`` and, if ``feasible``, eq. 17.
 
     Eq. 17 (``min_i d_i >= min(d_0, d_L)``) makes every ``M`` factorizable.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        ``(d_0, ..., d_L)``.
+    feasible : bool, optional
+        Whether to require eq. (17).
+
+    Returns
+    -------
+    tuple of int
+        ``dims`` as Python ints.
+
+    Raises
+    ------
+    FactorError
+        If an entry is not an integer ``>= 1``, there are fewer than 3, or (with
+        ``feasible``) a hidden width is below ``min(d_0, d_L)``.
+
+    Examples
+    --------
+    >>> check_dims([20, 20.0, 10])
+    (20, 20, 10)
     """
     try:
         out = tuple(int(d) for d in dims)

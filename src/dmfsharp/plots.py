@@ -62,6 +62,18 @@ def map_extent(result: EscapeResult, margin: float = 1.25) -> float:
 
     Diverged runs are left out; at least ``10 r`` so the start is inside. (The figure itself
     uses a window fitted to each row's trajectories, see :func:`plot_escape`.)
+
+    Parameters
+    ----------
+    result : EscapeResult
+        The experiment.
+    margin : float, optional
+        The factor on the farthest projected point.
+
+    Returns
+    -------
+    float
+        The half-width, in the units of the plane coordinates.
     """
     reach = [np.max(np.abs(r.coords)) for r in result.runs if r.status != "diverged"]
     reach = [x for x in reach if np.isfinite(x)]
@@ -512,6 +524,34 @@ def plot_training(
     ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` summed over layers (log scale; constant under
     gradient flow). One colour per step size, labelled ``eta / eta_crit``. Diverged runs
     are drawn until they leave the axes, which keep the scale of the other runs.
+
+    Parameters
+    ----------
+    result : TrainResult
+        From :func:`dmfsharp.train`.
+    path : str or Path, optional
+        File stem; each of ``formats`` is written as ``path.<fmt>``. None: no file.
+    title : str
+        A title above the panels.
+    formats : tuple of str
+        File formats to save.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The four-panel figure (left open).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib (the ``plot`` extra) is not installed.
+    OSError
+        If a file cannot be written.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025. Theorem 5 and eq. (35).
     """
     plt = pyplot_backend()
     runs = result.runs

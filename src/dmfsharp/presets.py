@@ -334,7 +334,13 @@ PRESETS: dict[str, EscapePreset] = {p.name: p for p in _PRESET_LIST}
 
 
 def preset_names() -> list[str]:
-    """Names of the presets in figure order."""
+    """Return the names of the presets in figure order.
+
+    Returns
+    -------
+    list of str
+        The keys of ``PRESETS``.
+    """
     return list(PRESETS)
 
 
@@ -507,7 +513,23 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {
 
 
 def get_train_preset(name: str) -> TrainPreset:
-    """The training preset called ``name``; ``ValueError`` naming the known ones otherwise."""
+    """Return the training preset called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of ``TRAIN_PRESETS``.
+
+    Returns
+    -------
+    TrainPreset
+        The preset.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown (the message lists the known ones).
+    """
     try:
         return TRAIN_PRESETS[name]
     except (KeyError, TypeError):
