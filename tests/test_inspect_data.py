@@ -104,7 +104,8 @@ def test_trained_network_every_number_against_autograd(trained, capsys):
     assert rel(info["lambda_max"], eig[-1]) <= tol
     assert rel(info["lambda_min"], eig[0]) <= tol
     assert info["lambda_max_residual"] <= 1e-10 * abs(eig[-1])
-    assert info["lambda_min_residual"] <= 1e-10 * abs(eig[-1])
+    assert info["lambda_min_residual"] <= 1e-10 * (eig[-1] - eig[0])
+    assert info["lambda_max_converged"] is True and info["lambda_min_converged"] is True
     np.testing.assert_allclose(info["spectrum"], eig[::-1][:k], rtol=tol)
     # the Gauss-Newton part: 2c J^T J from the autograd Jacobian of the outputs
     ws = dmf.from_torch(net).factors
@@ -268,3 +269,18 @@ def test_torch_mean_scales():
 
 def make_scale(ws, **kw):
     return dmf.make_objective(ws, normalization="torch-mean", **kw).scale
+
+
+def test_unconverged_lanczos_is_reported_as_bounds():
+    rng = np.random.default_rng(5)
+    dims = (4, 6, 6, 3)
+    ws = [rng.standard_normal((b, a)) for a, b in zip(dims, dims[1:])]
+    m = rng.standard_normal((dims[-1], dims[0]))
+    eig = np.linalg.eigvalsh(hessian(ws, M=m))
+    d = dmf.diagnose(ws, m, max_products=4)
+    assert d.lambda_max_converged is False and d.lambda_min_converged is False
+    # Ritz values: inside the spectrum, and an eigenvalue within each residual
+    assert eig[0] - 1e-9 <= d.lambda_min and d.lambda_max <= eig[-1] + 1e-9
+    assert np.min(np.abs(eig - d.lambda_max)) <= d.lambda_max_residual * (1 + 1e-9)
+    full = dmf.diagnose(ws, m)
+    assert full.lambda_max_converged and rel(full.lambda_max, eig[-1]) <= 1e-10

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .chain import FactorsLike
-from .errors import NotAMinimumError
+from .errors import ConvergenceError, NotAMinimumError
 from .exact import hessian_spectrum
 from .flatness import flat_sharpness, flatness_report, frobenius_imbalance, spectral_imbalance
 from .gauss_newton import objective_layer_sharpness
@@ -47,6 +47,21 @@ __all__ = ["Diagnosis", "diagnose"]
 
 #: Relative residual tolerance of the numerical eigenvalues away from minima.
 NUMERICAL_TOL = 1e-10
+#: Default budget of Hessian-vector products for each Lanczos run away from minima.
+MAX_PRODUCTS = 500
+
+
+def _lanczos(obj, k, which, seed, budget, shift=None):
+    """``(pairs, converged)``; an unconverged run returns its partial Ritz values."""
+    try:
+        pairs = objective_eigenvalues(
+            obj, k, which, tol=NUMERICAL_TOL, seed=seed, max_products=budget, shift=shift
+        )
+        return pairs, True
+    except ConvergenceError as exc:
+        if exc.partial is None:
+            raise
+        return exc.partial, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +99,13 @@ class Diagnosis:
     lambda_max, lambda_min : float
         The full Hessian's extreme eigenvalues.
     lambda_max_residual, lambda_min_residual : float or None
-        ``||H v - theta v||`` of the Lanczos pairs; None when exact.
+        ``||H v - theta v||`` of the Lanczos pairs (an eigenvalue lies within it); None
+        when exact.
+    lambda_max_converged, lambda_min_converged : bool or None
+        Whether Lanczos met its stopping rule within ``max_products``: the residual is
+        at most ``1e-10 |lambda_max|`` (``1e-10 (lambda_max - lambda_min)`` for
+        ``lambda_min``). When False the values are Ritz values, still a lower bound on
+        ``lambda_max`` and an upper bound on ``lambda_min``. None when exact.
     gauss_newton_lambda_max : float
         ``lambda_max(2c K_F^T K_F)``, exact at any point (eq. 57, Theorem 5's form).
     trace : float
@@ -130,6 +151,8 @@ class Diagnosis:
     lambda_max_residual: float | None
     lambda_min: float
     lambda_min_residual: float | None
+    lambda_max_converged: bool | None
+    lambda_min_converged: bool | None
     gauss_newton_lambda_max: float
     trace: float
     layer_sharpness: tuple[float, ...]
@@ -169,6 +192,7 @@ def diagnose(
     eta: float | None = None,
     spectrum: int | None = None,
     seed: int | None = 0,
+    max_products: int = MAX_PRODUCTS,
 ) -> Diagnosis:
     """Sharpness, trace, flatness and stability of a point, exact wherever that is possible.
 
@@ -189,6 +213,9 @@ def diagnose(
         minimum via :func:`dmfsharp.hessian_spectrum`, certified Lanczos elsewhere).
     seed : int or None
         Seed of the Lanczos starts (away from minima).
+    max_products : int
+        Budget of Hessian-vector products per Lanczos run (away from minima); a run
+        that does not converge within it reports its Ritz values, flagged.
 
     Returns
     -------
@@ -225,6 +252,7 @@ def diagnose(
         eta = check_positive_float(eta, "eta")
     if spectrum is not None:
         spectrum = check_positive_int(spectrum, "spectrum")
+    max_products = check_positive_int(max_products, "max_products")
     obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
     chain = obj.chain
     g, loss, tol = obj.residual_terms()
@@ -272,6 +300,8 @@ def diagnose(
             lambda_max_residual=None,
             lambda_min=0.0,
             lambda_min_residual=None,
+            lambda_max_converged=None,
+            lambda_min_converged=None,
             gauss_newton_lambda_max=lam,
             max_stable_step=2.0 / lam if lam > 0 else None,
             flat_lambda_max=flat,
@@ -284,9 +314,12 @@ def diagnose(
             spectrum=spec,
         )
     else:
-        top = objective_eigenvalues(obj, max(spectrum or 1, 1), "LA", tol=NUMERICAL_TOL, seed=seed)
-        low = objective_eigenvalues(obj, 1, "SA", tol=NUMERICAL_TOL, seed=seed)
+        top, top_ok = _lanczos(obj, spectrum or 1, "LA", seed, max_products)
         lam = float(top.values[0])
+        # lambda_min certified relative to the spread of the spectrum (shift by lambda_max)
+        low, low_ok = _lanczos(
+            obj, 1, "SA", seed, max_products, shift=max(lam + float(top.residuals[0]), 0.0)
+        )
         if spectrum is not None:
             spec = tuple(float(v) for v in top.values)
             spec_res = tuple(float(v) for v in top.residuals)
@@ -298,6 +331,8 @@ def diagnose(
             lambda_max_residual=float(top.residuals[0]),
             lambda_min=float(low.values[0]),
             lambda_min_residual=float(low.residuals[0]),
+            lambda_max_converged=top_ok,
+            lambda_min_converged=low_ok,
             gauss_newton_lambda_max=gauss_newton_top(obj),
             max_stable_step=2.0 / lam if lam > 0 else None,
             flat_lambda_max=flat,

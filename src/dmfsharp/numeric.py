@@ -252,23 +252,52 @@ def _power_run(apply, v, tol, maxiter, shift):
 
 
 def objective_eigenvalues(
-    obj: Objective, k: int = 1, which: str = "LA", *, tol: float = 1e-10, seed: int | None = 0
+    obj: Objective,
+    k: int = 1,
+    which: str = "LA",
+    *,
+    tol: float = 1e-10,
+    seed: int | None = 0,
+    max_products: int | None = None,
+    shift: float | None = None,
 ) -> EigenPairs:
     """The ``k`` largest (``"LA"``) or smallest (``"SA"``) Hessian eigenvalues of ``obj``, certified.
 
     Block Lanczos (:func:`dmfsharp.linalg.lanczos.top_eigenpairs`) on the exact
     Hessian-vector product of :mod:`dmfsharp.loss`; see :func:`numerical_eigenvalues`.
+    With ``which="SA"`` and a ``shift`` (an upper bound on the spectrum, e.g.
+    ``lambda_max``) the largest eigenvalues ``mu`` of ``shift I - H`` are found instead
+    and returned as ``shift - mu``: the same Krylov space, but the stopping rule
+    ``||H v - theta v|| <= tol (shift - theta)`` is relative to the spread of the
+    spectrum, not to ``|theta|``, which near a minimum is tiny.
     """
     n = obj.chain.num_params
     apply = objective_flat_hvp(obj)
+    flip = which == "SA" and shift is not None
+    sigma = 0.0 if shift is None else float(shift)
 
     def matmat(x: np.ndarray) -> np.ndarray:
-        return np.column_stack([apply(x[:, j]) for j in range(x.shape[1])])
+        hx = np.column_stack([apply(x[:, j]) for j in range(x.shape[1])])
+        return sigma * x - hx if flip else hx
 
     try:
-        return top_eigenpairs(matmat, n, k=min(k, n), which=which, rtol=float(tol), seed=seed)
+        res = top_eigenpairs(
+            matmat,
+            n,
+            k=min(k, n),
+            which="LA" if flip else which,
+            rtol=float(tol),
+            seed=seed,
+            max_products=max_products,
+        )
     except ConvergenceError as exc:
-        raise ConvergenceError(f"numerical_eigenvalues ({which}): {exc}", partial=exc.partial) from None
+        p = exc.partial
+        if flip and p is not None:
+            p = EigenPairs(sigma - p.values, p.vectors, p.residuals, p.num_products, False)
+        raise ConvergenceError(f"numerical_eigenvalues ({which}): {exc}", partial=p) from None
+    if flip:
+        return EigenPairs(sigma - res.values, res.vectors, res.residuals, res.num_products, res.converged)
+    return res
 
 
 def numerical_eigenvalues(

@@ -201,10 +201,9 @@ def _table(path, info) -> str:
         ("lambda_min" + how, _fmt(info["lambda_min"])),
     ]
     if not exact:
-        rows += [
-            ("  residual of lambda_max", f"{info['lambda_max_residual']:.2e}"),
-            ("  residual of lambda_min", f"{info['lambda_min_residual']:.2e}"),
-        ]
+        for which, bound in (("max", "a lower bound"), ("min", "an upper bound")):
+            note = "" if info[f"lambda_{which}_converged"] else f" (not converged: {bound})"
+            rows.append((f"  residual of lambda_{which}", f"{info[f'lambda_{which}_residual']:.2e}{note}"))
     rows += [
         ("Gauss-Newton lambda_max (exact)", _fmt(info["gauss_newton_lambda_max"])),
         ("Hessian trace (exact)", _fmt(info["trace"])),
