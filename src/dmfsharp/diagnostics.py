@@ -39,7 +39,7 @@ from .gauss_newton import objective_layer_sharpness
 from .linalg.kron import SPECTRUM_DENSE_MAX
 from .minimum import require_minimum
 from .numeric import objective_eigenvalues
-from .objective import make_objective
+from .objective import Objective, make_objective
 from .s_matrix import gauss_newton_top, objective_trace
 from .validate import check_positive_float, check_positive_int
 
@@ -49,6 +49,12 @@ __all__ = ["Diagnosis", "diagnose"]
 NUMERICAL_TOL = 1e-10
 #: Default budget of Hessian-vector products for each Lanczos run away from minima.
 MAX_PRODUCTS = 500
+
+
+def _keywords(obj: Objective) -> dict[str, Any]:
+    """The public keywords that rebuild ``obj`` (for the closed forms taking factors)."""
+    cov = obj.gram if obj.source == "covariance" else None
+    return dict(target=obj.target, data=obj.samples, covariance=cov, normalization=obj.normalization)
 
 
 def _lanczos(obj, k, which, seed, budget, shift=None):
@@ -286,12 +292,13 @@ def diagnose(
     spec: tuple[float, ...] | None = None
     spec_res: tuple[float, ...] | None = None
     if is_min:
-        rep = flatness_report(obj)
+        kw = _keywords(obj)
+        rep = flatness_report(chain, **kw)
         lam = rep.lambda_max
         small = obj.rank * chain.dims[-1] <= SPECTRUM_DENSE_MAX
-        rank = int(hessian_spectrum(obj).size) if small else None
+        rank = int(hessian_spectrum(chain, **kw).size) if small else None
         if spectrum is not None:
-            spec = tuple(float(v) for v in hessian_spectrum(obj, k=spectrum))
+            spec = tuple(float(v) for v in hessian_spectrum(chain, k=spectrum, **kw))
         flat = _finite_or_none(rep.flat_lambda_max)
         out = Diagnosis(
             **common,

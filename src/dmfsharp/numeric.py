@@ -292,7 +292,7 @@ def objective_eigenvalues(
         )
     except ConvergenceError as exc:
         p = exc.partial
-        if flip and p is not None:
+        if flip and isinstance(p, EigenPairs):
             p = EigenPairs(sigma - p.values, p.vectors, p.residuals, p.num_products, False)
         raise ConvergenceError(f"numerical_eigenvalues ({which}): {exc}", partial=p) from None
     if flip:
