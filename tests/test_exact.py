@@ -249,7 +249,6 @@ def test_closed_forms_refuse_non_minima():
     m = chain.product + 1e-3
     for fn in (
         dmf.sharpness,
-        dmf.hessian_trace,
         dmf.hessian_spectrum,
         dmf.top_eigenvector,
         dmf.zero_eigenvector,

@@ -222,7 +222,6 @@ def test_refuses_non_minima_with_data():
     assert res > tol > 0
     for f in (
         dmf.sharpness,
-        dmf.hessian_trace,
         dmf.hessian_spectrum,
         dmf.top_eigenvector,
         dmf.flatness_report,

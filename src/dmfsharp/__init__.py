@@ -55,7 +55,7 @@ from .minima import (
     rescale,
     section6_example,
 )
-from .numeric import EigenResult, numerical_sharpness
+from .numeric import EigenResult, numerical_eigenvalues, numerical_sharpness
 from .objective import NORMALIZATIONS, Objective, make_objective
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
@@ -102,6 +102,7 @@ __all__ = [
     "make_objective",
     # numerical references
     "numerical_sharpness",
+    "numerical_eigenvalues",
     "EigenResult",
     # flatness, balance, stability
     "flatness_report",

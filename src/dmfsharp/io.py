@@ -39,6 +39,7 @@ __all__ = [
     "atomic_write",
     "check_destination",
     "load_factors",
+    "read_npy",
     "read_npz",
     "remove_stale_staging",
     "save_factors",
@@ -343,6 +344,80 @@ def read_npz(path: str | os.PathLike, *, keys: Any = None, what: str | None = No
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FactorFileError(f"{name}: not a readable .npz file ({first})") from None
     return out
+
+
+def read_npy(path: str | os.PathLike, *, what: str | None = None) -> np.ndarray:
+    """Read one real array from an ``.npy`` file safely: header first, data only when it fits.
+
+    The file must be a regular file (not a folder, FIFO or device); the header is read
+    and the array refused before its data is touched when its dtype is not real numbers
+    (object arrays are never unpickled), its size exceeds
+    :func:`dmfsharp.limits.max_bytes`, or the file is shorter than the header claims.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npy`` file.
+    what : str, optional
+        How to name the file in messages (default: the path).
+
+    Returns
+    -------
+    numpy.ndarray
+        The array as stored (any real dtype).
+
+    Raises
+    ------
+    FactorFileError
+        Missing, not a regular file, not an ``.npy`` file, truncated, or not real numbers.
+    MemoryLimitError
+        If the header claims more than the memory limit.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.npy"
+    >>> np.save(p, np.eye(2))
+    >>> read_npy(p).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    import stat
+
+    from numpy.lib import format as npformat
+
+    from .limits import check_allocation
+
+    path = Path(path)
+    name = what or str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FactorFileError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise FactorFileError(f"{name}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FactorFileError(f"{name}: is a folder, expected an .npy file")
+    if not stat.S_ISREG(st.st_mode):
+        raise FactorFileError(f"{name}: not a regular file, expected an .npy file")
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise FactorFileError(f"{name}: not an .npy file (np.save writes them)")
+            fh.seek(0)
+            shape, dtype = _npy_header(fh)
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise FactorFileError(f"{name}: has dtype {dtype}, expected real numbers")
+            check_allocation(shape, what=name, itemsize=dtype.itemsize)
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > st.st_size - fh.tell():
+                raise FactorFileError(f"{name}: is truncated (its header claims shape {shape})")
+            fh.seek(0)
+            return npformat.read_array(fh, allow_pickle=False)
+    except (FactorFileError, MemoryLimitError):
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FactorFileError(f"{name}: not a readable .npy file ({first})") from None
 
 
 def load_factors(

@@ -21,10 +21,18 @@ import numpy as np
 
 from .chain import FactorsLike, as_chain, check_like
 from .errors import ConvergenceError
-from .linalg.lanczos import ADMIXTURE, top_eigenpairs
-from .loss import dense_hessian, hessian_operator
+from .linalg.lanczos import ADMIXTURE, EigenPairs, top_eigenpairs
+from .loss import dense_hessian, hessian_operator, objective_flat_hvp
+from .objective import Objective, make_objective
+from .validate import check_positive_int
 
-__all__ = ["EigenResult", "numerical_sharpness", "NUMERICAL_METHODS"]
+__all__ = [
+    "EigenResult",
+    "numerical_sharpness",
+    "numerical_eigenvalues",
+    "objective_eigenvalues",
+    "NUMERICAL_METHODS",
+]
 
 NUMERICAL_METHODS = ("dense", "lanczos", "power")
 
@@ -241,3 +249,123 @@ def _power_run(apply, v, tol, maxiter, shift):
             return lam, v, r, r <= max(tol * abs(lam), 32 * eps * scale)
         v = w / nw
     return lam, v, res, False
+
+
+def objective_eigenvalues(
+    obj: Objective,
+    k: int = 1,
+    which: str = "LA",
+    *,
+    tol: float = 1e-10,
+    seed: int | None = 0,
+    max_products: int | None = None,
+    shift: float | None = None,
+) -> EigenPairs:
+    """The ``k`` largest (``"LA"``) or smallest (``"SA"``) Hessian eigenvalues of ``obj``, certified.
+
+    Block Lanczos (:func:`dmfsharp.linalg.lanczos.top_eigenpairs`) on the exact
+    Hessian-vector product of :mod:`dmfsharp.loss`; see :func:`numerical_eigenvalues`.
+    With ``which="SA"`` and a ``shift`` (an upper bound on the spectrum, e.g.
+    ``lambda_max``) the largest eigenvalues ``mu`` of ``shift I - H`` are found instead
+    and returned as ``shift - mu``: the same Krylov space, but the stopping rule
+    ``||H v - theta v|| <= tol (shift - theta)`` is relative to the spread of the
+    spectrum, not to ``|theta|``, which near a minimum is tiny.
+    """
+    n = obj.chain.num_params
+    apply = objective_flat_hvp(obj)
+    flip = which == "SA" and shift is not None
+    sigma = 0.0 if shift is None else float(shift)
+
+    def matmat(x: np.ndarray) -> np.ndarray:
+        hx = np.column_stack([apply(x[:, j]) for j in range(x.shape[1])])
+        return sigma * x - hx if flip else hx
+
+    try:
+        res = top_eigenpairs(
+            matmat,
+            n,
+            k=min(k, n),
+            which="LA" if flip else which,
+            rtol=float(tol),
+            seed=seed,
+            max_products=max_products,
+        )
+    except ConvergenceError as exc:
+        p = exc.partial
+        if flip and isinstance(p, EigenPairs):
+            p = EigenPairs(sigma - p.values, p.vectors, p.residuals, p.num_products, False)
+        raise ConvergenceError(f"numerical_eigenvalues ({which}): {exc}", partial=p) from None
+    if flip:
+        return EigenPairs(sigma - res.values, res.vectors, res.residuals, res.num_products, res.converged)
+    return res
+
+
+def numerical_eigenvalues(
+    factors: FactorsLike,
+    *,
+    k: int = 1,
+    which: str = "LA",
+    target: Any = None,
+    data: Any = None,
+    covariance: Any = None,
+    normalization: str | None = None,
+    tol: float = 1e-10,
+    seed: int | None = 0,
+) -> EigenPairs:
+    """The ``k`` largest or smallest Hessian eigenvalues at any point, with their residuals.
+
+    Block Lanczos with full reorthogonalization on the exact Hessian-vector product
+    (eqs. 56-58), stopped when every wanted pair has ``||H v - theta v|| <= max(tol
+    |theta|, 32 eps ||H||_est)``; then an eigenvalue of ``H`` lies within that residual of
+    each ``theta``. The Hessian is indefinite away from minima, so ``which="SA"`` gives its
+    most negative curvature (``lambda_min``).
+
+    Parameters
+    ----------
+    factors : FactorChain or sequence of array_like
+        Any point ``[W_1, ..., W_L]``.
+    k : int
+        How many eigenvalues (at most ``N``).
+    which : {"LA", "SA"}
+        Largest or smallest algebraic.
+    target, data, covariance, normalization
+        The loss, as in :func:`dmfsharp.sharpness`.
+    tol : float
+        Relative residual tolerance.
+    seed : int or None
+        Seed of the random start (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    EigenPairs
+        ``values`` (descending for ``"LA"``, ascending for ``"SA"``), ``residuals``
+        ``||H v - theta v||``, ``num_products``; ``vectors`` is None.
+
+    Raises
+    ------
+    ValueError
+        Invalid options or factors.
+    ConvergenceError
+        If the residuals do not reach ``tol``; ``partial`` holds the pairs so far.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Lemma 3, eqs. 56-58).
+
+    Examples
+    --------
+    At ``w = (2, 3)`` with ``M = 0`` the Hessian is ``[[18, 24], [24, 8]]``, eigenvalues
+    ``13 +- sqrt(601)``:
+
+    >>> import numpy as np
+    >>> lo = numerical_eigenvalues([np.array([[2.0]]), np.array([[3.0]])], target=[[0.0]], which="SA")
+    >>> bool(abs(lo.values[0] - (13 - np.sqrt(601))) <= 1e-12 * 40)
+    True
+    """
+    k = check_positive_int(k, "k")
+    if which not in ("LA", "SA"):
+        raise ValueError(f"which must be 'LA' or 'SA', got {which!r}")
+    _check_options("lanczos", tol, None, seed)
+    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    return objective_eigenvalues(obj, k, which, tol=tol, seed=seed)

@@ -9,9 +9,16 @@ network on data are one family,
 
 with ``C = I``, ``c = 1`` for eq. 15 (``F`` is then the identity, represented by
 ``None`` so that its multiplications are skipped, never performed); ``C = X X^T`` for
-samples ``X`` (``d_0 x n``) with targets ``Y`` (``d_L x n``) and ``c = 1, 1/n, 1/(2n)``
-(``normalization="sum", "mean", "half_mean"``); ``C = Sigma_x`` for a second-moment
-matrix with ``c = 1, 1/2`` (``"mean"``, ``"half_mean"``).
+samples ``X`` (``d_0 x n``) with targets ``Y`` (``d_L x n``) and ``c = 1, 1/n, 1/(2n),
+1/(n d_L)`` (``normalization="sum", "mean", "half_mean", "torch-mean"``); ``C = Sigma_x``
+for a second-moment matrix with ``c = 1, 1/2, 1/d_L`` (``"mean"``, ``"half_mean"``,
+``"torch-mean"``).
+
+``"torch-mean"`` is PyTorch's ``torch.nn.MSELoss(reduction="mean")`` applied to the
+network's ``(n, d_L)`` output batch: the mean over all ``n d_L`` entries, i.e. the sum
+``||Y - P X||_F^2`` divided by ``n d_L`` (``"mean"`` divides by ``n`` only, the mean over
+samples of the squared error norm). With a covariance, ``"torch-mean"`` is the
+expectation of that per-batch loss, ``E||y - P x||^2 / d_L``, so ``c = 1/d_L``.
 
 Derivation. Write ``G`` for the *residual correlation*: ``M - P`` (eq. 15),
 ``(Y - P X) X^T`` (samples) or ``(T - P) Sigma_x`` (covariance). Along a direction
@@ -66,9 +73,9 @@ __all__ = [
     "multiple_of_identity",
 ]
 
-#: Loss normalizations: ``c = 1``, ``1/n`` and ``1/(2n)`` (samples) or ``-, 1, 1/2``
-#: (covariance).
-NORMALIZATIONS = ("sum", "mean", "half_mean")
+#: Loss normalizations: ``c = 1``, ``1/n``, ``1/(2n)`` and ``1/(n d_L)`` (samples) or
+#: ``-, 1, 1/2, 1/d_L`` (covariance); ``"torch-mean"`` is ``MSELoss(reduction="mean")``.
+NORMALIZATIONS = ("sum", "mean", "half_mean", "torch-mean")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -298,8 +305,11 @@ def make_objective(
         Samples ``X`` of shape ``(d_0, n)``, one per column.
     covariance : array_like, optional
         ``Sigma_x = E[x x^T]``, symmetric positive semidefinite ``d_0 x d_0``.
-    normalization : {"sum", "mean", "half_mean"}, optional
-        Default ``"sum"`` for samples and for eq. 15, ``"mean"`` for a covariance.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        ``c = 1, 1/n, 1/(2n), 1/(n d_L)`` for samples, ``c = 1, 1/2, 1/d_L`` for
+        ``"mean"``, ``"half_mean"``, ``"torch-mean"`` with a covariance. ``"torch-mean"``
+        is ``torch.nn.MSELoss(reduction="mean")`` (the mean over all ``n d_L`` output
+        entries). Default ``"sum"`` for samples and for eq. 15, ``"mean"`` for a covariance.
 
     Returns
     -------
@@ -322,6 +332,8 @@ def make_objective(
     >>> import numpy as np
     >>> make_objective([np.eye(2), np.eye(2)], data=np.ones((2, 4)), normalization="mean").scale
     0.25
+    >>> make_objective([np.eye(2), np.eye(2)], data=np.ones((2, 4)), normalization="torch-mean").scale
+    0.125
     """
     if isinstance(factors, Objective):
         return factors
@@ -334,13 +346,14 @@ def make_objective(
     if data is not None:
         x = check_samples(chain, data)
         n = x.shape[1]
-        scale = {"sum": 1.0, "mean": 1.0 / n, "half_mean": 0.5 / n}[norm]
+        dl = chain.dims[-1]
+        scale = {"sum": 1.0, "mean": 1.0 / n, "half_mean": 0.5 / n, "torch-mean": 1.0 / (n * dl)}[norm]
         gram = x @ x.T
         gram = 0.5 * (gram + gram.T)
         factor = x if n <= chain.dims[0] else _factor_of(gram)
         return Objective(chain, check_data_target(chain, x, target), factor, gram, x, scale, norm, "samples")
     s = check_covariance(chain, covariance)
-    scale = {"mean": 1.0, "half_mean": 0.5}[norm]
+    scale = {"mean": 1.0, "half_mean": 0.5, "torch-mean": 1.0 / chain.dims[-1]}[norm]
     return Objective(
         chain, check_data_target(chain, None, target), _factor_of(s), s, None, scale, norm, "covariance"
     )

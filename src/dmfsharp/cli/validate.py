@@ -27,7 +27,9 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import MemoryLimitError
+import numpy as np
+
+from ..errors import FactorFileError, MemoryLimitError
 from ..limits import (
     MAX_DEPTH,
     MAX_DIM,
@@ -51,6 +53,9 @@ __all__ = [
     "engine",
     "count",
     "input_file",
+    "npy_array",
+    "objective_options",
+    "sample_matrix",
     "positive_float",
     "positive_floats",
     "require",
@@ -327,3 +332,80 @@ def engine(name: str, option: str = "--engine") -> str:
         return resolve_engine(name)
     except ImportError as exc:
         raise CLIError(f"{option} {name}: {exc}") from None
+
+
+def npy_array(path: str, option: str) -> np.ndarray:
+    """The array in the ``.npy`` file ``path`` given to ``option`` (read safely, header first)."""
+    from ..io import read_npy
+
+    input_file(path, option)
+    try:
+        return read_npy(path, what=f"{option} {path}")
+    except (FactorFileError, MemoryLimitError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def objective_options(
+    *,
+    target: str | None,
+    data: str | None,
+    targets: str | None,
+    covariance: str | None,
+    samples_as_rows: bool,
+    normalization: str | None,
+) -> None:
+    """Refuse option combinations that do not define one loss, naming the option.
+
+    The options are ``--target``, ``--data``, ``--targets``, ``--covariance``,
+    ``--samples-as-rows`` and ``--normalization`` (their values as typed, or None).
+    """
+    if data is not None and covariance is not None:
+        raise CLIError("--data and --covariance are two descriptions of the inputs: pass one")
+    if targets is not None and data is None:
+        raise CLIError("--targets (the outputs Y of the samples) needs --data (the samples X)")
+    if target is not None and data is not None:
+        raise CLIError(
+            "--target is the matrix M of the loss without data; with --data pass the outputs as --targets"
+        )
+    if samples_as_rows and data is None:
+        raise CLIError("--samples-as-rows says how --data and --targets are laid out; it needs --data")
+    if normalization not in (None, "sum") and data is None and covariance is None:
+        raise CLIError(
+            f"--normalization {normalization} needs --data (with --targets) or --covariance; "
+            "without data the loss is the sum ||M - P||_F^2 of eq. 15"
+        )
+    if normalization == "sum" and covariance is not None:
+        raise CLIError(
+            "--normalization sum needs a sample count; with --covariance use mean, half_mean or "
+            "torch-mean, or pass the samples with --data"
+        )
+
+
+def sample_matrix(
+    a: np.ndarray, option: str, *, dim: int, dim_name: str, rows: bool, n: int | None = None
+) -> np.ndarray:
+    """Samples as columns, ``(dim, n)``, from ``a`` as given (``(n, dim)`` when ``rows``).
+
+    Messages name ``option`` and quote the shape as the user gave it.
+    """
+    given = tuple(a.shape)
+    if a.ndim == 1 and dim == 1:
+        a = a.reshape(-1, 1) if rows else a.reshape(1, -1)
+    want = f"(n, {dim})" if rows else f"({dim}, n)"
+    if n is not None:
+        want = f"({n}, {dim})" if rows else f"({dim}, {n})"
+    if a.ndim != 2:
+        raise CLIError(f"{option} has shape {given}, expected a 2-D array {want} ({dim_name} = {dim})")
+    m = a.T if rows else a
+    if m.shape[0] != dim:
+        hint = ""
+        if not rows and a.shape[1] == dim:
+            hint = "; samples in rows? add --samples-as-rows"
+        elif rows and a.shape[0] == dim:
+            hint = "; samples in columns? drop --samples-as-rows"
+        raise CLIError(f"{option} has shape {given}, expected {want} ({dim_name} = {dim}){hint}")
+    if n is not None and m.shape[1] != n:
+        raise CLIError(f"{option} has shape {given}, expected {want}: --data has {n} samples")
+    if m.shape[1] == 0:
+        raise CLIError(f"{option} has shape {given}: no samples")
+    return m
