@@ -48,10 +48,11 @@ __all__ = ["davidson_top", "davidson_cost", "lanczos_cost", "apply_grams"]
 MAX_STEPS = 60
 #: Alternating power steps (rounds x steps) for the rank-one scalars ``ca_k, cb_k``.
 MEAN_FIELD_ROUNDS, MEAN_FIELD_STEPS = 2, 15
-#: Cost model (flop equivalents, measured on one OpenBLAS thread with
-#: ``benchmarks/bench_floor.py``): a dense ``eigh`` with vectors of size ``n`` costs about
-#: ``EIGH_FLOPS n^3``; Lanczos needs about ``LANCZOS_STEPS`` applications of ``S`` on the
-#: cases it is slow on and Davidson about ``DAVIDSON_STEPS``.
+#: Cost model in flop equivalents: a dense ``eigh`` with vectors of size ``n`` costs about
+#: ``EIGH_FLOPS n^3`` (measured on one OpenBLAS thread against a matrix product: 19 at
+#: n = 200, 10 at 500, 8.5 at 1000); Lanczos needs ~``LANCZOS_STEPS`` applications of ``S``
+#: where it is slow (46-70 measured with the certified stop, ``benchmarks/bench_floor.py``
+#: cases) and Davidson ~``DAVIDSON_STEPS`` (13-15 measured on the same cases).
 EIGH_FLOPS = 12.0
 LANCZOS_STEPS = 50
 DAVIDSON_STEPS = 16
@@ -112,9 +113,13 @@ def _split(grams: Pairs, rb: int, ra: int):
     v = np.full(rb, rb**-0.5)
     for _ in range(MEAN_FIELD_ROUNDS):
         cb = [float(v @ gb @ v) for gb, _ in mixed]
-        u = _power_top(a_fixed + sum((c * ga for c, (_, ga) in zip(cb, mixed)), np.zeros((ra, ra))), u, 15)
+        u = _power_top(
+            a_fixed + sum((c * ga for c, (_, ga) in zip(cb, mixed)), np.zeros((ra, ra))), u, MEAN_FIELD_STEPS
+        )
         ca = [float(u @ ga @ u) for _, ga in mixed]
-        v = _power_top(b_fixed + sum((c * gb for c, (gb, _) in zip(ca, mixed)), np.zeros((rb, rb))), v, 15)
+        v = _power_top(
+            b_fixed + sum((c * gb for c, (gb, _) in zip(ca, mixed)), np.zeros((rb, rb))), v, MEAN_FIELD_STEPS
+        )
     ca = [float(u @ ga @ u) for _, ga in mixed]
     cb = [float(v @ gb @ v) for gb, _ in mixed]
     a_mat = a_fixed + sum((c * ga for c, (_, ga) in zip(cb, mixed)), np.zeros((ra, ra)))
