@@ -96,12 +96,19 @@ def scale_exponents(obj: Objective) -> tuple[list[np.ndarray], list[int], np.nda
     when every product of the chain stays far inside float64's range
     (:data:`PLAIN_RANGE_BITS`).
     """
-    parts = [split_scale(w) for w in obj.chain.factors]
-    fm, fe = (None, 0) if obj.factor is None else split_scale(obj.factor)
-    spread = 2 * (sum(abs(e) for _, e in parts) + abs(fe))
+
+    def exponent(w: np.ndarray) -> int:  # that of split_scale, without forming the mantissa
+        top = max(float(w.max()), -float(w.min())) if w.size else 0.0
+        return int(np.frexp(top)[1]) if top > 0 else 0
+
+    exps = [exponent(w) for w in obj.chain.factors]
+    fe = 0 if obj.factor is None else exponent(obj.factor)
+    spread = 2 * (sum(abs(e) for e in exps) + abs(fe))
     spread += 2 * float(np.sum(np.log2(np.asarray(obj.chain.dims, dtype=float) + 1.0)))
     if spread < PLAIN_RANGE_BITS:
         return None
+    parts = [split_scale(w) for w in obj.chain.factors]
+    fm, fe = (None, 0) if obj.factor is None else split_scale(obj.factor)
     return [m for m, _ in parts], [e for _, e in parts], fm, fe
 
 
