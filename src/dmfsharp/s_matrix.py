@@ -15,12 +15,21 @@ on these helpers; none of them checks for a minimum.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
-from .linalg.kron import SPECTRUM_DENSE_MAX, nonzero_eigenvalues, spectrum_of_grams, top_of_grams
+from .chain import FactorChain
+from .linalg.kron import (
+    DENSE_S_MAX,
+    SPECTRUM_DENSE_MAX,
+    dense_s,
+    nonzero_eigenvalues,
+    spectrum_of_grams,
+    top_of_grams,
+)
 from .linalg.lanczos import top_eigenpairs
 from .linalg.scaling import scale_back, split_scale, term_weights
 from .loss import kt_apply
@@ -39,6 +48,7 @@ __all__ = [
     "top_of_s",
     "check_method",
     "gauss_newton_top",
+    "gauss_newton_top_of_arrays",
     "objective_trace",
 ]
 
@@ -307,6 +317,8 @@ def gauss_newton_top(obj: Objective, method: str = "auto") -> float:
         if method == "corollary6" or (method == "auto" and chain.depth == 2):
             if chain.depth != 2:
                 raise ValueError(f"Corollary 6 needs depth L = 2, got L = {chain.depth}")
+            if scale_exponents(obj) is None:
+                return 2.0 * (sigma_max_sq(chain.factors[0]) + sigma_max_sq(chain.factors[1]))
             (m1, e1), (m2, e2) = (split_scale(w) for w in chain.factors)
             (c1, c2), shift = term_weights([2 * e1, 2 * e2])
             lam = c1 * sigma_max_sq(m1) + c2 * sigma_max_sq(m2)
@@ -315,6 +327,55 @@ def gauss_newton_top(obj: Objective, method: str = "auto") -> float:
     _check_dense(rb * ra, method)
     lam, _ = top_of_grams(g, rb, ra, method, want_vector=False)
     return scale_back(2.0 * obj.scale * lam, shift, what="the sharpness")
+
+
+def _top_gram_eig(w: np.ndarray) -> float:
+    if min(w.shape) > SIGMA_DENSE_MAX:
+        return sigma_max_sq(w)
+    g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+    return float(np.linalg.eigvalsh(g)[-1]) if g.shape[0] > 1 else float(g[0, 0])
+
+
+def gauss_newton_top_of_arrays(
+    factors: Sequence[np.ndarray], v0: np.ndarray | None = None
+) -> tuple[float, np.ndarray | None]:
+    """``(2 lambda_max(S), x)`` of raw float64 factors ``[W_1, ..., W_L]`` (``F = I``, ``c = 1``).
+
+    For callers that hold validated arrays already (a GD engine's factors at every step):
+    no validation, no chain. Theorem 4 for ``d_0 = d_L = 1``, Corollary 6 for ``L = 2``,
+    the dense ``S`` up to :data:`~dmfsharp.linalg.kron.DENSE_S_MAX`, else the certified
+    iterative route warm-started from ``v0`` (the previous call's ``x``, the top
+    eigenvector of ``S`` as a column-major ``vec``; None where not used). Factors whose
+    products approach float64's limits go through :func:`gauss_newton_top` (rescaled).
+    """
+    L = len(factors)
+    d0, dl = factors[0].shape[1], factors[-1].shape[0]
+    obj = Objective(FactorChain(list(factors))) if _needs_scaling(factors) else None
+    if obj is not None:
+        return gauss_newton_top(obj), None
+    if d0 == dl == 1:
+        gb, ga = _stream_grams(list(factors), None)
+        lam = sum(
+            (1.0 if b is None else float(b[0, 0])) * (1.0 if a is None else float(a[0, 0]))
+            for b, a in zip(gb, ga)
+        )
+        return 2.0 * lam, None
+    if L == 2:
+        return 2.0 * (_top_gram_eig(factors[0]) + _top_gram_eig(factors[1])), None
+    gb, ga = _stream_grams(list(factors), None)
+    pairs = list(zip(gb, ga))
+    if d0 * dl <= DENSE_S_MAX:
+        return 2.0 * float(np.linalg.eigvalsh(dense_s(pairs, d0, dl))[-1]), None
+    lam, x = top_of_grams(pairs, d0, dl, "auto", want_vector=True, v0=v0)
+    return 2.0 * lam, x
+
+
+def _needs_scaling(factors: Sequence[np.ndarray]) -> bool:
+    bits = 0.0
+    for w in factors:
+        top = max(float(w.max()), -float(w.min())) if w.size else 0.0
+        bits += 2 * abs(int(np.frexp(top)[1])) + 2 * np.log2(max(w.shape) + 1.0)
+    return bits >= PLAIN_RANGE_BITS
 
 
 def objective_trace(obj: Objective) -> float:

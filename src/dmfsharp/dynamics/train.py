@@ -44,6 +44,7 @@ import numpy as np
 from ..chain import FactorChain, check_target
 from ..flatness import flat_sharpness
 from ..gauss_newton import gauss_newton_sharpness
+from ..s_matrix import gauss_newton_top_of_arrays
 from . import regimes
 from .engines import ENGINES, DataEngine, GDEngine, make_engine, resolve_engine
 from .initialization import INITS, gaussian_target, initial_factors, load_start
@@ -71,18 +72,29 @@ class SampleTracker:
     singular: np.ndarray
     balance: np.ndarray
     options: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[int, Any] = field(default_factory=dict)
 
     def __call__(self, k: int, engine: GDEngine, active: np.ndarray) -> None:
-        """Record iteration ``k`` of the active runs."""
+        """Record iteration ``k`` of the active runs.
+
+        Without data the engine's arrays go straight to
+        :func:`dmfsharp.s_matrix.gauss_newton_top_of_arrays` (no chain, no re-validation),
+        warm-started from the run's previous top eigenvector of ``S``.
+        """
         ns = self.singular.shape[2]
         for b in map(int, np.flatnonzero(active)):
+            ws = [w[b] for w in engine.W]
             try:
-                chain = run_factors(engine, self.like, b)
-                self.gn[k, b] = gauss_newton_sharpness(chain, **self.options)
+                if self.options:  # data: the objective's route
+                    self.gn[k, b] = gauss_newton_sharpness(run_factors(engine, self.like, b), **self.options)
+                else:
+                    self.gn[k, b], self.vectors[b] = gauss_newton_top_of_arrays(ws, self.vectors.get(b))
+                product = ws[0]
+                for w in ws[1:]:  # W_L ... W_1 from the input end (no chain-order search)
+                    product = w @ product
+                self.singular[k, b] = np.linalg.svd(product, compute_uv=False)[:ns]
             except (ValueError, ArithmeticError):  # non-finite factors
                 continue
-            self.singular[k, b] = np.linalg.svd(chain.product, compute_uv=False)[:ns]
-            ws = chain.factors
             for i in range(len(ws) - 1):
                 self.balance[k, b, i] = np.linalg.norm(ws[i + 1].T @ ws[i + 1] - ws[i] @ ws[i].T)
 

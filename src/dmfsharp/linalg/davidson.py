@@ -136,7 +136,14 @@ def _split(grams: Pairs, rb: int, ra: int):
 
 
 def davidson_top(
-    grams: Pairs, rb: int, ra: int, *, rtol: float = 1e-13, seed: int = 0, max_steps: int = MAX_STEPS
+    grams: Pairs,
+    rb: int,
+    ra: int,
+    *,
+    rtol: float = 1e-13,
+    seed: int = 0,
+    max_steps: int = MAX_STEPS,
+    v0: np.ndarray | None = None,
 ) -> EigenPairs:
     """Top eigenpair of ``S = sum_k Gb_k (x) Ga_k`` by Davidson in the split's eigenbasis.
 
@@ -152,6 +159,9 @@ def davidson_top(
         Seed of the admixture and the extra random start vector.
     max_steps : int, optional
         Applications of the rotated operator before giving up.
+    v0 : ndarray, shape (rb ra,), optional
+        Warm start (column-major ``vec``), e.g. the previous step's top eigenvector; it
+        replaces the split's top pair and gets the same admixture and extra random vector.
 
     Returns
     -------
@@ -195,10 +205,18 @@ def davidson_top(
     noise = rng.standard_normal((ra, rb))
     start = ADMIXTURE * noise / np.linalg.norm(noise)
     start[np.unravel_index(int(np.argmax(diag)), diag.shape)] += 1.0
+    pending = [start.ravel(), rng.standard_normal(ra * rb)]
+    x0 = None if v0 is None else np.reshape(np.asarray(v0, dtype=np.float64), (ra, rb), order="F")
+    if x0 is not None and np.all(np.isfinite(x0)) and np.linalg.norm(x0) > 0:
+        # the warm start joins the cold one (never replaces it): a warm start near a lower
+        # eigenvector would otherwise converge there with a certified small residual
+        y0 = ua.T @ x0 @ ub
+        extra = rng.standard_normal(ra * rb)
+        warm = y0.ravel() / np.linalg.norm(y0) + ADMIXTURE * extra / np.linalg.norm(extra)
+        pending.insert(0, warm)
     steps = max(int(max_steps), 3)
     basis = np.empty((steps, n))
     image = np.empty((steps, n))
-    pending = [start.ravel(), rng.standard_normal(n)]
     d = diag.ravel()
     anorm = 0.0
     m = 0

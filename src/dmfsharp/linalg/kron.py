@@ -159,14 +159,21 @@ def s_operator(grams: Grams, rb: int, ra: int) -> LinearOperator:
 
 
 def top_of_grams(
-    grams: Grams, rb: int, ra: int, method: str = "auto", want_vector: bool = True
+    grams: Grams,
+    rb: int,
+    ra: int,
+    method: str = "auto",
+    want_vector: bool = True,
+    v0: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray | None]:
     """``(lambda_max(S), x)``, ``x`` a unit vector: the dense ``S``, Davidson or Lanczos.
 
     ``method="auto"`` forms ``S`` up to ``DENSE_S_MAX``, then picks Davidson or Lanczos by
     :func:`prefer_davidson`; ``"dense"``, ``"davidson"`` and ``"lanczos"`` force a route
     (tiny ``S``, below 3, is always dense). With ``want_vector=False`` the Krylov route
-    stops once ``lambda_max`` is exact to its tolerance and ``x`` is None.
+    stops once ``lambda_max`` is exact to its tolerance and ``x`` is None. ``v0`` (a
+    previous top eigenvector, column-major ``vec``) warm-starts the iterative routes; they
+    add their seeded admixture to it, so it cannot hide the top.
     """
     n = rb * ra
     if method == "dense" or n < 3 or (method == "auto" and n <= DENSE_S_MAX):
@@ -175,7 +182,7 @@ def top_of_grams(
         return float(w[0]), v[:, 0]
     ks = KroneckerSum(grams, rb, ra)
     if method == "davidson" or (method == "auto" and prefer_davidson(grams, rb, ra)):
-        dav = davidson_top(ks.terms, rb, ra)
+        dav = davidson_top(ks.terms, rb, ra, v0=v0)
         if dav.converged:
             return float(dav.values[0]), None if not want_vector else dav.vectors[:, 0]
         # clustered top or no certificate: the certified block Lanczos from its Ritz vectors
@@ -185,10 +192,13 @@ def top_of_grams(
         return float(res.values[0]), None if res.vectors is None else res.vectors[:, 0]
     # the rank-one start plus a little of a seeded random vector: a start built from S's
     # own structure could lie in an invariant subspace that misses the top eigenvector
-    x0 = ks.rank_one_start()
-    x0 /= np.linalg.norm(x0)
-    noise = np.random.default_rng(0).standard_normal(n)
-    x0 += 1e-3 * noise / np.linalg.norm(noise)
+    if v0 is not None:
+        x0 = np.asarray(v0, dtype=np.float64).ravel()
+    else:
+        x0 = ks.rank_one_start()
+        x0 /= np.linalg.norm(x0)
+        noise = np.random.default_rng(0).standard_normal(n)
+        x0 += 1e-3 * noise / np.linalg.norm(noise)
     res = top_eigenpairs(ks.matmat, n, k=1, which="LA", v0=x0, want_vectors=want_vector)
     if not res.converged:
         raise ConvergenceError(f"Lanczos on S did not converge after {res.num_products} products", res)
