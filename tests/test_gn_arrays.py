@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from dmfsharp.s_matrix import gauss_newton_top_of_arrays
+from dmfsharp.s_arrays import gauss_newton_top_of_arrays
 
 
 def _factors(dims, seed):
@@ -65,3 +65,23 @@ def test_extreme_scales_go_through_the_rescaled_route():
     a = ws[2]
     ref = 2 * scipy.linalg.eigvalsh(b.T @ b)[-1] * scipy.linalg.eigvalsh(a @ a.T)[-1]
     assert np.isfinite(lam) and abs(lam - ref) <= 1e-12 * ref
+
+
+@pytest.mark.parametrize("dims", [(1, 5, 3, 1), (4, 7, 3), (4, 8, 8, 3), (18, 6, 5, 16)])
+def test_batch_equals_explicit_s_with_nan_rows(dims):
+    from dmfsharp.s_arrays import gauss_newton_top_batch
+
+    chains = [_factors(dims, seed=s) for s in range(5)]
+    chains[2] = [np.full_like(w, np.nan) for w in chains[2]]  # a diverged run
+    chains[3] = [np.ldexp(chains[3][0], 450), np.ldexp(chains[3][1], -450)] + chains[3][2:]
+    stacks = [np.stack([c[i] for c in chains]) for i in range(len(dims) - 1)]
+    out = gauss_newton_top_batch(stacks)
+    if dims[0] * dims[-1] > 196:
+        assert out is None  # the iterative route is per chain
+        return
+    for t, ws in enumerate(chains):
+        if t == 2:
+            assert np.isnan(out[t])
+            continue
+        ref = gauss_newton_top_of_arrays(ws)[0] if t == 3 else 2 * scipy.linalg.eigvalsh(_explicit_s(ws))[-1]
+        assert abs(out[t] - ref) <= 1e-12 * ref

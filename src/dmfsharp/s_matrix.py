@@ -21,11 +21,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .chain import FactorChain
 from .linalg.kron import (
-    DENSE_S_MAX,
     SPECTRUM_DENSE_MAX,
-    dense_s,
     nonzero_eigenvalues,
     spectrum_of_grams,
     top_of_grams,
@@ -48,7 +45,9 @@ __all__ = [
     "top_of_s",
     "check_method",
     "gauss_newton_top",
-    "gauss_newton_top_of_arrays",
+    "stream_grams",
+    "PLAIN_RANGE_BITS",
+    "SIGMA_DENSE_MAX",
     "objective_trace",
 ]
 
@@ -122,7 +121,10 @@ def scale_exponents(obj: Objective) -> tuple[list[np.ndarray], list[int], np.nda
     return [m for m, _ in parts], [e for _, e in parts], fm, fe
 
 
-def _stream_grams(W, factor):
+def stream_grams(
+    W: Sequence[np.ndarray], factor: np.ndarray | None
+) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+    """``(G^B_k, G^A_k)`` lists from raw factors (streamed products; ``None`` is an identity)."""
     L = len(W)
     gb: list[np.ndarray | None] = [None] * L
     ga: list[np.ndarray | None] = [None] * L
@@ -159,7 +161,7 @@ def scaled_grams(obj: Objective) -> tuple[list[tuple[np.ndarray | None, np.ndarr
     mant, exps, fm, fe = split
     total = sum(exps)
     weights, shift = term_weights([2 * (total - e) + 2 * fe for e in exps])
-    gb, ga = _stream_grams(mant, fm)
+    gb, ga = stream_grams(mant, fm)
     pairs = []
     for w, b, a in zip(weights, gb, ga):
         if w != 1.0:
@@ -327,55 +329,6 @@ def gauss_newton_top(obj: Objective, method: str = "auto") -> float:
     _check_dense(rb * ra, method)
     lam, _ = top_of_grams(g, rb, ra, method, want_vector=False)
     return scale_back(2.0 * obj.scale * lam, shift, what="the sharpness")
-
-
-def _top_gram_eig(w: np.ndarray) -> float:
-    if min(w.shape) > SIGMA_DENSE_MAX:
-        return sigma_max_sq(w)
-    g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-    return float(np.linalg.eigvalsh(g)[-1]) if g.shape[0] > 1 else float(g[0, 0])
-
-
-def gauss_newton_top_of_arrays(
-    factors: Sequence[np.ndarray], v0: np.ndarray | None = None
-) -> tuple[float, np.ndarray | None]:
-    """``(2 lambda_max(S), x)`` of raw float64 factors ``[W_1, ..., W_L]`` (``F = I``, ``c = 1``).
-
-    For callers that hold validated arrays already (a GD engine's factors at every step):
-    no validation, no chain. Theorem 4 for ``d_0 = d_L = 1``, Corollary 6 for ``L = 2``,
-    the dense ``S`` up to :data:`~dmfsharp.linalg.kron.DENSE_S_MAX`, else the certified
-    iterative route warm-started from ``v0`` (the previous call's ``x``, the top
-    eigenvector of ``S`` as a column-major ``vec``; None where not used). Factors whose
-    products approach float64's limits go through :func:`gauss_newton_top` (rescaled).
-    """
-    L = len(factors)
-    d0, dl = factors[0].shape[1], factors[-1].shape[0]
-    obj = Objective(FactorChain(list(factors))) if _needs_scaling(factors) else None
-    if obj is not None:
-        return gauss_newton_top(obj), None
-    if d0 == dl == 1:
-        gb, ga = _stream_grams(list(factors), None)
-        lam = sum(
-            (1.0 if b is None else float(b[0, 0])) * (1.0 if a is None else float(a[0, 0]))
-            for b, a in zip(gb, ga)
-        )
-        return 2.0 * lam, None
-    if L == 2:
-        return 2.0 * (_top_gram_eig(factors[0]) + _top_gram_eig(factors[1])), None
-    gb, ga = _stream_grams(list(factors), None)
-    pairs = list(zip(gb, ga))
-    if d0 * dl <= DENSE_S_MAX:
-        return 2.0 * float(np.linalg.eigvalsh(dense_s(pairs, d0, dl))[-1]), None
-    lam, x = top_of_grams(pairs, d0, dl, "auto", want_vector=True, v0=v0)
-    return 2.0 * lam, x
-
-
-def _needs_scaling(factors: Sequence[np.ndarray]) -> bool:
-    bits = 0.0
-    for w in factors:
-        top = max(float(w.max()), -float(w.min())) if w.size else 0.0
-        bits += 2 * abs(int(np.frexp(top)[1])) + 2 * np.log2(max(w.shape) + 1.0)
-    return bits >= PLAIN_RANGE_BITS
 
 
 def objective_trace(obj: Objective) -> float:
