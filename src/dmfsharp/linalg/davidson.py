@@ -22,7 +22,9 @@ with the original Gram matrices, so Weyl's bound holds regardless of the roundin
 ``eigh`` and the basis change. That the value is the *top* one rests, as for Lanczos, on
 the start: the top pair of the Kronecker-sum part plus the seeded admixture
 (:data:`dmfsharp.linalg.lanczos.ADMIXTURE`) and one independent seeded random vector in
-the first basis. When the two top Ritz values cluster (:data:`CLUSTER_RTOL`), or the
+the first basis; a warm start (the previous GD step's vector) joins these, never replaces
+them, so a warm start near a lower eigenvector cannot capture the iteration (tested with
+the second eigenvector as the warm start). When the two top Ritz values cluster (:data:`CLUSTER_RTOL`), or the
 certificate or the step budget fails, the result comes back uncertified with its Ritz
 vectors, and the caller finishes with the certified block Lanczos started from them.
 
