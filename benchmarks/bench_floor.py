@@ -5,8 +5,11 @@ product with an identity (``common.lean_loss_grad`` in NumPy, ``torch.autograd.g
 PyTorch). dmfsharp's own validated ``loss`` + ``gradient`` is timed beside it for
 reference. Every route runs in the same paired rounds (a warm-up, then each route once per
 round in rotated order; medians of the per-round ratios), one verified thread each.
-Library calls use public names only; the prototype of ``proto_wide_ends.py`` is timed
-beside the exact route.
+Library calls use public names only. The exact route picks its eigensolver for
+``lambda_max(S)`` by a flop model (``dmfsharp.linalg.kron.prefer_davidson``): on all four
+cases here that is Davidson in the eigenbasis of the Kronecker-sum split
+(``dmfsharp.linalg.davidson``, 13-15 applications) instead of the certified Lanczos
+(46-126); the prototype it grew from (``proto_wide_ends.py``) is timed beside it.
 
     python benchmarks/bench_floor.py
 """

@@ -33,23 +33,27 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
 from .chain import FactorsLike
 from .limits import check_allocation
 from .linalg.kron import (
     dense_s,
-    nonzero_eigenvalues,
     normalize_blocks,
     s_operator,
     sign_fix,
-    spectrum_of_grams,
 )
-from .loss import kt_apply
 from .minimum import MINIMUM_RTOL, is_minimum, minimum_residual, require_minimum
 from .objective import make_objective
-from .s_matrix import SHARPNESS_METHODS, check_method, gauss_newton_top, grams, objective_trace, top_of_s
+from .s_matrix import (
+    SHARPNESS_METHODS,
+    check_method,
+    gauss_newton_top,
+    grams,
+    objective_spectrum,
+    objective_trace,
+    top_direction,
+)
 from .validate import check_positive_int
 
 __all__ = [
@@ -305,19 +309,7 @@ def hessian_spectrum(
         # the d_0 d_L sums are formed (then sorted) even for k = 1
         check_allocation((d0 * dl,), what="the d_0 d_L Hessian eigenvalues of L = 2", alternative="sharpness")
     require_minimum(obj, "hessian_spectrum")
-    if not obj.is_identity or chain.depth != 2:
-        g, rb, ra = grams(obj)
-        size, name = ("d_0 d_L", "S") if obj.is_identity else ("r d_L", "S_C")
-        return 2.0 * obj.scale * spectrum_of_grams(g, rb, ra, k, size=size, name=name)
-    w1, w2 = chain.factors
-    a = np.zeros(d0)
-    s1 = scipy.linalg.svdvals(w1)
-    a[: s1.size] = s1**2
-    b = np.zeros(dl)
-    s2 = scipy.linalg.svdvals(w2)
-    b[: s2.size] = s2**2
-    out = 2.0 * nonzero_eigenvalues((a[:, None] + b[None, :]).ravel(), d0 * dl)
-    return out if k is None else out[:k]
+    return objective_spectrum(obj, k)
 
 
 def top_eigenvector(
@@ -345,20 +337,7 @@ def top_eigenvector(
     """
     obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
     require_minimum(obj, "top_eigenvector")
-    chain = obj.chain
-    d0, dl = chain.dims[0], chain.dims[-1]
-    if obj.is_identity and d0 == dl == 1:
-        X = np.ones((1, 1))
-    elif obj.is_identity and chain.depth == 2:
-        w1, w2 = chain.factors
-        _, _, vh1 = scipy.linalg.svd(w1, full_matrices=False)
-        u2, _, _ = scipy.linalg.svd(w2, full_matrices=False)
-        X = np.outer(u2[:, 0], vh1[0])
-    else:
-        _, xs = top_of_s(obj, "auto")
-        assert xs is not None  # asked for with want_vector=True
-        X = xs if obj.factor is None else xs @ obj.factor.T
-    return sign_fix(normalize_blocks(kt_apply(chain, X)))
+    return sign_fix(normalize_blocks(top_direction(obj)))
 
 
 def zero_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.ndarray]:

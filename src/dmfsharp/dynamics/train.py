@@ -44,6 +44,7 @@ import numpy as np
 from ..chain import FactorChain, check_target
 from ..flatness import flat_sharpness
 from ..gauss_newton import gauss_newton_sharpness
+from ..s_arrays import gauss_newton_top_batch, gauss_newton_top_of_arrays
 from . import regimes
 from .engines import ENGINES, DataEngine, GDEngine, make_engine, resolve_engine
 from .initialization import INITS, gaussian_target, initial_factors, load_start
@@ -71,20 +72,82 @@ class SampleTracker:
     singular: np.ndarray
     balance: np.ndarray
     options: dict[str, Any] = field(default_factory=dict)
+    vectors: dict[int, Any] = field(default_factory=dict)
+    #: Steps buffered before one batched evaluation (the closed-form and dense-S routes).
+    chunk: int = 256
+    pending: list[tuple[int, int, np.ndarray]] = field(default_factory=list)
 
     def __call__(self, k: int, engine: GDEngine, active: np.ndarray) -> None:
-        """Record iteration ``k`` of the active runs."""
-        ns = self.singular.shape[2]
+        """Record iteration ``k`` of the active runs (buffered; :meth:`flush` writes them).
+
+        Without data each active run's flat factors are copied into a buffer; every
+        ``chunk`` steps (and at the end) :meth:`flush` evaluates them in batched LAPACK
+        calls (:func:`dmfsharp.s_arrays.gauss_newton_top_batch`), or one by one through
+        :func:`dmfsharp.s_arrays.gauss_newton_top_of_arrays` warm-started from the run's
+        previous top eigenvector of ``S`` where ``S`` needs the iterative route. No chain
+        is built and nothing is re-validated.
+        """
+        flat = getattr(engine, "w", None)
         for b in map(int, np.flatnonzero(active)):
-            try:
-                chain = run_factors(engine, self.like, b)
-                self.gn[k, b] = gauss_newton_sharpness(chain, **self.options)
-            except (ValueError, ArithmeticError):  # non-finite factors
-                continue
-            self.singular[k, b] = np.linalg.svd(chain.product, compute_uv=False)[:ns]
-            ws = chain.factors
-            for i in range(len(ws) - 1):
-                self.balance[k, b, i] = np.linalg.norm(ws[i + 1].T @ ws[i + 1] - ws[i] @ ws[i].T)
+            if self.options or flat is None:  # data: the objective's route, step by step
+                self._one(k, b, [w[b] for w in engine.W], engine)
+            else:
+                self.pending.append((k, b, flat[b].copy()))
+        if len(self.pending) >= self.chunk:
+            self.flush()
+
+    def _one(self, k: int, b: int, ws: list[np.ndarray], engine: GDEngine) -> None:
+        ns = self.singular.shape[2]
+        try:
+            self.gn[k, b] = gauss_newton_sharpness(run_factors(engine, self.like, b), **self.options)
+            product = ws[0]
+            for w in ws[1:]:
+                product = w @ product
+            self.singular[k, b] = np.linalg.svd(product, compute_uv=False)[:ns]
+        except (ValueError, ArithmeticError):  # non-finite factors
+            return
+        for i in range(len(ws) - 1):
+            self.balance[k, b, i] = np.linalg.norm(ws[i + 1].T @ ws[i + 1] - ws[i] @ ws[i].T)
+
+    def flush(self) -> None:
+        """Evaluate the buffered steps and write their rows."""
+        if not self.pending:
+            return
+        ks = np.array([p[0] for p in self.pending])
+        bs = np.array([p[1] for p in self.pending])
+        flat = np.stack([p[2] for p in self.pending])
+        self.pending = []
+        dims = self.like.dims
+        stacks, off = [], 0
+        for i in range(len(dims) - 1):
+            n = dims[i + 1] * dims[i]
+            stacks.append(flat[:, off : off + n].reshape(-1, dims[i + 1], dims[i]))
+            off += n
+        ok = np.all(np.isfinite(flat), axis=1)
+        gn = gauss_newton_top_batch(stacks)
+        if gn is None:  # the iterative route: one by one, each run warm-started
+            gn = np.full(len(ks), np.nan)
+            for t in np.flatnonzero(ok):
+                try:
+                    gn[t], self.vectors[int(bs[t])] = gauss_newton_top_of_arrays(
+                        [w[t] for w in stacks], self.vectors.get(int(bs[t]))
+                    )
+                except (ValueError, ArithmeticError):
+                    pass
+        self.gn[ks, bs] = gn
+        ns = self.singular.shape[2]
+        ok &= np.isfinite(gn)  # as step by step: no samples where the sharpness has no value
+        if not np.any(ok):
+            return
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run's norms may be inf
+            product = stacks[0][ok]
+            for w in stacks[1:]:
+                product = w[ok] @ product
+            self.singular[ks[ok], bs[ok]] = np.linalg.svd(product, compute_uv=False)[:, :ns]
+            for i in range(len(stacks) - 1):
+                a, c = stacks[i + 1][ok], stacks[i][ok]
+                diff = a.transpose(0, 2, 1) @ a - c @ c.transpose(0, 2, 1)
+                self.balance[ks[ok], bs[ok], i] = np.linalg.norm(diff, axis=(1, 2))
 
 
 def _data_setup(dims, data, target, normalization):
@@ -276,6 +339,7 @@ def train(
         escape_sq=None,
         trackers=trackers,
     )
+    sample.flush()
     hess_full = np.full((iterations + 1, nb), np.nan)
     if hess is not None:
         for k, vals in zip(hess.iterations, hess.values, strict=True):

@@ -10,7 +10,10 @@ At a global minimum the nonzero Hessian eigenvalues are ``2c`` times those of
 (Theorem 5 with ``F = I``; :mod:`dmfsharp.objective`). This module takes the list of
 pairs ``(G^B_k, G^A_k)`` (``grams``; ``None`` stands for an identity and is skipped)
 and returns ``lambda_max`` with its eigenvector or the nonzero spectrum: from the dense
-``S`` when it is small, else by :func:`dmfsharp.linalg.lanczos.top_eigenpairs` on
+``S`` when it is small; for ``lambda_max`` with wide ends (where two dense ``eigh`` of
+sizes ``d_0`` and ``d_L`` cost less than the Lanczos steps they save, by the flop model
+of :mod:`dmfsharp.linalg.davidson`) by Davidson in the eigenbasis of the Kronecker-sum
+part; else by :func:`dmfsharp.linalg.lanczos.top_eigenpairs` on
 ``X -> sum_k G^A_k X G^B_k`` (``d_L x r`` matrices).
 """
 
@@ -24,6 +27,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from ..errors import ConvergenceError
 from ..limits import check_allocation
+from .davidson import davidson_cost, davidson_top, lanczos_cost
 from .lanczos import top_eigenpairs
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "dense_s",
     "s_operator",
     "top_of_grams",
+    "prefer_davidson",
     "spectrum_of_grams",
     "nonzero_eigenvalues",
     "sign_fix",
@@ -154,13 +159,21 @@ def s_operator(grams: Grams, rb: int, ra: int) -> LinearOperator:
 
 
 def top_of_grams(
-    grams: Grams, rb: int, ra: int, method: str = "auto", want_vector: bool = True
+    grams: Grams,
+    rb: int,
+    ra: int,
+    method: str = "auto",
+    want_vector: bool = True,
+    v0: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray | None]:
-    """``(lambda_max(S), x)``, ``x`` a unit vector: the dense ``S`` or Lanczos.
+    """``(lambda_max(S), x)``, ``x`` a unit vector: the dense ``S``, Davidson or Lanczos.
 
-    ``method="auto"`` forms ``S`` up to ``DENSE_S_MAX``; ``"dense"`` and ``"lanczos"``
-    force a route (tiny ``S``, below 3, is always dense). With ``want_vector=False`` the
-    Krylov route stops once ``lambda_max`` is exact to its tolerance and ``x`` is None.
+    ``method="auto"`` forms ``S`` up to ``DENSE_S_MAX``, then picks Davidson or Lanczos by
+    :func:`prefer_davidson`; ``"dense"``, ``"davidson"`` and ``"lanczos"`` force a route
+    (tiny ``S``, below 3, is always dense). With ``want_vector=False`` the Krylov route
+    stops once ``lambda_max`` is exact to its tolerance and ``x`` is None. ``v0`` (a
+    previous top eigenvector, column-major ``vec``) warm-starts the iterative routes; they
+    add their seeded admixture to it, so it cannot hide the top.
     """
     n = rb * ra
     if method == "dense" or n < 3 or (method == "auto" and n <= DENSE_S_MAX):
@@ -168,16 +181,33 @@ def top_of_grams(
         w, v = scipy.linalg.eigh(s, subset_by_index=[n - 1, n - 1])
         return float(w[0]), v[:, 0]
     ks = KroneckerSum(grams, rb, ra)
+    if method == "davidson" or (method == "auto" and prefer_davidson(grams, rb, ra)):
+        dav = davidson_top(ks.terms, rb, ra, v0=v0)
+        if dav.converged:
+            return float(dav.values[0]), None if not want_vector else dav.vectors[:, 0]
+        # clustered top or no certificate: the certified block Lanczos from its Ritz vectors
+        res = top_eigenpairs(ks.matmat, n, k=1, which="LA", v0=dav.vectors, want_vectors=want_vector)
+        if not res.converged:
+            raise ConvergenceError(f"Lanczos on S did not converge after {res.num_products} products", res)
+        return float(res.values[0]), None if res.vectors is None else res.vectors[:, 0]
     # the rank-one start plus a little of a seeded random vector: a start built from S's
     # own structure could lie in an invariant subspace that misses the top eigenvector
-    x0 = ks.rank_one_start()
-    x0 /= np.linalg.norm(x0)
-    noise = np.random.default_rng(0).standard_normal(n)
-    x0 += 1e-3 * noise / np.linalg.norm(noise)
+    if v0 is not None:
+        x0 = np.asarray(v0, dtype=np.float64).ravel()
+    else:
+        x0 = ks.rank_one_start()
+        x0 /= np.linalg.norm(x0)
+        noise = np.random.default_rng(0).standard_normal(n)
+        x0 += 1e-3 * noise / np.linalg.norm(noise)
     res = top_eigenpairs(ks.matmat, n, k=1, which="LA", v0=x0, want_vectors=want_vector)
     if not res.converged:
         raise ConvergenceError(f"Lanczos on S did not converge after {res.num_products} products", res)
     return float(res.values[0]), None if res.vectors is None else res.vectors[:, 0]
+
+
+def prefer_davidson(grams: Grams, rb: int, ra: int) -> bool:
+    """Whether the flop model prefers :func:`dmfsharp.linalg.davidson.davidson_top` to Lanczos."""
+    return davidson_cost(grams, rb, ra) < lanczos_cost(grams, rb, ra)
 
 
 def spectrum_of_grams(

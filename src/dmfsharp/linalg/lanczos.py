@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import ConvergenceError, Float64OverflowError
 
-__all__ = ["EigenPairs", "top_eigenpairs", "DENSE_MAX_N"]
+__all__ = ["EigenPairs", "top_eigenpairs", "residual_tolerance", "DENSE_MAX_N", "ADMIXTURE", "CLUSTER_RTOL"]
 
 #: Up to this size (or ``2 k + 8``) the operator is applied to the identity and ``eigh`` is used.
 DENSE_MAX_N = 32
@@ -82,6 +82,14 @@ class EigenPairs:
     residuals: np.ndarray
     num_products: int
     converged: bool
+
+
+def residual_tolerance(theta, rtol: float, anorm: float):
+    """The stopping rule's bound on ``||A v - theta v||``: ``max(rtol |theta|, 32 eps ||A||_est)``.
+
+    Every certified route (this solver, :mod:`dmfsharp.linalg.davidson`) stops on it.
+    """
+    return np.maximum(rtol * np.abs(theta), RESIDUAL_FLOOR_EPS * _EPS * anorm)
 
 
 def _check_args(n, k, which, rtol, max_products, seed):
@@ -267,7 +275,7 @@ def top_eigenpairs(
         V = Q @ Y[:, :p]
         R = AQ @ Y[:, :p] - V * theta[:p]
         rho = np.linalg.norm(R, axis=0)
-        tol = np.maximum(rtol * np.abs(theta[:p]), RESIDUAL_FLOOR_EPS * _EPS * anorm)
+        tol = residual_tolerance(theta[:p], rtol, anorm)
         ok = rho <= tol
         if Q.shape[1] >= k:
             best = _pairs(theta[:k], V[:, :k], rho[:k], sign, want_vectors, count, False)
