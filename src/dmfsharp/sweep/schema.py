@@ -17,8 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from .spec import DEFAULT_ESCAPE_THRESHOLD, SpecError, SweepSpec, paper_architectures
+from .train_spec import DEFAULT_CONVERGE_TOL, DEFAULT_MAX_PERIOD, DEFAULT_TRACK_EVERY, TrainSpec
 
-__all__ = ["MAX_SPEC_BYTES", "load_spec", "parse_spec"]
+__all__ = ["MAX_SPEC_BYTES", "load_spec", "parse_spec", "ESCAPE_ONLY_KEYS", "TRAIN_ONLY_KEYS"]
+
+#: Keys that only an escape sweep (``kind = "escape"``, the default) takes.
+ESCAPE_ONLY_KEYS = (
+    "minimizers",
+    "radius",
+    "radii",
+    "direction",
+    "step_multipliers",
+    "etas",
+    "scale",
+    "escape_threshold",
+)
+#: Keys that only a train sweep (``kind = "train"``) takes.
+TRAIN_ONLY_KEYS = ("init", "init_scales", "eta_ratios", "converge_tol", "track_every", "max_period")
 
 #: Largest spec file read (a spec is a few lines of TOML).
 MAX_SPEC_BYTES = 1_000_000
@@ -48,10 +63,12 @@ def _model() -> Any:
 
     Minimizer = Literal["random", "flattest"]
     Direction = Literal["top", "random"]
+    Init = Literal["gaussian", "orthogonal", "identity"]
 
     class SweepTable(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
 
+        kind: Literal["escape", "train"] = "escape"
         name: str
         description: str = ""
         seeds: int | list[int]
@@ -71,6 +88,13 @@ def _model() -> Any:
         scale: float = 1.0
         escape_threshold: float = DEFAULT_ESCAPE_THRESHOLD
         engine: Literal["numpy", "numba"] = "numpy"
+        # kind = "train" (dmfsharp.sweep.train_spec)
+        init: Init | list[Init] = "gaussian"
+        init_scales: list[float] = []
+        eta_ratios: list[float] = []
+        converge_tol: float = DEFAULT_CONVERGE_TOL
+        track_every: int = DEFAULT_TRACK_EVERY
+        max_period: int = DEFAULT_MAX_PERIOD
 
     _MODEL = SweepTable
     return _MODEL
@@ -157,7 +181,7 @@ def _check_size(dims: tuple[int, ...], key: str) -> None:
         raise SpecError(str(exc)) from None
 
 
-def parse_spec(doc: dict[str, Any]) -> SweepSpec:
+def parse_spec(doc: dict[str, Any]) -> SweepSpec | TrainSpec:
     """Validate a parsed TOML document and return the :class:`SweepSpec`.
 
     Keys and types are checked by a pydantic model, then the values: ranges, eq. 17,
@@ -173,8 +197,9 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
 
     Returns
     -------
-    SweepSpec
-        The validated sweep.
+    SweepSpec or TrainSpec
+        The validated sweep (:class:`~dmfsharp.sweep.train_spec.TrainSpec` for
+        ``kind = "train"``).
 
     Raises
     ------
@@ -214,6 +239,13 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
 
     if not m.name.strip():
         raise SpecError("[sweep] name must be a non-empty string")
+    given = set(m.model_fields_set)
+    foreign = sorted(given & set(ESCAPE_ONLY_KEYS if m.kind == "train" else TRAIN_ONLY_KEYS))
+    if foreign:
+        other = "escape" if m.kind == "train" else "train"
+        raise SpecError(
+            f"[sweep] key(s) {foreign} belong to kind = {other!r} sweeps, and this spec has kind = {m.kind!r}"
+        )
     if isinstance(m.seeds, int):
         if not 1 <= m.seeds <= MAX_SEEDS:
             raise SpecError(
@@ -275,6 +307,8 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     keys = [a[1:] for a in architectures]
     if len(set(keys)) != len(keys):
         raise SpecError("[sweep] the same architecture is listed twice (check architectures and dims)")
+    if m.kind == "train":
+        return _parse_train(m, seeds, tuple(architectures), doc)
 
     minimizers = _unique(_listed(m.minimizers), "minimizers")
     directions = _unique(_listed(m.direction), "direction")
@@ -345,7 +379,69 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     return spec
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def _parse_train(m: Any, seeds: tuple[int, ...], architectures: tuple, doc: dict[str, Any]) -> TrainSpec:
+    """The values of a ``kind = "train"`` spec (keys already checked by the model)."""
+    from ..limits import MAX_ITERATIONS, MAX_TASKS, check_allocation
+
+    inits = _unique(_listed(m.init), "init")
+    if "identity" in inits:
+        for _name, depth, d0, dL, widths, dims in architectures:
+            square = dims is not None and len(set(dims)) == 1
+            if not square and not (widths is not None and d0 == dL == widths[0] == widths[1]):
+                raise SpecError(
+                    f"[sweep] init 'identity' needs square layers (all d_i equal); depth {depth} "
+                    f"with d0 = {d0}, dL = {dL} is not"
+                )
+    scales = _unique([_positive(v, "init_scales") for v in m.init_scales], "init_scales")
+    ratios = _unique([_positive(v, "eta_ratios") for v in m.eta_ratios], "eta_ratios")
+    if len(ratios) > 1000:
+        raise SpecError(f"[sweep] eta_ratios lists {len(ratios)} values, more than the limit of 1000")
+    if not 1 <= m.iterations <= MAX_ITERATIONS:
+        raise SpecError(f"[sweep] iterations must be >= 1 and <= {MAX_ITERATIONS}, got {m.iterations}")
+    if m.track_every < 1:
+        raise SpecError(f"[sweep] track_every must be >= 1, got {m.track_every}")
+    if m.max_period < 2:
+        raise SpecError(f"[sweep] max_period must be >= 2, got {m.max_period}")
+    tol = m.converge_tol
+    if not (math.isfinite(tol) and 0 <= tol < 1):
+        raise SpecError(f"[sweep] converge_tol must be in [0, 1), got {tol!r}")
+    for scale in scales:
+        for _name, depth, *_rest in architectures:
+            exponent = depth * math.log10(scale)
+            if not -100 <= exponent <= 100:
+                raise SpecError(
+                    f"[sweep] init_scales {scale!r} gives products of size 1e{exponent:.0f} at depth "
+                    f"{depth}: outside float64's safe range (keep init_scale**L within 1e-100 .. 1e100)"
+                )
+    widest = max(max(d) if d else max(w[1], d0, dL) for _n, _L, d0, dL, w, d in architectures)
+    try:  # the tracked traces: loss, GN lambda_max, singular values and balancedness per step size
+        check_allocation(
+            (m.iterations + 1, len(ratios) * (3 + widest + max(a[1] for a in architectures))),
+            what="[sweep] iterations: the training traces",
+        )
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    spec = TrainSpec(
+        name=m.name.strip(),
+        seeds=seeds,
+        architectures=architectures,
+        inits=inits,
+        init_scales=scales,
+        eta_ratios=ratios,
+        iterations=m.iterations,
+        converge_tol=float(tol),
+        track_every=m.track_every,
+        max_period=m.max_period,
+        engine=m.engine,
+        description=m.description,
+        raw=doc,
+    )
+    if spec.num_tasks > MAX_TASKS:
+        raise SpecError(f"[sweep] {spec.num_tasks} tasks, more than the limit of {MAX_TASKS}")
+    return spec
+
+
+def load_spec(path: str | Path) -> SweepSpec | TrainSpec:
     """Read and validate a sweep spec from a TOML file.
 
     Raises
