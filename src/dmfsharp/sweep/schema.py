@@ -441,8 +441,12 @@ def _parse_train(m: Any, seeds: tuple[int, ...], architectures: tuple, doc: dict
     return spec
 
 
-def load_spec(path: str | Path) -> SweepSpec | TrainSpec:
+def load_spec(path: str | Path, *, seeds: int | None = None) -> SweepSpec | TrainSpec:
     """Read and validate a sweep spec from a TOML file.
+
+    ``seeds`` overrides the spec's ``seeds`` with ``0 .. seeds-1`` (a quick reproduction:
+    task ids do not depend on how many seeds a spec has, so the shared tasks give the
+    same rows); it must not exceed the spec's own number of seeds.
 
     Raises
     ------
@@ -470,6 +474,18 @@ def load_spec(path: str | Path) -> SweepSpec | TrainSpec:
         doc = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    if seeds is not None:
+        sweep = doc.get("sweep")
+        own = sweep.get("seeds") if isinstance(sweep, dict) else None
+        count = own if isinstance(own, int) else len(own) if isinstance(own, list) else None
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise SpecError(f"--seeds must be a positive integer, got {seeds!r}")
+        if count is not None and seeds > count:
+            raise SpecError(f"--seeds {seeds} is more than the spec's {count} seeds")
+        if isinstance(own, list):
+            sweep["seeds"] = own[:seeds]
+        elif isinstance(sweep, dict):
+            sweep["seeds"] = seeds
     try:
         return parse_spec(doc)
     except SpecError as exc:
