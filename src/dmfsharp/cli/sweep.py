@@ -13,7 +13,7 @@ def register(sub) -> None:
     """Add the ``sweep``, ``sweep-export``, ``sweep-report`` and ``study-report`` subcommands."""
     p = sub.add_parser(
         "sweep",
-        help="run (or resume) a sweep of escape experiments on Dask distributed",
+        help="run (or resume) a sweep of escape experiments or training runs on Dask distributed",
         description=(
             "Run every task of a TOML sweep spec on a local Dask cluster of processes "
             "(--workers) or on an existing one (--scheduler), storing one row per GD run in "

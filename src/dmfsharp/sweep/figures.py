@@ -74,7 +74,7 @@ def log_ticks(ax: Any, which: str = "both") -> None:
     for axis in axes:
         axis.set_major_locator(LogLocator(base=10, numticks=8))
         axis.set_major_formatter(LogFormatterMathtext())
-        axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 0.1, numticks=50))
+        axis.set_minor_locator(LogLocator(base=10, subs=[k / 10 for k in range(2, 10)], numticks=50))
         axis.set_minor_formatter(NullFormatter())
 
 

@@ -188,10 +188,10 @@ def _fig_time(df, path):
                 label=rf"$\eta\lambda_{{\max}}/2$ = {v:g} ({len(g)})",
                 rasterized=True,
             )
-        lim = [
-            min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min()) / 1.5,
-            max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max()) * 1.5,
-        ]
+        lim = (
+            float(min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min())) / 1.5,
+            float(max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max())) * 1.5,
+        )
         ax.plot(lim, lim, "k--", lw=0.8, label="observed = predicted")
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -482,10 +482,8 @@ def load_spec(path: str | Path, *, seeds: int | None = None) -> SweepSpec | Trai
             raise SpecError(f"--seeds must be a positive integer, got {seeds!r}")
         if count is not None and seeds > count:
             raise SpecError(f"--seeds {seeds} is more than the spec's {count} seeds")
-        if isinstance(own, list):
-            sweep["seeds"] = own[:seeds]
-        elif isinstance(sweep, dict):
-            sweep["seeds"] = seeds
+        if isinstance(sweep, dict):
+            sweep["seeds"] = own[:seeds] if isinstance(own, list) else seeds
     try:
         return parse_spec(doc)
     except SpecError as exc:

@@ -1,5 +1,8 @@
 """Sweep specifications: a TOML file describing a grid of escape experiments.
 
+(``kind = "train"`` specs describe grids of training runs instead: see
+:mod:`dmfsharp.sweep.train_spec`. ``kind = "escape"`` is the default.)
+
 A sweep is the Cartesian product of *architectures* (layer dimensions drawn at random
 per seed, as in Appendix D.2, or fixed), *seeds*, *minimizer kinds* (the paper's
 Gaussian recipe or a flattest minimizer of the same target), initialization *radii* and
