@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .spec import DEFAULT_ESCAPE_THRESHOLD, SpecError, SweepSpec, paper_architectures
+from .spec_values import listed as _listed
+from .spec_values import positive_value as _positive
+from .spec_values import unique_values as _unique
+from .train_schema import parse_train_values
 from .train_spec import DEFAULT_CONVERGE_TOL, DEFAULT_MAX_PERIOD, DEFAULT_TRACK_EVERY, TrainSpec
 
 __all__ = ["MAX_SPEC_BYTES", "load_spec", "parse_spec", "ESCAPE_ONLY_KEYS", "TRAIN_ONLY_KEYS"]
@@ -139,24 +143,6 @@ def _pydantic_message(exc: Any) -> str:
 def _given(errors: list) -> Any:
     """The value the user gave for the key of a group of pydantic errors."""
     return next((x["input"] for x in errors if len(x["loc"]) <= 2), errors[0]["input"])
-
-
-def _listed(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _unique(values: list, key: str) -> tuple:
-    if not values:
-        raise SpecError(f"[sweep] {key} must not be empty")
-    if len(set(values)) != len(values):
-        raise SpecError(f"[sweep] {key} has repeated values: {values[:20]}")
-    return tuple(values)
-
-
-def _positive(value: float, key: str) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise SpecError(f"[sweep] {key} must be positive and finite, got {value!r}")
-    return float(value)
 
 
 def _ints(value: Any, key: str, lo: int, hi: int) -> tuple[int, ...]:
@@ -308,7 +294,7 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec | TrainSpec:
     if len(set(keys)) != len(keys):
         raise SpecError("[sweep] the same architecture is listed twice (check architectures and dims)")
     if m.kind == "train":
-        return _parse_train(m, seeds, tuple(architectures), doc)
+        return parse_train_values(m, seeds, tuple(architectures), doc)
 
     minimizers = _unique(_listed(m.minimizers), "minimizers")
     directions = _unique(_listed(m.direction), "direction")
@@ -370,68 +356,6 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec | TrainSpec:
         iterations=m.iterations,
         scale=scale,
         escape_threshold=tau,
-        engine=m.engine,
-        description=m.description,
-        raw=doc,
-    )
-    if spec.num_tasks > MAX_TASKS:
-        raise SpecError(f"[sweep] {spec.num_tasks} tasks, more than the limit of {MAX_TASKS}")
-    return spec
-
-
-def _parse_train(m: Any, seeds: tuple[int, ...], architectures: tuple, doc: dict[str, Any]) -> TrainSpec:
-    """The values of a ``kind = "train"`` spec (keys already checked by the model)."""
-    from ..limits import MAX_ITERATIONS, MAX_TASKS, check_allocation
-
-    inits = _unique(_listed(m.init), "init")
-    if "identity" in inits:
-        for _name, depth, d0, dL, widths, dims in architectures:
-            square = dims is not None and len(set(dims)) == 1
-            if not square and not (widths is not None and d0 == dL == widths[0] == widths[1]):
-                raise SpecError(
-                    f"[sweep] init 'identity' needs square layers (all d_i equal); depth {depth} "
-                    f"with d0 = {d0}, dL = {dL} is not"
-                )
-    scales = _unique([_positive(v, "init_scales") for v in m.init_scales], "init_scales")
-    ratios = _unique([_positive(v, "eta_ratios") for v in m.eta_ratios], "eta_ratios")
-    if len(ratios) > 1000:
-        raise SpecError(f"[sweep] eta_ratios lists {len(ratios)} values, more than the limit of 1000")
-    if not 1 <= m.iterations <= MAX_ITERATIONS:
-        raise SpecError(f"[sweep] iterations must be >= 1 and <= {MAX_ITERATIONS}, got {m.iterations}")
-    if m.track_every < 1:
-        raise SpecError(f"[sweep] track_every must be >= 1, got {m.track_every}")
-    if m.max_period < 2:
-        raise SpecError(f"[sweep] max_period must be >= 2, got {m.max_period}")
-    tol = m.converge_tol
-    if not (math.isfinite(tol) and 0 <= tol < 1):
-        raise SpecError(f"[sweep] converge_tol must be in [0, 1), got {tol!r}")
-    for scale in scales:
-        for _name, depth, *_rest in architectures:
-            exponent = depth * math.log10(scale)
-            if not -100 <= exponent <= 100:
-                raise SpecError(
-                    f"[sweep] init_scales {scale!r} gives products of size 1e{exponent:.0f} at depth "
-                    f"{depth}: outside float64's safe range (keep init_scale**L within 1e-100 .. 1e100)"
-                )
-    widest = max(max(d) if d else max(w[1], d0, dL) for _n, _L, d0, dL, w, d in architectures)
-    try:  # the tracked traces: loss, GN lambda_max, singular values and balancedness per step size
-        check_allocation(
-            (m.iterations + 1, len(ratios) * (3 + widest + max(a[1] for a in architectures))),
-            what="[sweep] iterations: the training traces",
-        )
-    except ValueError as exc:
-        raise SpecError(str(exc)) from None
-    spec = TrainSpec(
-        name=m.name.strip(),
-        seeds=seeds,
-        architectures=architectures,
-        inits=inits,
-        init_scales=scales,
-        eta_ratios=ratios,
-        iterations=m.iterations,
-        converge_tol=float(tol),
-        track_every=m.track_every,
-        max_period=m.max_period,
         engine=m.engine,
         description=m.description,
         raw=doc,
