@@ -1,4 +1,4 @@
-"""``dmfsharp sweep``, ``sweep-export``, ``sweep-report``: escape experiments at scale on Dask."""
+"""``dmfsharp sweep``, ``sweep-export``, ``sweep-report``, ``study-report``: sweeps on Dask."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``sweep``, ``sweep-export`` and ``sweep-report`` subcommands.
+    """Add the ``sweep``, ``sweep-export``, ``sweep-report`` and ``study-report`` subcommands.
 
     Parameters
     ----------
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """
     p = sub.add_parser(
         "sweep",
-        help="run (or resume) a sweep of escape experiments on Dask distributed",
+        help="run (or resume) a sweep of escape experiments or training runs on Dask distributed",
         description=(
             "Run every task of a TOML sweep spec on a local Dask cluster of processes "
             "(--workers) or on an existing one (--scheduler), storing one row per GD run in "
@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--no-retry-failed",
         action="store_true",
         help="leave tasks stored as failed instead of trying them again",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="run only the spec's first N seeds (a quick reproduction: the shared tasks give the same rows)",
     )
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report/ at the end")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -90,6 +96,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("dir", help="sweep results folder")
     r.set_defaults(func=report_cmd)
 
+    st = sub.add_parser(
+        "study-report",
+        help="a study's summary.csv, figures and meta.json (small, committable) from a sweep",
+        description="Write OUT/summary.csv (one row per group, with a runs column), the study's "
+        "figures and OUT/meta.json (spec hash, dmfsharp version, engine, counts, runs/s per "
+        "worker) from the sweep folder DIR. Other files in OUT (spec, README) are left alone.",
+    )
+    st.add_argument("dir", help="sweep results folder")
+    st.add_argument("--out", required=True, help="study folder, e.g. studies/escape")
+    st.set_defaults(func=study_cmd)
+
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
     """``dmfsharp sweep``: run or resume, print a summary line, write the report.
@@ -116,7 +133,8 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     V.input_file(args.spec, "SPEC")
     V.count(args.workers, "--workers", maximum=1024)
     V.count(args.max_in_flight, "--max-in-flight", maximum=1_000_000)
-    spec = load_spec(args.spec)
+    V.count(args.seeds, "--seeds", maximum=1_000_000)
+    spec = load_spec(args.spec, seeds=args.seeds)
     spec_toml = Path(args.spec).read_text(encoding="utf-8")
     try:
         summary = run_sweep(
@@ -178,6 +196,36 @@ def export_cmd(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CLIError(str(exc)) from None
     print(path)
+    return 0
+
+
+def study_cmd(args: argparse.Namespace) -> int:
+    """``dmfsharp study-report``: write the study's small results into ``--out``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+
+    Raises
+    ------
+    CLIError
+        If an extra the report needs is missing (``main`` prints it as one line and exits
+        with status 2).
+    """
+    from ..sweep.study import write_study
+
+    try:
+        paths = write_study(args.dir, args.out)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    for path in paths:
+        print(path)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Sweeps of escape experiments at scale on Dask distributed (spec, driver, store, report)."""
+"""Sweeps of escape experiments and training runs at scale on Dask (spec, driver, store, reports)."""
 
 from .driver import SweepSummary, run_sweep
 from .export import export_runs, read_runs, read_tasks
@@ -6,11 +6,18 @@ from .report import summary_table, wilson_interval, write_report
 from .schema import load_spec, parse_spec
 from .spec import PAPER_ARCHITECTURES, SpecError, SweepSpec, SweepTask
 from .store import STORE_NAME, ResultStore
+from .study import write_study
 from .task import build_minimizer, recompute_task, run_task
+from .train_spec import TrainSpec, TrainTask
+from .train_task import run_train_task
 
 __all__ = [
     "SweepSpec",
     "SweepTask",
+    "TrainSpec",
+    "TrainTask",
+    "run_train_task",
+    "write_study",
     "SpecError",
     "PAPER_ARCHITECTURES",
     "load_spec",

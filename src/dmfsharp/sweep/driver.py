@@ -28,6 +28,7 @@ from ..progress import Progress
 from .spec import SweepSpec, SweepTask
 from .store import ResultStore
 from .task import run_task
+from .train_spec import TrainSpec, TrainTask
 
 __all__ = ["SweepSummary", "SweepAborted", "run_sweep", "require_distributed", "MISSING_DASK"]
 
@@ -95,7 +96,7 @@ def _close(client, cluster, store) -> None:
     store.close()
 
 
-def _save_points(folder: Path, task: SweepTask, result: dict[str, Any]) -> None:
+def _save_points(folder: Path, task: SweepTask | TrainTask, result: dict[str, Any]) -> None:
     """Write the task's minimizer and final points; set the rows' file columns."""
     import numpy as np
 
@@ -114,7 +115,7 @@ def _save_points(folder: Path, task: SweepTask, result: dict[str, Any]) -> None:
 
 
 def run_sweep(
-    spec: SweepSpec,
+    spec: SweepSpec | TrainSpec,
     out: str | os.PathLike,
     *,
     workers: int | None = None,
@@ -134,8 +135,8 @@ def run_sweep(
 
     Parameters
     ----------
-    spec : SweepSpec
-        The validated sweep.
+    spec : SweepSpec or TrainSpec
+        The validated sweep (escape or ``kind = "train"``).
     out : path
         Results folder; created if missing. Holds ``results.sqlite`` and, with
         ``save_points``, ``points/``. A folder of another spec is refused.
@@ -238,7 +239,7 @@ def run_sweep(
         bar = Progress(spec.num_tasks, f"sweep {spec.name}", stream=progress, initial=skipped)
         prefix = f"dmfsharp-sweep-{spec.fingerprint()}-"
 
-        by_key: dict[str, SweepTask] = {}
+        by_key: dict[str, SweepTask | TrainTask] = {}
         ac = distributed.as_completed()
 
         def submit_one() -> bool:

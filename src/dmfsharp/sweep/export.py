@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 from ..io import atomic_write
-from .store import open_readonly
+from .store import RUN_TABLES, open_readonly, store_kind
 from .task import RUN_COLUMNS
+from .train_task import TRAIN_COLUMNS
 
 __all__ = ["read_runs", "read_tasks", "export_runs", "EXPORT_FORMATS"]
 
@@ -26,7 +27,9 @@ def read_runs(folder: str | os.PathLike, columns: list[str] | None = None):
     """All run rows of ``folder/results.sqlite`` as a pandas DataFrame.
 
     ``columns`` selects a subset (default: all of
-    :data:`dmfsharp.sweep.task.RUN_COLUMNS`).
+    :data:`dmfsharp.sweep.task.RUN_COLUMNS`, or of
+    :data:`dmfsharp.sweep.train_task.TRAIN_COLUMNS` for a ``kind = "train"`` sweep, whose
+    rows come from the ``train_runs`` table).
 
     ``dims`` stays JSON text (``json.loads`` gives ``[d_0, ..., d_L]``);
     ``final_is_stable`` is a nullable boolean and ``escape_iteration`` a nullable
@@ -36,16 +39,24 @@ def read_runs(folder: str | os.PathLike, columns: list[str] | None = None):
     pd = _pandas()
     conn = open_readonly(folder)
     try:
-        cols = list(RUN_COLUMNS) if columns is None else list(columns)
-        unknown = sorted(set(cols) - set(RUN_COLUMNS))
+        table, known = RUN_TABLES[store_kind(conn)]
+        cols = list(known) if columns is None else list(columns)
+        unknown = sorted(set(cols) - set(known))
         if unknown:
             raise ValueError(f"unknown run column(s) {unknown}")
-        df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM runs ORDER BY task_id, run_index", conn)
+        df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM {table} ORDER BY task_id, run_index", conn)
     finally:
         conn.close()
-    if "final_is_stable" in df:
-        df["final_is_stable"] = df["final_is_stable"].astype("boolean")
-    for c in ("escape_iteration", "steps"):
+    for c in (
+        "final_is_stable",
+        "is_flat",
+        "progressive_sharpening",
+        "edge_of_stability",
+        "catapult",
+    ):
+        if c in df:
+            df[c] = df[c].astype("boolean")
+    for c in ("escape_iteration", "steps", "orbit_period", "orbit_rank"):
         if c in df:
             df[c] = df[c].astype("Int64")
     return df
@@ -66,7 +77,8 @@ def _written_by_dmfsharp(path: Path, fmt: str) -> bool:
     try:
         if fmt == "csv":
             with open(path, encoding="utf-8") as fh:
-                return fh.readline().rstrip("\r\n") == ",".join(RUN_COLUMNS)
+                header = fh.readline().rstrip("\r\n")
+                return header in (",".join(RUN_COLUMNS), ",".join(TRAIN_COLUMNS))
         import pyarrow.parquet as pq
 
         meta = pq.read_schema(path).metadata or {}

@@ -20,6 +20,7 @@ from typing import IO
 
 from .spec import task_id_of
 from .task import RUN_COLUMNS
+from .train_task import TRAIN_COLUMNS
 
 __all__ = [
     "LOCK_NAME",
@@ -36,8 +37,12 @@ LOCK_NAME = ".dmfsharp-sweep.lock"
 REPAIR_COMMAND = "dmfsharp sweep SPEC --out {folder} --repair"
 _STATUSES = ("escaped", "returned", "diverged", "undecided")
 _BAD_RUNS = "SELECT DISTINCT task_id FROM runs WHERE status NOT IN (?, ?, ?, ?) OR NOT json_valid(dims)"
+_TRAIN_STATUSES = ("converged", "diverged", "budget")
+_BAD_TRAIN_RUNS = (
+    "SELECT DISTINCT task_id FROM train_runs WHERE status NOT IN (?, ?, ?) OR NOT json_valid(dims)"
+)
 # problems that leave nothing worth keeping in place: the file is moved aside on repair
-_FATAL = ("unreadable", "damaged pages", "table(s)", "runs lacks")
+_FATAL = ("unreadable", "damaged pages", "table(s)", "runs lacks", "train_runs lacks")
 
 
 class StoreDamagedError(ValueError):
@@ -60,12 +65,16 @@ def _intact_tasks(conn: sqlite3.Connection) -> tuple[set[str], list[str], dict[s
     """``(intact done tasks, damaged task ids, run counts of tasks without a done row)``."""
     counts = dict(conn.execute("SELECT task_id, count(*) FROM runs GROUP BY task_id").fetchall())
     bad_runs = {r[0] for r in conn.execute(_BAD_RUNS, _STATUSES)}
+    if _has_train_table(conn):  # stores written before train sweeps have no such table
+        for task_id, n in conn.execute("SELECT task_id, count(*) FROM train_runs GROUP BY task_id"):
+            counts[task_id] = counts.get(task_id, 0) + n
+        bad_runs |= {r[0] for r in conn.execute(_BAD_TRAIN_RUNS, _TRAIN_STATUSES)}
     intact, bad = set(), []
     for task_id, status, params in conn.execute("SELECT task_id, status, params FROM tasks").fetchall():
         try:
             p = json.loads(params)
             ok = task_id_of(p) == task_id
-            expected = len(p.get("step_multipliers") or ()) + len(p.get("etas") or ())
+            expected = sum(len(p.get(k) or ()) for k in ("step_multipliers", "etas", "eta_ratios"))
         except (TypeError, ValueError, AttributeError):
             ok, expected = False, -1
         n = counts.pop(task_id, 0)
@@ -79,6 +88,11 @@ def _intact_tasks(conn: sqlite3.Connection) -> tuple[set[str], list[str], dict[s
         else:
             bad.append(str(task_id))
     return intact, bad, counts
+
+
+def _has_train_table(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'train_runs'").fetchone()
+    return row is not None
 
 
 def check_store(conn: sqlite3.Connection) -> list[str]:
@@ -107,6 +121,10 @@ def check_store(conn: sqlite3.Connection) -> list[str]:
         cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
         if not set(RUN_COLUMNS) <= cols:
             return [f"runs lacks column(s) {sorted(set(RUN_COLUMNS) - cols)}"]
+        if _has_train_table(conn):
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(train_runs)")}
+            if not set(TRAIN_COLUMNS) <= cols:
+                return [f"train_runs lacks column(s) {sorted(set(TRAIN_COLUMNS) - cols)}"]
         problems = []
         if conn.execute("SELECT count(*) FROM spec").fetchone()[0] != 1:
             problems.append("the spec row is missing")
@@ -145,6 +163,8 @@ def repair_store(path: Path, conn: sqlite3.Connection) -> sqlite3.Connection:
     conn.execute("CREATE TEMP TABLE keep (task_id TEXT PRIMARY KEY)")
     conn.executemany("INSERT INTO keep VALUES (?)", [(k,) for k in intact])
     conn.execute("DELETE FROM runs WHERE task_id NOT IN (SELECT task_id FROM keep)")
+    if _has_train_table(conn):
+        conn.execute("DELETE FROM train_runs WHERE task_id NOT IN (SELECT task_id FROM keep)")
     conn.execute("DELETE FROM tasks WHERE status = 'done' AND task_id NOT IN (SELECT task_id FROM keep)")
     conn.execute("COMMIT")
     conn.execute("DROP TABLE temp.keep")

@@ -1,6 +1,7 @@
 """Statistics and figures of a sweep: ``DIR/report/`` with PNGs, a summary table, index.html.
 
-Figures:
+A ``kind = "train"`` sweep gets the figures and table of :mod:`dmfsharp.sweep.train_stats`;
+an escape sweep these figures:
 
 ``escape_probability.png``
     Fraction of runs that escaped (left the minimum and converged elsewhere) and that
@@ -28,6 +29,8 @@ from ..io import atomic_write
 from ..report import render_html
 from ..staging import staged_folder
 from .export import read_runs, read_tasks
+from .figures import MARKERS, categorical_errorbars, log_ticks, save
+from .intervals import wilson_interval
 from .store import open_readonly
 
 __all__ = ["wilson_interval", "summary_table", "write_report", "REPORT_DIR"]
@@ -39,6 +42,7 @@ _REPORT_COLUMNS = [
     "minimizer",
     "step_multiplier",
     "status",
+    "stop_reason",
     "escape_iteration",
     "predicted_escape_iteration",
     "final_edge_ratio",
@@ -46,32 +50,6 @@ _REPORT_COLUMNS = [
     "sharpness_ratio",
 ]
 _MAX_LEVELS = 30
-
-
-def wilson_interval(successes, trials, z: float = 1.959963984540054):
-    """Wilson score interval for a binomial proportion (95% by default).
-
-    Returns ``(low, high)`` arrays; ``(nan, nan)`` where ``trials == 0``.
-
-    Examples
-    --------
-    >>> lo, hi = wilson_interval(0, 10)
-    >>> float(lo), round(float(hi), 4)
-    (0.0, 0.2775)
-    """
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1.0 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        # exact ends at k = 0 and k = n (rounding would put p outside the interval)
-        lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-        hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-        lo = np.where(n > 0, lo, np.nan)
-        hi = np.where(n > 0, hi, np.nan)
-    return lo, hi
 
 
 def _levels(df):
@@ -90,7 +68,9 @@ def summary_table(df):
     """Per depth and step multiplier: counts by status, P(escape) with CI, edge ratio.
 
     Columns: ``depth``, ``step_multiplier``, ``runs``, ``escaped``, ``returned``,
-    ``diverged``, ``undecided``, ``p_escape``, ``p_escape_lo``, ``p_escape_hi``,
+    ``diverged``, ``undecided``, ``escaped_unconverged`` (escaped runs that did not
+    reach a minimum within the budget: their loss never fell below the convergence
+    tolerance), ``p_escape``, ``p_escape_lo``, ``p_escape_hi``,
     ``median_final_edge_ratio`` (escaped runs), ``stable_fraction`` (escaped runs
     whose final point is linearly stable), ``median_escape_time_ratio`` (observed /
     predicted escape iteration).
@@ -116,6 +96,9 @@ def summary_table(df):
                 "returned": int(counts.get("returned", 0)),
                 "diverged": int(counts.get("diverged", 0)),
                 "undecided": int(counts.get("undecided", 0)),
+                "escaped_unconverged": int((esc["stop_reason"] != "converged").sum())
+                if "stop_reason" in esc
+                else None,
                 "p_escape": counts.get("escaped", 0) / n,
                 "p_escape_lo": float(lo),
                 "p_escape_hi": float(hi),
@@ -135,24 +118,23 @@ def _fig_escape(df, path):
     import matplotlib.pyplot as plt
 
     d = df.assign(level=_levels(df))
+    levels = sorted(float(v) for v in d["level"].unique())
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, status, title in ((axes[0], "escaped", "escaped"), (axes[1], "returned", "returned")):
+    for ax, status in ((axes[0], "escaped"), (axes[1], "returned")):
+        groups = []
         for depth, g in d.groupby("depth"):
             hit = (g["status"] == status).astype(int)
             agg = hit.groupby(g["level"]).agg(n="size", k="sum")
-            x = agg.index.to_numpy(float)
-            p = agg["k"] / agg["n"]
             lo, hi = wilson_interval(agg["k"], agg["n"])
-            ax.plot(x, p, "o-", ms=3, label=f"L = {depth}")
-            ax.fill_between(x, lo, hi, alpha=0.2)
-        ax.axvline(1.0, color="k", lw=0.8, ls="--")
-        ax.set_xlabel(r"$\eta\,\lambda_{\max}/2$")
-        ax.set_title(f"fraction of runs {title} (95% Wilson CI)")
+            groups.append((f"L = {depth}", agg.index.to_numpy(float), agg["k"] / agg["n"], lo, hi))
+        categorical_errorbars(ax, levels, groups)
+        ax.set_xlabel(r"$\eta\,\lambda_{\max}/2$ (step sizes run; dashed: the edge 1)")
+        ax.set_title(f"fraction of runs {status} (95% Wilson CI)")
+        ax.set_ylim(-0.05, 1.05)
     axes[0].set_ylabel("fraction of runs")
-    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="depth")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _fig_edge(df, path):
@@ -161,28 +143,29 @@ def _fig_edge(df, path):
     esc = df[df["status"] == "escaped"].dropna(subset=["final_edge_ratio"])
     esc = esc.assign(level=_levels(esc)) if len(esc) else esc
     x = esc["final_edge_ratio"].to_numpy(float)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    unconverged = int(((df["status"] == "escaped") & df["final_edge_ratio"].isna()).sum())
+    fig, ax = plt.subplots(figsize=(7, 4))
     if x.size:
         edges = np.linspace(min(x.min(), 0.0), max(x.max(), 1.0), min(60, max(10, int(np.sqrt(x.size)))) + 1)
         bins = [float(b) for b in edges]
         levels = sorted(esc["level"].unique())
-        if len(levels) <= 6:  # one histogram per step size, stacked
+        if len(levels) <= 10:  # one histogram per step size, stacked
             ax.hist(
                 [esc.loc[esc["level"] == v, "final_edge_ratio"].to_numpy(float) for v in levels],
                 bins=bins,
                 stacked=True,
+                color=[f"C{i}" for i in range(len(levels))],
                 label=[rf"$\eta\lambda_{{\max}}/2$ = {v:g}" for v in levels],
             )
         else:
             ax.hist(x, bins=bins, color="C0")
     ax.axvline(1.0, color="k", lw=0.8, ls="--", label=r"edge $\lambda_{\max} = 2/\eta$")
-    ax.set_xlabel(r"$\lambda_{\max}(\mathrm{final})\,\eta/2$ (escaped runs)")
+    ax.set_xlabel(r"$\lambda_{\max}(\mathrm{final})\,\eta/2$ (escaped runs that reached a minimum)")
     ax.set_ylabel("runs")
-    ax.set_title(f"where GD lands after escaping ({x.size} runs)")
-    ax.legend(fontsize=8)
+    ax.set_title(f"where GD lands after escaping ({x.size} runs; {unconverged} escaped without converging)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _fig_time(df, path):
@@ -190,31 +173,37 @@ def _fig_time(df, path):
 
     d = df.dropna(subset=["escape_iteration", "predicted_escape_iteration"])
     d = d[(d["predicted_escape_iteration"] > 0) & (d["escape_iteration"] > 0)]
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plt.subplots(figsize=(6.5, 5))
     if len(d):
-        sc = ax.scatter(
-            d["predicted_escape_iteration"],
-            d["escape_iteration"],
-            s=6,
-            c=d["step_multiplier"],
-            cmap="viridis",
-            alpha=0.7,
+        levels = sorted(d["step_multiplier"].round(9).unique())
+        for i, v in enumerate(levels):
+            g = d[d["step_multiplier"].round(9) == v]
+            ax.scatter(
+                g["predicted_escape_iteration"],
+                g["escape_iteration"],
+                s=8,
+                marker=MARKERS[i % len(MARKERS)],
+                color=f"C{i % 10}",
+                alpha=0.7,
+                label=rf"$\eta\lambda_{{\max}}/2$ = {v:g} ({len(g)})",
+                rasterized=True,
+            )
+        lim = (
+            float(min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min())) / 1.5,
+            float(max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max())) * 1.5,
         )
-        fig.colorbar(sc, ax=ax, label=r"$\eta\,\lambda_{\max}/2$")
-        lim = [
-            min(d["predicted_escape_iteration"].min(), d["escape_iteration"].min()),
-            max(d["predicted_escape_iteration"].max(), d["escape_iteration"].max()),
-        ]
         ax.plot(lim, lim, "k--", lw=0.8, label="observed = predicted")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("predicted escape iteration")
+        ax.set_xlim(lim)
+        ax.set_ylim(lim)
+        log_ticks(ax)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.set_xlabel("predicted escape iteration (linear theory)")
     ax.set_ylabel("observed escape iteration")
-    ax.set_title(f"escape time ({len(d)} runs)")
+    ax.set_title(f"escape time ({len(d)} runs with both)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _fig_sharpness(df, path):
@@ -250,10 +239,9 @@ def _fig_sharpness(df, path):
     ax.set_xlabel("depth L")
     ax.set_ylabel(r"$\lambda_{\max} / (2L\,\sigma_{\max}(M)^{2-2/L})$")
     ax.set_title("sharpness of starting minima relative to the flat value")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 _FIGURES = {
@@ -277,19 +265,27 @@ def write_report(folder: str | os.PathLike) -> Path:
     finally:
         conn.close()
     name, spec = (row[0], json.loads(row[1])) if row else ("?", {})
-    df = read_runs(folder, columns=_REPORT_COLUMNS)
+    if spec.get("kind", "escape") == "train":
+        from .train_stats import TRAIN_FIGURES, train_summary_table
+
+        df = read_runs(folder)
+        table = train_summary_table(df) if len(df) else None
+        figure_set = TRAIN_FIGURES
+    else:
+        df = read_runs(folder, columns=_REPORT_COLUMNS)
+        table = summary_table(df) if len(df) else None
+        figure_set = _FIGURES
     tasks = read_tasks(folder)
     counts = {
         "done": int((tasks["status"] == "done").sum()),
         "failed": int((tasks["status"] == "failed").sum()),
         "runs": len(df),
     }
-    table = summary_table(df) if len(df) else None
     dest = folder / REPORT_DIR
     with staged_folder(dest, overwrite=True, require_marker=False) as tmp:
         figures = []
         if table is not None:
-            for fname, (fn, title) in _FIGURES.items():
+            for fname, (fn, title) in figure_set.items():
                 fn(df, tmp / fname)
                 figures.append((fname, title))
             with atomic_write(tmp / "summary.csv", "w", encoding="utf-8", newline="") as fh:

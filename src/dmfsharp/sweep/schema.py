@@ -17,8 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from .spec import DEFAULT_ESCAPE_THRESHOLD, SpecError, SweepSpec, paper_architectures
+from .spec_values import listed as _listed
+from .spec_values import positive_value as _positive
+from .spec_values import unique_values as _unique
+from .train_schema import parse_train_values
+from .train_spec import DEFAULT_CONVERGE_TOL, DEFAULT_MAX_PERIOD, DEFAULT_TRACK_EVERY, TrainSpec
 
-__all__ = ["MAX_SPEC_BYTES", "load_spec", "parse_spec"]
+__all__ = ["MAX_SPEC_BYTES", "load_spec", "parse_spec", "ESCAPE_ONLY_KEYS", "TRAIN_ONLY_KEYS"]
+
+#: Keys that only an escape sweep (``kind = "escape"``, the default) takes.
+ESCAPE_ONLY_KEYS = (
+    "minimizers",
+    "radius",
+    "radii",
+    "direction",
+    "step_multipliers",
+    "etas",
+    "scale",
+    "escape_threshold",
+)
+#: Keys that only a train sweep (``kind = "train"``) takes.
+TRAIN_ONLY_KEYS = ("init", "init_scales", "eta_ratios", "converge_tol", "track_every", "max_period")
 
 #: Largest spec file read (a spec is a few lines of TOML).
 MAX_SPEC_BYTES = 1_000_000
@@ -48,10 +67,12 @@ def _model() -> Any:
 
     Minimizer = Literal["random", "flattest"]
     Direction = Literal["top", "random"]
+    Init = Literal["gaussian", "orthogonal", "identity"]
 
     class SweepTable(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
 
+        kind: Literal["escape", "train"] = "escape"
         name: str
         description: str = ""
         seeds: int | list[int]
@@ -71,6 +92,13 @@ def _model() -> Any:
         scale: float = 1.0
         escape_threshold: float = DEFAULT_ESCAPE_THRESHOLD
         engine: Literal["numpy", "numba"] = "numpy"
+        # kind = "train" (dmfsharp.sweep.train_spec)
+        init: Init | list[Init] = "gaussian"
+        init_scales: list[float] = []
+        eta_ratios: list[float] = []
+        converge_tol: float = DEFAULT_CONVERGE_TOL
+        track_every: int = DEFAULT_TRACK_EVERY
+        max_period: int = DEFAULT_MAX_PERIOD
 
     _MODEL = SweepTable
     return _MODEL
@@ -117,24 +145,6 @@ def _given(errors: list) -> Any:
     return next((x["input"] for x in errors if len(x["loc"]) <= 2), errors[0]["input"])
 
 
-def _listed(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _unique(values: list, key: str) -> tuple:
-    if not values:
-        raise SpecError(f"[sweep] {key} must not be empty")
-    if len(set(values)) != len(values):
-        raise SpecError(f"[sweep] {key} has repeated values: {values[:20]}")
-    return tuple(values)
-
-
-def _positive(value: float, key: str) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise SpecError(f"[sweep] {key} must be positive and finite, got {value!r}")
-    return float(value)
-
-
 def _ints(value: Any, key: str, lo: int, hi: int) -> tuple[int, ...]:
     values = _unique(_listed(value), key)
     for v in values:
@@ -157,7 +167,7 @@ def _check_size(dims: tuple[int, ...], key: str) -> None:
         raise SpecError(str(exc)) from None
 
 
-def parse_spec(doc: dict[str, Any]) -> SweepSpec:
+def parse_spec(doc: dict[str, Any]) -> SweepSpec | TrainSpec:
     """Validate a parsed TOML document and return the :class:`SweepSpec`.
 
     Keys and types are checked by a pydantic model, then the values: ranges, eq. 17,
@@ -173,8 +183,9 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
 
     Returns
     -------
-    SweepSpec
-        The validated sweep.
+    SweepSpec or TrainSpec
+        The validated sweep (:class:`~dmfsharp.sweep.train_spec.TrainSpec` for
+        ``kind = "train"``).
 
     Raises
     ------
@@ -214,6 +225,13 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
 
     if not m.name.strip():
         raise SpecError("[sweep] name must be a non-empty string")
+    given = set(m.model_fields_set)
+    foreign = sorted(given & set(ESCAPE_ONLY_KEYS if m.kind == "train" else TRAIN_ONLY_KEYS))
+    if foreign:
+        other = "escape" if m.kind == "train" else "train"
+        raise SpecError(
+            f"[sweep] key(s) {foreign} belong to kind = {other!r} sweeps, and this spec has kind = {m.kind!r}"
+        )
     if isinstance(m.seeds, int):
         if not 1 <= m.seeds <= MAX_SEEDS:
             raise SpecError(
@@ -275,6 +293,8 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     keys = [a[1:] for a in architectures]
     if len(set(keys)) != len(keys):
         raise SpecError("[sweep] the same architecture is listed twice (check architectures and dims)")
+    if m.kind == "train":
+        return parse_train_values(m, seeds, tuple(architectures), doc)
 
     minimizers = _unique(_listed(m.minimizers), "minimizers")
     directions = _unique(_listed(m.direction), "direction")
@@ -345,8 +365,12 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec:
     return spec
 
 
-def load_spec(path: str | Path) -> SweepSpec:
+def load_spec(path: str | Path, *, seeds: int | None = None) -> SweepSpec | TrainSpec:
     """Read and validate a sweep spec from a TOML file.
+
+    ``seeds`` overrides the spec's ``seeds`` with ``0 .. seeds-1`` (a quick reproduction:
+    task ids do not depend on how many seeds a spec has, so the shared tasks give the
+    same rows); it must not exceed the spec's own number of seeds.
 
     Raises
     ------
@@ -374,6 +398,16 @@ def load_spec(path: str | Path) -> SweepSpec:
         doc = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    if seeds is not None:
+        sweep = doc.get("sweep")
+        own = sweep.get("seeds") if isinstance(sweep, dict) else None
+        count = own if isinstance(own, int) else len(own) if isinstance(own, list) else None
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise SpecError(f"--seeds must be a positive integer, got {seeds!r}")
+        if count is not None and seeds > count:
+            raise SpecError(f"--seeds {seeds} is more than the spec's {count} seeds")
+        if isinstance(sweep, dict):
+            sweep["seeds"] = own[:seeds] if isinstance(own, list) else seeds
     try:
         return parse_spec(doc)
     except SpecError as exc:

@@ -1,5 +1,8 @@
 """Sweep specifications: a TOML file describing a grid of escape experiments.
 
+(``kind = "train"`` specs describe grids of training runs instead: see
+:mod:`dmfsharp.sweep.train_spec`. ``kind = "escape"`` is the default.)
+
 A sweep is the Cartesian product of *architectures* (layer dimensions drawn at random
 per seed, as in Appendix D.2, or fixed), *seeds*, *minimizer kinds* (the paper's
 Gaussian recipe or a flattest minimizer of the same target), initialization *radii* and
@@ -49,14 +52,16 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "PAPER_ARCHITECTURES",
     "SpecError",
     "SweepSpec",
     "SweepTask",
+    "canonical_json",
     "paper_architectures",
+    "seed63",
     "task_id_of",
 ]
 
@@ -139,6 +144,8 @@ class SweepTask:
         ``||w_k - w*|| > tau ||w*||``.
     """
 
+    kind: ClassVar[str] = "escape"
+
     task_id: str
     architecture: str
     depth: int
@@ -176,7 +183,7 @@ class SweepTask:
         """
         p = self.params()
         key = {k: p[k] for k in ("architecture", "depth", "d0", "dL", "widths", "dims", "seed", "scale")}
-        return _seed63(key)
+        return seed63(key)
 
     @property
     def engine_seed(self) -> int:
@@ -187,26 +194,30 @@ class SweepTask:
             for k, v in p.items()
             if k not in ("step_multipliers", "etas", "iterations", "escape_threshold", "engine")
         }
-        return _seed63(key)
+        return seed63(key)
 
 
-def _seed63(key: dict[str, Any]) -> int:
-    digest = hashlib.sha256(_canonical(key).encode()).digest()
+def seed63(key: dict[str, Any]) -> int:
+    """63-bit seed from the SHA-256 of the canonical JSON of ``key`` (shared by every task kind)."""
+    digest = hashlib.sha256(canonical_json(key).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def _canonical(obj: Any) -> str:
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, no NaN) that task ids and seeds hash."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def task_id_of(params: dict[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the canonical JSON of a task's parameters."""
-    return hashlib.sha256(_canonical(params).encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep (see the module docstring for the TOML keys)."""
+
+    kind: ClassVar[str] = "escape"
 
     name: str
     seeds: tuple[int, ...]
@@ -274,7 +285,7 @@ class SweepSpec:
 
     def fingerprint(self) -> str:
         """Hash of the normalized spec: a results folder belongs to one fingerprint."""
-        return hashlib.sha256(_canonical(self.to_dict()).encode()).hexdigest()[:16]
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:16]
 
     def tasks(self) -> Iterator[SweepTask]:
         """Enumerate the tasks lazily (constant memory for any sweep size)."""

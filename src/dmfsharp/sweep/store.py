@@ -11,8 +11,11 @@ task either fully recorded or absent. ``runs`` has the primary key
     One row per attempted task: ``status`` (``done`` or ``failed``), its parameters
     (JSON), the error of a failed task, elapsed seconds, attempts.
 ``runs``
-    One row per GD run (step size) of a done task; columns as
+    One row per GD run (step size) of a done escape task; columns as
     :data:`dmfsharp.sweep.task.RUN_COLUMNS`.
+``train_runs``
+    One row per training run (step size) of a done ``kind = "train"`` task; columns as
+    :data:`dmfsharp.sweep.train_task.TRAIN_COLUMNS`, primary key ``(task_id, run_index)``.
 
 Files: ``results.sqlite`` is the store. While a driver runs, SQLite keeps the latest
 commits in ``results.sqlite-wal`` (with ``results.sqlite-shm``) and the driver holds the
@@ -37,8 +40,10 @@ from typing import Any
 from .integrity import acquire_lock, check_store, damaged, repair_store
 from .spec import SweepSpec, SweepTask
 from .task import RUN_COLUMNS
+from .train_spec import TrainSpec, TrainTask
+from .train_task import TRAIN_COLUMNS
 
-__all__ = ["CHECKPOINT_EVERY", "ResultStore", "STORE_NAME", "open_readonly"]
+__all__ = ["CHECKPOINT_EVERY", "RUN_TABLES", "ResultStore", "STORE_NAME", "open_readonly", "store_kind"]
 
 STORE_NAME = "results.sqlite"
 #: Tasks stored between two checkpoints of the write-ahead log into ``results.sqlite``.
@@ -67,6 +72,35 @@ _RUN_TYPES = {
     "final_file": "TEXT",
 }
 
+_TRAIN_TYPES = {
+    "task_id": "TEXT NOT NULL",
+    "run_index": "INTEGER NOT NULL",
+    "sweep": "TEXT",
+    "architecture": "TEXT",
+    "seed": "INTEGER",
+    "target_seed": "INTEGER",
+    "init_seed": "INTEGER",
+    "dims": "TEXT",
+    "depth": "INTEGER",
+    "num_params": "INTEGER",
+    "init": "TEXT",
+    "iterations": "INTEGER",
+    "steps": "INTEGER",
+    "status": "TEXT NOT NULL",
+    "is_flat": "INTEGER",
+    "final_is_stable": "INTEGER",
+    "orbit_period": "INTEGER",
+    "orbit_rank": "INTEGER",
+    "progressive_sharpening": "INTEGER",
+    "edge_of_stability": "INTEGER",
+    "catapult": "INTEGER",
+    "minimum_file": "TEXT",
+    "final_file": "TEXT",
+}
+
+#: The run table of each task kind and its columns.
+RUN_TABLES = {"escape": ("runs", RUN_COLUMNS), "train": ("train_runs", TRAIN_COLUMNS)}
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS spec (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -88,6 +122,11 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE TABLE IF NOT EXISTS runs (
     {", ".join(f"{c} {_RUN_TYPES.get(c, 'REAL')}" for c in RUN_COLUMNS)},
+    PRIMARY KEY (task_id, run_index),
+    FOREIGN KEY (task_id) REFERENCES tasks (task_id)
+);
+CREATE TABLE IF NOT EXISTS train_runs (
+    {", ".join(f"{c} {_TRAIN_TYPES.get(c, 'REAL')}" for c in TRAIN_COLUMNS)},
     PRIMARY KEY (task_id, run_index),
     FOREIGN KEY (task_id) REFERENCES tasks (task_id)
 );
@@ -122,6 +161,12 @@ def open_readonly(folder: str | os.PathLike) -> sqlite3.Connection:
     return conn
 
 
+def store_kind(conn: sqlite3.Connection) -> str:
+    """The task kind of an open store's spec: ``"escape"`` or ``"train"``."""
+    row = conn.execute("SELECT spec_json FROM spec").fetchone()
+    return "escape" if row is None else str(json.loads(row[0]).get("kind", "escape"))
+
+
 class ResultStore:
     """The driver's handle on ``DIR/results.sqlite`` (see the module docstring).
 
@@ -133,7 +178,7 @@ class ResultStore:
     def __init__(
         self,
         folder: str | os.PathLike,
-        spec: SweepSpec,
+        spec: SweepSpec | TrainSpec,
         *,
         spec_toml: str | None = None,
         repair: bool = False,
@@ -251,15 +296,19 @@ class ResultStore:
         done, failed = self.conn.execute(
             "SELECT coalesce(sum(status = 'done'), 0), coalesce(sum(status = 'failed'), 0) FROM tasks"
         ).fetchone()
-        runs = self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+        runs = sum(
+            self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table, _ in RUN_TABLES.values()
+        )
         return {"done": int(done), "failed": int(failed), "runs": int(runs)}
 
     # -- writes
 
-    def record_done(self, task: SweepTask, rows: list[dict[str, Any]], elapsed: float) -> None:
-        """Store a finished task and all its runs in one transaction."""
-        cols = ", ".join(RUN_COLUMNS)
-        marks = ", ".join("?" for _ in RUN_COLUMNS)
+    def record_done(self, task: SweepTask | TrainTask, rows: list[dict[str, Any]], elapsed: float) -> None:
+        """Store a finished task and all its runs (in its kind's table) in one transaction."""
+        table, columns = RUN_TABLES[task.kind]
+        cols = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
         with self._transaction():
             prev = self.conn.execute(
                 "SELECT status, attempts FROM tasks WHERE task_id = ?", (task.task_id,)
@@ -277,12 +326,12 @@ class ResultStore:
                 ),
             )
             self.conn.executemany(
-                f"INSERT INTO runs ({cols}) VALUES ({marks})",
-                [tuple(_sql(r.get(c)) for c in RUN_COLUMNS) for r in rows],
+                f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+                [tuple(_sql(r.get(c)) for c in columns) for r in rows],
             )
         self._committed()
 
-    def record_failed(self, task: SweepTask, error: str) -> None:
+    def record_failed(self, task: SweepTask | TrainTask, error: str) -> None:
         """Store a task that raised (no runs); a later success replaces it."""
         with self._transaction():
             prev = self.conn.execute(

@@ -19,6 +19,8 @@ from ..dynamics import escape_experiment
 from ..flatness import flat_sharpness
 from ..minima import flattest_minimizer, random_dims, random_minimizer
 from .spec import SweepTask
+from .train_spec import TrainTask
+from .train_task import run_train_task
 
 __all__ = ["build_minimizer", "run_task", "recompute_task", "task_from_params", "RUN_COLUMNS"]
 
@@ -89,8 +91,12 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -> dict[str, Any]:
+def run_task(task: SweepTask | TrainTask, sweep_name: str = "", save_points: bool = False) -> dict[str, Any]:
     """Run one task; return its rows and, with ``save_points``, the factor arrays.
+
+    A :class:`~dmfsharp.sweep.train_spec.TrainTask` goes to
+    :func:`dmfsharp.sweep.train_task.run_train_task`; the rest of this docstring is about
+    escape tasks.
 
     Returns
     -------
@@ -99,6 +105,8 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
         the file columns, which the driver fills), ``minimum`` and ``finals`` (lists of
         arrays ``W1 ... WL``, or None; only with ``save_points``), ``elapsed`` (s).
     """
+    if isinstance(task, TrainTask):
+        return run_train_task(task, sweep_name, save_points)
     t0 = time.perf_counter()
     chain, target = build_minimizer(task)
     common = dict(
@@ -177,8 +185,10 @@ def run_task(task: SweepTask, sweep_name: str = "", save_points: bool = False) -
     }
 
 
-def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask:
-    """Rebuild a :class:`SweepTask` from its stored parameters (``tasks.params``).
+def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask | TrainTask:
+    """Rebuild a task from its stored parameters (``tasks.params``).
+
+    ``kind = "train"`` gives a :class:`~dmfsharp.sweep.train_spec.TrainTask`.
 
     Raises ``ValueError`` if the parameters do not hash to ``task_id``.
     """
@@ -187,9 +197,11 @@ def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask:
     if task_id_of(params) != task_id:
         raise ValueError(f"stored parameters do not match task id {task_id}")
     p = dict(params)
-    for key in ("widths", "dims", "step_multipliers", "etas"):
+    for key in ("widths", "dims", "step_multipliers", "etas", "eta_ratios"):
         if p.get(key) is not None:
             p[key] = tuple(p[key])
+    if p.pop("kind", "escape") == "train":
+        return TrainTask(task_id=task_id, **p)
     return SweepTask(task_id=task_id, **p)
 
 
