@@ -9,6 +9,7 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 
 from importlib import metadata as _metadata
 
+from .version import source_version as _source_version
 from .chain import FactorChain, as_chain
 from .diagnostics import Diagnosis, diagnose
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
@@ -63,8 +64,8 @@ from .torch_interop import from_torch, load_torch_factors
 
 try:
     __version__ = _metadata.version("dmfsharp")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+except _metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = _source_version()
 
 __all__ = [
     # the factor chain
