@@ -13,7 +13,7 @@ from .chain import FactorChain, as_chain
 from .diagnostics import Diagnosis, diagnose
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .dynamics.train import TrainResult, TrainRun, train
-from .errors import FactorError, FactorFileError, NotAMinimumError
+from .errors import FactorError, FactorFileError, NotAMinimumError, WeightDecayTieWarning
 from .exact import (
     hessian_spectrum,
     hessian_trace,
@@ -59,6 +59,14 @@ from .numeric import EigenResult, numerical_sharpness
 from .objective import NORMALIZATIONS, Objective, make_objective
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
+from .regularized import (
+    local_minimum_limit,
+    regularized_minimizer,
+    regularized_minimum_spectrum,
+    scalar_minimizer,
+    scalar_threshold,
+    weight_decay_threshold,
+)
 from .torch_interop import from_torch, load_torch_factors
 
 try:
@@ -74,6 +82,7 @@ __all__ = [
     "FactorError",
     "FactorFileError",
     "NotAMinimumError",
+    "WeightDecayTieWarning",
     # closed forms at a global minimum
     "sharpness",
     "hessian_trace",
@@ -100,6 +109,13 @@ __all__ = [
     "NORMALIZATIONS",
     "Objective",
     "make_objective",
+    # weight decay (weight_decay= keyword throughout; issue 15)
+    "regularized_minimizer",
+    "weight_decay_threshold",
+    "local_minimum_limit",
+    "regularized_minimum_spectrum",
+    "scalar_minimizer",
+    "scalar_threshold",
     # numerical references
     "numerical_sharpness",
     "EigenResult",
