@@ -547,3 +547,48 @@ def test_bad_weight_decay_is_refused_everywhere():
             call(w, target=np.eye(2), weight_decay=-1.0)
     with pytest.raises(ValueError, match="method"):
         sharpness(w, target=np.eye(2), weight_decay=0.1, method="theorem4")
+
+
+@pytest.mark.parametrize(
+    ("dims", "engine"), [((3, 4, 2), "numpy"), ((1, 2, 3, 1), "numpy"), ((2, 3, 2, 2), "numba")]
+)
+def test_gd_engines_follow_torch_sgd_with_weight_decay(dims, engine):
+    torch = pytest.importorskip("torch")
+    if engine == "numba":
+        pytest.importorskip("numba")
+    from dmfsharp import gradient_descent
+
+    rng = np.random.default_rng(11)
+    mu, lr, steps = 0.23, 0.02, 40
+    m = rng.standard_normal((dims[-1], dims[0]))
+    ws = [0.7 * rng.standard_normal((dims[i], dims[i - 1])) for i in range(1, len(dims))]
+    params = [torch.tensor(w, requires_grad=True) for w in ws]
+    opt = torch.optim.SGD(params, lr=lr, weight_decay=2 * mu)  # PyTorch adds wd * W
+    for _ in range(steps):
+        opt.zero_grad()
+        p = params[0]
+        for w in params[1:]:
+            p = w @ p
+        ((torch.tensor(m) - p) ** 2).sum().backward()
+        opt.step()
+    ref = np.concatenate([p.detach().numpy().ravel() for p in params])
+    tr = gradient_descent(ws, [lr], target=m, iterations=steps, engine=engine, weight_decay=mu)
+    np.testing.assert_allclose(tr.final[0], ref, rtol=0, atol=1e-12 * max(1.0, np.abs(ref).max()))
+
+
+def test_escape_at_a_regularized_minimum_uses_the_sharpness_of_l_mu():
+    from dmfsharp import escape_experiment
+
+    m, mu = np.diag([3.0, 1.0]), 0.3
+    chain = regularized_minimizer(m, (2, 3, 3, 2), weight_decay=mu, seed=0)
+    lam = np.linalg.eigvalsh(autograd(chain, m, mu)[1])[-1]
+    res = escape_experiment(
+        chain, target=m, weight_decay=mu, step_multipliers=(0.9, 1.1), iterations=400, engine="numpy"
+    )
+    assert abs(res.lambda_max - lam) <= 1e-10 * lam
+    stay, go = res.runs
+    assert (stay.status, go.status) == ("returned", "escaped")
+    assert abs(go.escape_iteration - go.predicted_escape_iteration) <= 3
+    assert stay.final_is_stable and abs(stay.final_lambda_max - lam) <= 1e-10 * lam
+    with pytest.raises(NotAMinimumError):
+        escape_experiment(chain, target=m, weight_decay=2 * mu, iterations=10, engine="numpy")
