@@ -592,3 +592,40 @@ def test_escape_at_a_regularized_minimum_uses_the_sharpness_of_l_mu():
     assert stay.final_is_stable and abs(stay.final_lambda_max - lam) <= 1e-10 * lam
     with pytest.raises(NotAMinimumError):
         escape_experiment(chain, target=m, weight_decay=2 * mu, iterations=10, engine="numpy")
+
+
+def test_train_with_weight_decay_lands_on_the_regularized_minimizer():
+    from dmfsharp import train
+
+    m, mu, dims = np.diag([2.0, 1.0]), 0.1, (2, 3, 2)
+    res = train(
+        dims, target=m, init_scale=0.5, etas=(0.05,), iterations=1500, weight_decay=mu, engine="numpy"
+    )
+    spec = regularized_minimum_spectrum(m, dims, weight_decay=mu)
+    assert res.eta_crit == pytest.approx(2.0 / spec[-1], rel=1e-12)
+    run = res.runs[0]
+    assert run.status == "converged"
+    best = loss(regularized_minimizer(m, dims, weight_decay=mu), target=m, weight_decay=mu)
+    assert loss(run.final_factors, target=m, weight_decay=mu) == pytest.approx(best, rel=1e-9)
+    h = autograd(run.final_factors, m, mu)[1]
+    assert abs(run.final_lambda_max - np.linalg.eigvalsh(h)[-1]) <= 1e-9 * spec[-1]
+
+
+def test_cli_weight_decay_options(tmp_path, capsys):
+    import json
+
+    from dmfsharp.cli import main
+
+    args = ["escape", "--preset", "wd-escape", "--iterations", "120", "--no-figures", "--engine", "numpy"]
+    assert main([*args, "--out", str(tmp_path / "e")]) == 0
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert summary["weight_decay"] == 0.05 and summary["runs"][1]["status"] == "escaped"
+    m = np.asarray(np.load(tmp_path / "e" / "minimum.npz")["M"])
+    chain = regularized_minimizer(m, (2, 3, 3, 2), weight_decay=0.05, seed=0)
+    assert summary["lambda_max"] == pytest.approx(
+        np.linalg.eigvalsh(autograd(chain, m, 0.05)[1])[-1], rel=1e-10
+    )
+    assert main(["train", "--dims", "2,3,2", "--weight-decay", "0.1", "--etas", "0.05", "--iterations", "20",
+                 "--no-figures", "--engine", "numpy", "--out", str(tmp_path / "t")]) == 0  # fmt: skip
+    assert main(["train", "--dims", "2,3,2", "--weight-decay", "-1", "--out", str(tmp_path / "u")]) == 2
+    assert "--weight-decay" in capsys.readouterr().err
