@@ -159,6 +159,8 @@ class EscapePreset:
     def to_dict(self) -> dict:
         """The configuration as plain JSON types, with ``depth`` and ``num_params``."""
         d = dataclasses.asdict(self)
+        if not self.weight_decay:  # the paper's presets keep their configuration unchanged
+            del d["weight_decay"]
         d["dims"] = list(self.dims)
         d["step_multipliers"] = list(self.step_multipliers)
         d["depth"] = self.depth

@@ -57,8 +57,8 @@ def summary_dict(result, config: dict) -> dict:
         "minimum_norm": float(np.linalg.norm(result.minimum.flatten())),
         "minimum_file": "minimum.npz",
         "engine": getattr(result, "engine", "numpy"),
-        "weight_decay": getattr(result, "weight_decay", 0.0),
         "runs": runs,
+        **({"weight_decay": result.weight_decay} if getattr(result, "weight_decay", 0.0) else {}),
     }
 
 

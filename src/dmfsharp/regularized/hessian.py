@@ -66,8 +66,12 @@ __all__ = [
 #: Routes accepted by :func:`regularized_top` (``sharpness(..., weight_decay=, method=)``).
 REGULARIZED_SHARPNESS_METHODS = ("auto", "scalar", "dense", "lanczos")
 
-#: Largest ``N`` for which ``method="auto"`` uses the dense Hessian.
-DENSE_MAX_PARAMS = 1500
+#: Largest ``N`` for which ``method="auto"`` uses the dense Hessian (Lanczos above, dense as
+#: its fallback up to 6000).
+DENSE_MAX_PARAMS = 600
+
+#: Relative agreement with the global minimizer for ``method="auto"`` to take the block spectrum.
+BLOCKS_RTOL = 1e-12
 
 #: Relative agreement of the value and the singular values of ``P`` with the global minimizer's.
 GLOBAL_RTOL = 1e-9
@@ -167,7 +171,10 @@ def regularized_top(obj: Objective, method: str = "auto", *, seed: int | None = 
     ``"scalar"``, the closed form (``d_0 = d_L = 1``, eq. 15, ``mu > 0``); ``"dense"``,
     ``eigh`` of the dense Hessian; ``"lanczos"``, certified block Lanczos at machine
     precision, accepted only if ``||H v - lambda v|| <= 1e-11 max(1, |lambda|)``.
-    ``"auto"``: scalar where it applies, dense for ``N <= 1500``, else Lanczos.
+    ``"auto"``: scalar where it applies; the exact block spectrum
+    (:func:`regularized_minimum_spectrum`) at a global minimizer confirmed to ``1e-12``
+    (:func:`is_regularized_global_minimizer`); else dense for ``N <= 600`` and Lanczos above
+    (dense again if Lanczos misses its bound and ``N <= 6000``).
 
     Raises
     ------
@@ -185,9 +192,13 @@ def regularized_top(obj: Objective, method: str = "auto", *, seed: int | None = 
         raise ValueError(
             f"method='scalar' needs d_0 = d_L = 1, eq. 15 and weight_decay > 0, got dims {chain.dims}"
         )
-    if method == "auto":
+    auto = method == "auto"
+    if auto:
         if _scalar_applies(obj):
             method = "scalar"
+        elif is_regularized_global_minimizer(obj, rtol=BLOCKS_RTOL):
+            assert obj.target is not None
+            return float(regularized_minimum_spectrum(obj.target, chain.dims, weight_decay=mu)[-1])
         else:
             method = "dense" if chain.num_params <= DENSE_MAX_PARAMS else "lanczos"
     if method == "scalar":
@@ -199,6 +210,8 @@ def regularized_top(obj: Objective, method: str = "auto", *, seed: int | None = 
         return numerical_sharpness(chain, method="dense", **kw).value
     res = numerical_sharpness(chain, method="lanczos", tol=0.0, seed=seed, **kw)
     bound = 1e-11 * max(1.0, abs(res.value))
+    if res.residual_norm > bound and auto and chain.num_params <= 6000:
+        return numerical_sharpness(chain, method="dense", **kw).value
     if res.residual_norm > bound:
         raise ConvergenceError(
             f"Lanczos did not reach ||H v - lambda v|| <= {bound:.1e} (got {res.residual_norm:.1e}); "
@@ -219,21 +232,21 @@ def _global_minimum_value(obj: Objective) -> tuple[float, np.ndarray]:
     return value, s**L
 
 
-def is_regularized_global_minimizer(obj: Objective) -> bool:
+def is_regularized_global_minimizer(obj: Objective, rtol: float = GLOBAL_RTOL) -> bool:
     """Whether ``obj``'s point is a critical point of ``L_mu`` with the global minimum's value and ``P``.
 
     Eq. 15 only (the reduction to the scalar problems needs ``Sigma_x = I``), ``mu > 0``: the
     value of ``L_mu`` and the singular values of ``P`` agree with those of
-    :func:`dmfsharp.regularized_minimizer` to ``GLOBAL_RTOL`` and the gradient vanishes
+    :func:`dmfsharp.regularized_minimizer` to ``rtol`` and the gradient vanishes
     (:func:`dmfsharp.minimum.stationarity`).
     """
     if not (obj.is_identity and obj.target is not None and obj.weight_decay > 0):
         return False
     value, p_sv = _global_minimum_value(obj)
-    if abs(objective_loss(obj) - value) > GLOBAL_RTOL * max(value, float(np.vdot(obj.target, obj.target))):
+    if abs(objective_loss(obj) - value) > rtol * max(value, float(np.vdot(obj.target, obj.target))):
         return False
     sv = np.linalg.svd(obj.chain.product, compute_uv=False)[: p_sv.size]
-    if np.max(np.abs(sv - p_sv), initial=0.0) > GLOBAL_RTOL * max(float(np.max(sv, initial=0.0)), 1e-300):
+    if np.max(np.abs(sv - p_sv), initial=0.0) > rtol * max(float(np.max(sv, initial=0.0)), 1e-300):
         return False
     try:
         require_critical(obj, "is_regularized_global_minimizer")
