@@ -9,12 +9,11 @@ Factors are passed W_1 first, ``W_i`` of shape ``(d_i, d_{i-1})``.
 
 from importlib import metadata as _metadata
 
-from .version import source_version as _source_version
 from .chain import FactorChain, as_chain
 from .diagnostics import Diagnosis, diagnose
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .dynamics.train import TrainResult, TrainRun, train
-from .errors import FactorError, FactorFileError, NotAMinimumError
+from .errors import FactorError, FactorFileError, NotAMinimumError, WeightDecayTieWarning
 from .exact import (
     hessian_spectrum,
     hessian_trace,
@@ -60,7 +59,16 @@ from .numeric import EigenResult, numerical_eigenvalues, numerical_sharpness
 from .objective import NORMALIZATIONS, Objective, make_objective
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
+from .regularized import (
+    local_minimum_limit,
+    regularized_minimizer,
+    regularized_minimum_spectrum,
+    scalar_minimizer,
+    scalar_threshold,
+    weight_decay_threshold,
+)
 from .torch_interop import from_torch, load_torch_factors
+from .version import source_version as _source_version
 
 try:
     __version__ = _metadata.version("dmfsharp")
@@ -75,6 +83,7 @@ __all__ = [
     "FactorError",
     "FactorFileError",
     "NotAMinimumError",
+    "WeightDecayTieWarning",
     # closed forms at a global minimum
     "sharpness",
     "hessian_trace",
@@ -101,6 +110,13 @@ __all__ = [
     "NORMALIZATIONS",
     "Objective",
     "make_objective",
+    # weight decay (weight_decay= keyword throughout; issue 15)
+    "regularized_minimizer",
+    "weight_decay_threshold",
+    "local_minimum_limit",
+    "regularized_minimum_spectrum",
+    "scalar_minimizer",
+    "scalar_threshold",
     # numerical references
     "numerical_sharpness",
     "numerical_eigenvalues",
