@@ -247,6 +247,16 @@ def check_normalization(normalization: Any, *, has_data: bool, has_covariance: b
     return norm
 
 
+def sample_scale(normalization: str, n: int, d_out: int) -> float:
+    """Return ``c`` of the loss on ``n`` samples with ``d_out = d_L`` outputs.
+
+    ``1``, ``1/n``, ``1/(2n)`` and ``1/(n d_L)`` for ``"sum"``, ``"mean"``, ``"half_mean"``
+    and ``"torch-mean"`` (``torch.nn.MSELoss(reduction="mean")``); ``normalization`` must
+    already be checked by :func:`check_normalization`.
+    """
+    return {"sum": 1.0, "mean": 1.0 / n, "half_mean": 0.5 / n, "torch-mean": 1.0 / (n * d_out)}[normalization]
+
+
 def check_samples(chain: FactorChain, data: Any) -> np.ndarray:
     """Validate samples ``X`` of shape ``(d_0, n)`` (a 1-D array when ``d_0 = 1``)."""
     d0 = chain.dims[0]
@@ -368,7 +378,7 @@ def make_objective(
         x = check_samples(chain, data)
         n = x.shape[1]
         dl = chain.dims[-1]
-        scale = {"sum": 1.0, "mean": 1.0 / n, "half_mean": 0.5 / n, "torch-mean": 1.0 / (n * dl)}[norm]
+        scale = sample_scale(norm, n, dl)
         gram = x @ x.T
         gram = 0.5 * (gram + gram.T)
         factor = x if n <= chain.dims[0] else _factor_of(gram)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..objective import NORMALIZATIONS
 from . import CLIError
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--target", metavar="FILE", help="M as .npy, or .npz with array 'M' (default: seeded Gaussian)"
     )
     p.add_argument("--data", metavar="FILE", help=".npz with arrays 'X' (d_0 x n) and 'Y' (d_L x n)")
-    p.add_argument("--normalization", choices=("sum", "mean", "half_mean"), help="data loss scale c")
+    p.add_argument(
+        "--normalization", choices=NORMALIZATIONS, help="data loss scale c (torch-mean: MSELoss mean)"
+    )
     p.add_argument("--iterations", type=int, help="GD steps per run (default 10000)")
     p.add_argument("--seed", type=int, help="seed of the target and the initialization (default 0)")
     p.add_argument(

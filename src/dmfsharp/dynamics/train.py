@@ -61,6 +61,7 @@ from ..errors import NotAMinimumError
 from ..exact import sharpness
 from ..flatness import flat_sharpness
 from ..gauss_newton import gauss_newton_sharpness
+from ..objective import check_normalization, sample_scale
 from ..regularized import regularized_minimum_spectrum
 from ..s_arrays import gauss_newton_top_batch, gauss_newton_top_of_arrays
 from ..validate import check_weight_decay
@@ -72,10 +73,7 @@ from .loop import DIVERGENCE_FACTOR, run_loop
 from .tracking import HessianTracker, run_factors
 from .train_results import TrainResult, TrainRun
 
-__all__ = ["train", "TrainResult", "TrainRun", "SampleTracker", "NORMALIZATION_SCALES"]
-
-#: ``c`` of the data loss per normalization (``n`` samples).
-NORMALIZATION_SCALES = {"sum": lambda n: 1.0, "mean": lambda n: 1.0 / n, "half_mean": lambda n: 0.5 / n}
+__all__ = ["train", "TrainResult", "TrainRun", "SampleTracker"]
 
 
 @dataclass(eq=False)
@@ -178,10 +176,8 @@ def _data_setup(dims, data, target, normalization):
         raise ValueError(
             f"target Y must be finite of shape (d_L, n) = ({dims[-1]}, {x.shape[1]}), got {y.shape}"
         )
-    norm = normalization or "sum"
-    if norm not in NORMALIZATION_SCALES:
-        raise ValueError(f"normalization must be one of {tuple(NORMALIZATION_SCALES)}, got {normalization!r}")
-    c = NORMALIZATION_SCALES[norm](x.shape[1])
+    norm = check_normalization(normalization, has_data=True, has_covariance=False)
+    c = sample_scale(norm, x.shape[1], dims[-1])
     coef, *_ = np.linalg.lstsq(x.T, y.T, rcond=None)  # least squares P* (rows of P*^T)
     floor = c * float(np.sum((y - coef.T @ x) ** 2))
     gram = c * (x @ x.T)
@@ -228,7 +224,7 @@ def train(
         from ``numpy.random.default_rng(seed)``.
     data : array_like, optional
         Samples ``X`` of shape ``(d_0, n)``; the loss is ``c ||Y - P X||_F^2``.
-    normalization : {"sum", "mean", "half_mean"}, optional
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
         ``c = 1``, ``1/n`` or ``1/(2n)`` with data (default ``"sum"``).
     etas, eta_ratios : sequence of float
         Absolute step sizes, or step sizes in units of ``eta_crit`` (exactly one).
