@@ -47,7 +47,7 @@ def hessian(factors, **kw):
     """Dense autograd Hessian of the loss (see :func:`data_loss_fn`) at ``factors``."""
     shapes = [tuple(np.shape(w)) for w in factors]
     f = data_loss_fn(shapes, **kw)
-    return torch.autograd.functional.hessian(f, flat(factors)).numpy()
+    return torch.autograd.functional.hessian(f, flat(factors), vectorize=True).numpy()
 
 
 def gradient(factors, **kw):
