@@ -177,7 +177,7 @@ def rng():
     return np.random.default_rng(12345)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def torch_ref():
     """The autograd reference module (skips the test when PyTorch is missing)."""
     pytest.importorskip("torch", reason="the autograd reference needs PyTorch (extra 'torch')")
@@ -197,3 +197,8 @@ def cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+def rel(a, b) -> float:
+    """Relative error ``|a - b| / |b|`` (``b = 0`` compares absolutely against 1e-300)."""
+    return abs(float(a) - float(b)) / max(abs(float(b)), 1e-300)
