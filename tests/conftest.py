@@ -97,6 +97,9 @@ def has_module(name: str) -> bool:
 
 
 HAS_TORCH = has_module("torch")
+
+# autodiff_reference imports torch at module level; --doctest-modules would import it
+collect_ignore = [] if HAS_TORCH else ["autodiff_reference.py"]
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="the autograd reference needs PyTorch (extra 'torch')")
 
 
