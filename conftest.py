@@ -38,6 +38,7 @@ collect_ignore = ["src/dmfsharp/dynamics/numba_kernel.py"] if _missing("numba") 
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skip each doctest whose examples import an optional extra that is not installed."""
     for item in items:
         dtest = getattr(item, "dtest", None)
         if dtest is None:
