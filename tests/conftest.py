@@ -103,6 +103,14 @@ collect_ignore = [] if HAS_TORCH else ["autodiff_reference.py"]
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="the autograd reference needs PyTorch (extra 'torch')")
 
 
+# the three shapes of the GD tests: depth 2, deep scalar (d_0 = d_L = 1), deep matrix
+GD_CASES = {
+    "depth2": (3, 4, 2),
+    "deep_scalar": (1, 3, 2, 4, 1),
+    "deep_matrix": (2, 3, 4, 3, 2),
+}
+
+
 def gaussian_factors(dims: Sequence[int], seed=0, *, scale: float = 1.0) -> list[np.ndarray]:
     """Factors ``W_i`` of shape ``(d_i, d_{i-1})`` with i.i.d. ``N(0, scale^2)`` entries."""
     rng = np.random.default_rng(seed)
