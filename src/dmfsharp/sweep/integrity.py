@@ -77,7 +77,7 @@ def _intact_tasks(conn: sqlite3.Connection) -> tuple[set[str], list[str], dict[s
     for table in ("runs", "train_runs") if _has_train_table(conn) else ("runs",):
         if "weight_decay" not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
             continue  # written before weight-decay sweeps: every row has mu = 0
-        for task_id, mu in conn.execute(f"SELECT DISTINCT task_id, weight_decay FROM {table}"):
+        for task_id, mu in conn.execute(f"SELECT DISTINCT task_id, coalesce(weight_decay, 0.0) FROM {table}"):
             mus.setdefault(task_id, set()).add(mu)
     intact, bad = set(), []
     for task_id, status, params in conn.execute("SELECT task_id, status, params FROM tasks").fetchall():
