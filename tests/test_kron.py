@@ -89,7 +89,10 @@ def test_rank_one_start_is_the_top_eigenvector_for_depth_two():
 
 
 @pytest.mark.parametrize("want_vector", [False, True])
-@pytest.mark.parametrize("dims", [(20, 15, 12, 18), (30, 12, 9, 11, 20), (17, 40, 40, 40, 23)])
+@pytest.mark.parametrize(
+    "dims",
+    [(20, 15, 12, 18), (30, 12, 9, 11, 20), pytest.param((17, 40, 40, 40, 23), marks=pytest.mark.slow)],
+)
 def test_lanczos_top_matches_dense_eigh(dims, want_vector):
     chain = _chain(dims, seed=1)
     ks = _ks(_grams(chain))
@@ -104,6 +107,7 @@ def test_lanczos_top_matches_dense_eigh(dims, want_vector):
         assert np.linalg.norm(s @ x - res.values[0] * x) <= 1e-10 * res.values[0]
 
 
+@pytest.mark.slow
 def test_lanczos_top_with_a_repeated_top_eigenvalue():
     # a diagonal PSD matrix whose top eigenvalue has multiplicity 3 and a tight cluster below
     d = np.concatenate([[5.0, 5.0, 5.0, 5.0 - 1e-7], np.linspace(0.0, 4.0, 300)])

@@ -16,7 +16,9 @@ def point(seed, dims, at_minimum):
 
 
 @pytest.mark.parametrize("at_minimum", [True, False])
-@pytest.mark.parametrize("dims", [(6, 10, 8, 5), (4, 12, 12, 12, 3), (8, 20, 6)])
+@pytest.mark.parametrize(
+    "dims", [(6, 10, 8, 5), pytest.param((4, 12, 12, 12, 3), marks=pytest.mark.slow), (8, 20, 6)]
+)
 def test_lanczos_and_power_against_dense(dims, at_minimum):
     chain, m = point(0, dims, at_minimum)
     n = chain.num_params

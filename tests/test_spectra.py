@@ -98,6 +98,7 @@ def test_warm_start_at_the_second_eigenvector_finds_the_top(name):
     check_pairs(res0, a, expected, lam, 1)
 
 
+@pytest.mark.slow
 def test_issue_example_cluster_is_resolved():
     # eigenvalues 4 and 4 (1 - 5e-8): the old stopping rule returned 4 - 1.05e-7
     lam = np.r_[4.0, 4.0 * (1 - 5e-8), 4.0 * rest(298, 0.3, 0.9)]

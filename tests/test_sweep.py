@@ -298,6 +298,7 @@ def test_stored_tasks_recompute_to_identical_rows(cluster, tmp_path):
         recompute_task(tmp_path, "0" * 16)
 
 
+@pytest.mark.slow
 def test_killed_worker_does_not_lose_tasks(tmp_path):
     import threading
 
@@ -432,6 +433,7 @@ def _count_tasks(db):
         return 0
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_without_losing_or_duplicating(cluster, tmp_path):
     psutil = pytest.importorskip("psutil")
     spec_text = "\n".join(
