@@ -56,7 +56,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -228,6 +228,21 @@ def weight_decay_entry(values: tuple[float, ...]) -> dict[str, Any]:
     return {} if tuple(values) == (0.0,) else {"weight_decay": list(values)}
 
 
+def architectures_json(architectures: Sequence[tuple]) -> list[dict[str, Any]]:
+    """The ``(architecture, depth, d0, dL, widths, dims)`` tuples of a spec as JSON objects."""
+    return [
+        {
+            "architecture": a,
+            "depth": L,
+            "d0": d0,
+            "dL": dL,
+            "widths": list(w) if w else None,
+            "dims": list(d) if d else None,
+        }
+        for a, L, d0, dL, w, d in architectures
+    ]
+
+
 def task_id_of(params: dict[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the canonical JSON of a task's parameters."""
     return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
@@ -283,17 +298,7 @@ class SweepSpec:
             "name": self.name,
             "description": self.description,
             "seeds": list(self.seeds),
-            "architectures": [
-                {
-                    "architecture": a,
-                    "depth": L,
-                    "d0": d0,
-                    "dL": dL,
-                    "widths": list(w) if w else None,
-                    "dims": list(d) if d else None,
-                }
-                for a, L, d0, dL, w, d in self.architectures
-            ],
+            "architectures": architectures_json(self.architectures),
             "minimizers": list(self.minimizers),
             "radii": list(self.radii),
             "directions": list(self.directions),

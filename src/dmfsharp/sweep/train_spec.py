@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from .spec import canonical_json, seed63, task_id_of, weight_decay_entry
+from .spec import architectures_json, canonical_json, seed63, task_id_of, weight_decay_entry
 
 __all__ = ["TrainSpec", "TrainTask", "DEFAULT_CONVERGE_TOL", "DEFAULT_TRACK_EVERY", "DEFAULT_MAX_PERIOD"]
 
@@ -182,17 +182,7 @@ class TrainSpec:
             "name": self.name,
             "description": self.description,
             "seeds": list(self.seeds),
-            "architectures": [
-                {
-                    "architecture": a,
-                    "depth": L,
-                    "d0": d0,
-                    "dL": dL,
-                    "widths": list(w) if w else None,
-                    "dims": list(d) if d else None,
-                }
-                for a, L, d0, dL, w, d in self.architectures
-            ],
+            "architectures": architectures_json(self.architectures),
             "inits": list(self.inits),
             "init_scales": list(self.init_scales),
             "eta_ratios": list(self.eta_ratios),
