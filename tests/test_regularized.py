@@ -15,26 +15,26 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from dmfsharp import NotAMinimumError
-from dmfsharp.errors import FactorError
-from dmfsharp.regularized import (
+from dmfsharp import (
+    NotAMinimumError,
     WeightDecayTieWarning,
+    gradient,
+    hessian_spectrum,
+    hessian_trace,
+    hessian_vector_product,
     local_minimum_limit,
-    scalar_critical_points,
+    loss,
+    make_objective,
+    regularized_minimizer,
+    regularized_minimum_spectrum,
     scalar_minimizer,
     scalar_threshold,
+    sharpness,
     weight_decay_threshold,
 )
-from dmfsharp.regularized_hessian import (
-    regularized_critical_residual,
-    regularized_gradient,
-    regularized_hessian_vector_product,
-    regularized_loss,
-    regularized_scalar_spectrum,
-    regularized_sharpness,
-)
-from dmfsharp.regularized_minima import regularized_minimizer
-from dmfsharp.regularized_spectrum import regularized_minimum_spectrum
+from dmfsharp.errors import FactorError
+from dmfsharp.minimum import stationarity
+from dmfsharp.regularized import regularized_scalar_spectrum, scalar_critical_points
 
 EPS = np.finfo(float).eps
 
@@ -247,12 +247,12 @@ def test_minimizer_is_critical_by_autograd_and_matches_module_derivatives(dims, 
     g, h = autograd(chain, m, mu)
     scale = max(1.0, np.linalg.norm(m)) ** 2
     assert np.linalg.norm(g) <= 1e-12 * scale * chain.num_params
-    mine = np.concatenate([x.ravel() for x in regularized_gradient(chain, target=m, weight_decay=mu)])
+    mine = np.concatenate([x.ravel() for x in gradient(chain, target=m, weight_decay=mu)])
     np.testing.assert_allclose(mine, g, atol=1e-12 * scale)
     v = np.random.default_rng(1).standard_normal(chain.num_params)
-    hv = regularized_hessian_vector_product(chain, chain.unflatten(v), target=m, weight_decay=mu)
+    hv = hessian_vector_product(chain, chain.unflatten(v), target=m, weight_decay=mu)
     np.testing.assert_allclose(np.concatenate([x.ravel() for x in hv]), h @ v, atol=1e-11 * scale * 10)
-    assert regularized_loss(chain, target=m, weight_decay=mu) == pytest.approx(
+    assert loss(chain, target=m, weight_decay=mu) == pytest.approx(
         float(torch_loss_mu([w.shape for w in chain], m, mu)(_flat(chain))), rel=1e-13
     )
 
@@ -268,7 +268,7 @@ def _flat(chain):
 def test_gd_with_weight_decay_never_beats_the_minimizer(dims, tseed, frac):
     m = _target(dims, tseed)
     mu = max(frac, 0.1) * weight_decay_threshold(m, len(dims) - 1)
-    best = regularized_loss(regularized_minimizer(m, dims, weight_decay=mu), target=m, weight_decay=mu)
+    best = loss(regularized_minimizer(m, dims, weight_decay=mu), target=m, weight_decay=mu)
     for seed in range(8):
         _, value = numpy_gd(m, dims, mu, seed=seed, steps=6000)
         assert value >= best - 1e-10 * max(1.0, best), (seed, value, best)
@@ -282,7 +282,7 @@ def test_layer_norms_and_value_agree_across_minimizers(dims, tseed, frac):
     norms = np.array([[np.linalg.norm(w) for w in c] for c in chains])
     np.testing.assert_allclose(norms, norms[:1].repeat(len(chains), 0), rtol=1e-13)
     np.testing.assert_allclose(norms[0], norms[0][0], rtol=1e-13)  # balanced: equal across layers
-    vals = [regularized_loss(c, target=m, weight_decay=mu) for c in chains]
+    vals = [loss(c, target=m, weight_decay=mu) for c in chains]
     np.testing.assert_allclose(vals, vals[0], rtol=1e-13)
     prods = [c.product for c in chains]
     for p in prods[1:]:  # the end-to-end minimizer is unique
@@ -339,11 +339,11 @@ def test_regularized_sharpness_matches_autograd(dims, tseed, frac):
     for method in ("auto", "dense", "lanczos"):
         if method == "lanczos" and chain.num_params < 3:
             continue
-        assert abs(regularized_sharpness(chain, target=m, weight_decay=mu, method=method) - ev[-1]) <= tol
+        assert abs(sharpness(chain, target=m, weight_decay=mu, method=method) - ev[-1]) <= tol
     if dims[0] == dims[-1] == 1 and mu > 0:
         spec = regularized_scalar_spectrum(chain, target=m, weight_decay=mu)
         np.testing.assert_allclose(spec, ev, atol=tol)
-        assert abs(regularized_sharpness(chain, target=m, weight_decay=mu, method="scalar") - ev[-1]) <= tol
+        assert abs(sharpness(chain, target=m, weight_decay=mu, method="scalar") - ev[-1]) <= tol
 
 
 def test_lanczos_route_on_a_larger_problem_matches_dense():
@@ -351,8 +351,8 @@ def test_lanczos_route_on_a_larger_problem_matches_dense():
     m = _target(dims, 21)
     mu = 0.4 * weight_decay_threshold(m, 4)
     chain = regularized_minimizer(m, dims, weight_decay=mu, seed=2)
-    a = regularized_sharpness(chain, target=m, weight_decay=mu, method="lanczos")
-    b = regularized_sharpness(chain, target=m, weight_decay=mu, method="dense")
+    a = sharpness(chain, target=m, weight_decay=mu, method="lanczos")
+    b = sharpness(chain, target=m, weight_decay=mu, method="dense")
     assert abs(a - b) <= 1e-11 * abs(b)
 
 
@@ -362,15 +362,15 @@ def test_non_critical_points_are_refused():
     chain = regularized_minimizer(m, (2, 3, 2), weight_decay=0.3)
     moved = [w + 1e-4 * rng.standard_normal(w.shape) for w in chain]
     with pytest.raises(NotAMinimumError):
-        regularized_sharpness(moved, target=m, weight_decay=0.3)
+        sharpness(moved, target=m, weight_decay=0.3)
     with pytest.raises(NotAMinimumError):  # a minimizer of a different weight decay
-        regularized_sharpness(chain, target=m, weight_decay=0.35)
-    norm, scale = regularized_critical_residual(chain, target=m, weight_decay=0.3)
+        sharpness(chain, target=m, weight_decay=0.35)
+    norm, scale = stationarity(make_objective(chain, m, weight_decay=0.3))
     assert norm <= 1e-14 * scale
     with pytest.raises(ValueError):
-        regularized_sharpness(chain, target=m, weight_decay=0.3, method="scalar")
+        sharpness(chain, target=m, weight_decay=0.3, method="scalar")
     with pytest.raises(FactorError):
-        regularized_sharpness(chain, target=np.ones((3, 3)), weight_decay=0.3)
+        sharpness(chain, target=np.ones((3, 3)), weight_decay=0.3)
 
 
 # ----------------------------------------------------------------- the literature's claims
@@ -421,7 +421,7 @@ def test_gd_collapse_around_the_threshold(L):
     mu_star, mu_loc = weight_decay_threshold(m, L), local_minimum_limit(m, L)
     assert mu_loc >= mu_star * (1 - 1e-15) and (L > 2 or mu_loc == mu_star)
     for mu in (0.8 * mu_star, 0.95 * mu_star, 1.05 * mu_star, 1.05 * mu_loc):
-        best = regularized_loss(regularized_minimizer(m, dims, weight_decay=mu), target=m, weight_decay=mu)
+        best = loss(regularized_minimizer(m, dims, weight_decay=mu), target=m, weight_decay=mu)
         runs = [numpy_gd(m, dims, mu, seed=s, steps=8000, lr=0.02) for s in range(6)]
         values = np.array([v for _, v in runs])
         assert np.all(values >= best - 1e-9)
@@ -447,7 +447,7 @@ def test_torch_sgd_weight_decay_is_twice_mu():
     opt.zero_grad()
     ((torch.tensor(m) - params[1] @ params[0]) ** 2).sum().backward()
     opt.step()
-    g = regularized_gradient(ws, target=m, weight_decay=mu)
+    g = gradient(ws, target=m, weight_decay=mu)
     for p, w, gk in zip(params, ws, g):
         np.testing.assert_allclose(p.detach().numpy(), w - lr * gk, rtol=1e-14, atol=1e-14)
 
@@ -490,8 +490,8 @@ def test_tie_set_minimizers_differ_in_layer_norms():
     assert s[1] > 0
     # zeroing the tied direction gives another global minimizer with smaller layer norms
     collapsed = regularized_minimizer(np.diag([3.0, 0.0]), (2, 2, 2, 2), weight_decay=mu)
-    a = regularized_loss(nonzero, target=m, weight_decay=mu)
-    b = regularized_loss(collapsed, target=m, weight_decay=mu)
+    a = loss(nonzero, target=m, weight_decay=mu)
+    b = loss(collapsed, target=m, weight_decay=mu)
     assert a == pytest.approx(b, rel=1e-12)
     assert np.linalg.norm(collapsed[0]) < np.linalg.norm(nonzero[0]) - 0.1
 
@@ -507,3 +507,125 @@ def test_trace_formula_holds_at_any_point():
     a = [np.linalg.norm(x) ** 2 for x in chain.suffix]
     b = [np.linalg.norm(x) ** 2 for x in chain.prefix]
     assert tr == pytest.approx(2 * np.dot(a, b) + 2 * mu * chain.num_params, rel=1e-12)
+
+
+# ----------------------------------------------------------------- the public interface (issue 15)
+
+
+def test_public_spectrum_and_trace_at_a_minimizer_and_at_a_saddle():
+    m = np.diag([3.0, 1.0])
+    dims, mu = (2, 3, 2, 2), 0.2
+    chain = regularized_minimizer(m, dims, weight_decay=mu, seed=5)
+    for point in (chain, chain.with_factors([w * 0 for w in chain.factors])):  # W = 0: a critical point
+        h = autograd(point, m, mu)[1]
+        ev = np.linalg.eigvalsh(h)[::-1]
+        tol = 64 * EPS * max(1.0, ev[0]) * point.num_params
+        np.testing.assert_allclose(hessian_spectrum(point, target=m, weight_decay=mu), ev, atol=tol)
+        assert hessian_spectrum(point, target=m, weight_decay=mu, k=2) == pytest.approx(ev[:2], abs=tol)
+        assert hessian_trace(point, target=m, weight_decay=mu) == pytest.approx(np.trace(h), rel=1e-12)
+        assert sharpness(point, target=m, weight_decay=mu) == pytest.approx(ev[0], abs=tol)
+
+
+def test_covariance_scale_uses_mu_over_c():
+    # c ||T - P||^2 + mu sum ||W||^2 = c (||T - P||^2 + (mu / c) sum ||W||^2): same minimizers as mu / c
+    m = np.array([[2.0, 0.5], [0.0, 1.0]])
+    dims, mu, c = (2, 2, 3, 2), 0.15, 0.5
+    chain = regularized_minimizer(m, dims, weight_decay=mu / c, seed=2)
+    kw = dict(target=m, covariance=np.eye(2), normalization="half_mean", weight_decay=mu)
+    g = np.concatenate([x.ravel() for x in gradient(chain, **kw)])
+    assert np.linalg.norm(g) <= 1e3 * EPS * max(1.0, np.linalg.norm(m)) ** 2
+    h = c * autograd(chain, m, mu / c)[1]  # the Hessian of c (||T - P||^2 + (mu / c) ||w||^2)
+    lam = np.linalg.eigvalsh(h)[-1]
+    assert abs(sharpness(chain, **kw) - lam) <= 1e-10 * max(1.0, lam)
+    assert loss(chain, **kw) == pytest.approx(c * loss(chain, target=m, weight_decay=mu / c), rel=1e-13)
+
+
+def test_bad_weight_decay_is_refused_everywhere():
+    w = [np.eye(2), np.eye(2)]
+    for call in (loss, gradient, sharpness, hessian_trace):
+        with pytest.raises(ValueError, match="weight_decay"):
+            call(w, target=np.eye(2), weight_decay=-1.0)
+    with pytest.raises(ValueError, match="method"):
+        sharpness(w, target=np.eye(2), weight_decay=0.1, method="theorem4")
+
+
+@pytest.mark.parametrize(
+    ("dims", "engine"), [((3, 4, 2), "numpy"), ((1, 2, 3, 1), "numpy"), ((2, 3, 2, 2), "numba")]
+)
+def test_gd_engines_follow_torch_sgd_with_weight_decay(dims, engine):
+    torch = pytest.importorskip("torch")
+    if engine == "numba":
+        pytest.importorskip("numba")
+    from dmfsharp import gradient_descent
+
+    rng = np.random.default_rng(11)
+    mu, lr, steps = 0.23, 0.02, 40
+    m = rng.standard_normal((dims[-1], dims[0]))
+    ws = [0.7 * rng.standard_normal((dims[i], dims[i - 1])) for i in range(1, len(dims))]
+    params = [torch.tensor(w, requires_grad=True) for w in ws]
+    opt = torch.optim.SGD(params, lr=lr, weight_decay=2 * mu)  # PyTorch adds wd * W
+    for _ in range(steps):
+        opt.zero_grad()
+        p = params[0]
+        for w in params[1:]:
+            p = w @ p
+        ((torch.tensor(m) - p) ** 2).sum().backward()
+        opt.step()
+    ref = np.concatenate([p.detach().numpy().ravel() for p in params])
+    tr = gradient_descent(ws, [lr], target=m, iterations=steps, engine=engine, weight_decay=mu)
+    np.testing.assert_allclose(tr.final[0], ref, rtol=0, atol=1e-12 * max(1.0, np.abs(ref).max()))
+
+
+def test_escape_at_a_regularized_minimum_uses_the_sharpness_of_l_mu():
+    from dmfsharp import escape_experiment
+
+    m, mu = np.diag([3.0, 1.0]), 0.3
+    chain = regularized_minimizer(m, (2, 3, 3, 2), weight_decay=mu, seed=0)
+    lam = np.linalg.eigvalsh(autograd(chain, m, mu)[1])[-1]
+    res = escape_experiment(
+        chain, target=m, weight_decay=mu, step_multipliers=(0.9, 1.1), iterations=400, engine="numpy"
+    )
+    assert abs(res.lambda_max - lam) <= 1e-10 * lam
+    stay, go = res.runs
+    assert (stay.status, go.status) == ("returned", "escaped")
+    assert abs(go.escape_iteration - go.predicted_escape_iteration) <= 3
+    assert stay.final_is_stable and abs(stay.final_lambda_max - lam) <= 1e-10 * lam
+    with pytest.raises(NotAMinimumError):
+        escape_experiment(chain, target=m, weight_decay=2 * mu, iterations=10, engine="numpy")
+
+
+def test_train_with_weight_decay_lands_on_the_regularized_minimizer():
+    from dmfsharp import train
+
+    m, mu, dims = np.diag([2.0, 1.0]), 0.1, (2, 3, 2)
+    res = train(
+        dims, target=m, init_scale=0.5, etas=(0.05,), iterations=1500, weight_decay=mu, engine="numpy"
+    )
+    spec = regularized_minimum_spectrum(m, dims, weight_decay=mu)
+    assert res.eta_crit == pytest.approx(2.0 / spec[-1], rel=1e-12)
+    run = res.runs[0]
+    assert run.status == "converged"
+    best = loss(regularized_minimizer(m, dims, weight_decay=mu), target=m, weight_decay=mu)
+    assert loss(run.final_factors, target=m, weight_decay=mu) == pytest.approx(best, rel=1e-9)
+    h = autograd(run.final_factors, m, mu)[1]
+    assert abs(run.final_lambda_max - np.linalg.eigvalsh(h)[-1]) <= 1e-9 * spec[-1]
+
+
+def test_cli_weight_decay_options(tmp_path, capsys):
+    import json
+
+    from dmfsharp.cli import main
+
+    args = ["escape", "--preset", "wd-escape", "--iterations", "120", "--no-figures", "--engine", "numpy"]
+    assert main([*args, "--out", str(tmp_path / "e")]) == 0
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert summary["weight_decay"] == 0.05 and summary["runs"][1]["status"] == "escaped"
+    m = np.asarray(np.load(tmp_path / "e" / "minimum.npz")["M"])
+    chain = regularized_minimizer(m, (2, 3, 3, 2), weight_decay=0.05, seed=0)
+    assert summary["lambda_max"] == pytest.approx(
+        np.linalg.eigvalsh(autograd(chain, m, 0.05)[1])[-1], rel=1e-10
+    )
+    assert main(["train", "--dims", "2,3,2", "--weight-decay", "0.1", "--etas", "0.05", "--iterations", "20",
+                 "--no-figures", "--engine", "numpy", "--out", str(tmp_path / "t")]) == 0  # fmt: skip
+    assert main(["train", "--dims", "2,3,2", "--weight-decay", "-1", "--out", str(tmp_path / "u")]) == 2
+    assert "--weight-decay" in capsys.readouterr().err

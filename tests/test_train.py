@@ -279,3 +279,27 @@ def test_cli_data_and_init_file(tmp_path):
     assert run["status"] == "converged" and run["lambda_eta_half"] <= 1.0
     floor = np.sum((y - m @ x) ** 2) / 6  # least-squares residual of the data loss
     assert run["final_loss"] == pytest.approx(floor, rel=1e-8)
+
+
+def test_torch_mean_data_loss_is_pytorch_mse_mean():
+    # GD on c ||Y - P X||^2 with torch-mean (c = 1/(n d_L)) against torch.optim.SGD on
+    # nn.MSELoss(reduction="mean") from the same start: the same losses, step by step
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((3, 6)), rng.standard_normal((2, 6))
+    res = train(
+        (3, 4, 2), init="gaussian", init_scale=0.5, data=x, target=y,
+        normalization="torch-mean", etas=[0.3], iterations=8, seed=1,
+    )  # fmt: skip
+    ws = [torch.tensor(w, requires_grad=True) for w in res.start.factors]
+    opt = torch.optim.SGD(ws, lr=0.3)
+    mse = torch.nn.MSELoss(reduction="mean")
+    losses = []
+    for _ in range(9):
+        opt.zero_grad()
+        out = (ws[1] @ ws[0] @ torch.tensor(x)).T  # (n, d_L) batch as PyTorch sees it
+        loss = mse(out, torch.tensor(y.T))
+        losses.append(float(loss.detach()))
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(res.runs[0].loss, losses, rtol=1e-11)

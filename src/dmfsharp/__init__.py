@@ -13,7 +13,7 @@ from .chain import FactorChain, as_chain
 from .diagnostics import Diagnosis, diagnose
 from .dynamics import EscapeResult, RunResult, escape_experiment, gradient_descent, start_direction
 from .dynamics.train import TrainResult, TrainRun, train
-from .errors import FactorError, FactorFileError, NotAMinimumError
+from .errors import FactorError, FactorFileError, NotAMinimumError, WeightDecayTieWarning
 from .exact import (
     hessian_spectrum,
     hessian_trace,
@@ -59,12 +59,21 @@ from .numeric import EigenResult, numerical_eigenvalues, numerical_sharpness
 from .objective import NORMALIZATIONS, Objective, make_objective
 from .plots import plot_escape, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
+from .regularized import (
+    local_minimum_limit,
+    regularized_minimizer,
+    regularized_minimum_spectrum,
+    scalar_minimizer,
+    scalar_threshold,
+    weight_decay_threshold,
+)
 from .torch_interop import from_torch, load_torch_factors
+from .version import source_version as _source_version
 
 try:
     __version__ = _metadata.version("dmfsharp")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+except _metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = _source_version()
 
 __all__ = [
     # the factor chain
@@ -74,6 +83,7 @@ __all__ = [
     "FactorError",
     "FactorFileError",
     "NotAMinimumError",
+    "WeightDecayTieWarning",
     # closed forms at a global minimum
     "sharpness",
     "hessian_trace",
@@ -100,6 +110,13 @@ __all__ = [
     "NORMALIZATIONS",
     "Objective",
     "make_objective",
+    # weight decay (weight_decay= keyword throughout; issue 15)
+    "regularized_minimizer",
+    "weight_decay_threshold",
+    "local_minimum_limit",
+    "regularized_minimum_spectrum",
+    "scalar_minimizer",
+    "scalar_threshold",
     # numerical references
     "numerical_sharpness",
     "numerical_eigenvalues",

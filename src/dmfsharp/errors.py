@@ -14,6 +14,7 @@ __all__ = [
     "Float64OverflowError",
     "MemoryLimitError",
     "NotAMinimumError",
+    "WeightDecayTieWarning",
 ]
 
 
@@ -104,3 +105,13 @@ class MemoryLimitError(ValueError):
 
 class Float64OverflowError(ArithmeticError):
     """The exact value exists but is not representable in float64 (it overflows)."""
+
+
+class WeightDecayTieWarning(UserWarning):
+    """The regularized scalar problem has two global minimizers of equal value (``mu = mu*(sigma)``).
+
+    On this measure-zero set ``s = 0`` and the nonzero local minimum of
+    ``(sigma - s^L)^2 + mu L s^2`` have the same value, so the global minimizer of
+    ``L_mu`` (and its layer norms) is not unique; dmfsharp returns the nonzero one
+    (:mod:`dmfsharp.regularized`).
+    """

@@ -23,6 +23,11 @@ A point counts as a global minimum only when the residual part of the Hessian th
 closed forms drop is provably below their stated accuracy: see
 :func:`dmfsharp.minimum.residual_curvature_bound`.
 
+With ``weight_decay=mu > 0`` (issue 15) the minima of ``L_mu`` have a nonzero residual:
+:func:`sharpness` and :func:`hessian_spectrum` then take the exact routes of
+:mod:`dmfsharp.regularized` at critical points of ``L_mu``, and :func:`hessian_trace`
+adds ``2 mu N``.
+
 Special cases with simpler forms: Theorem 4 (``d_0 = d_L = 1``),
 ``lambda_max = 2 sum_k ||A_k||^2 ||B_k||^2``; Corollary 6 (``L = 2``),
 ``lambda_max = 2 (sigma_max(W_1)^2 + sigma_max(W_2)^2)``.
@@ -45,6 +50,7 @@ from .linalg.kron import (
 )
 from .minimum import MINIMUM_RTOL, is_minimum, minimum_residual, require_minimum
 from .objective import make_objective
+from .regularized.hessian import regularized_spectrum, regularized_top
 from .s_matrix import (
     SHARPNESS_METHODS,
     check_method,
@@ -127,6 +133,7 @@ def sharpness(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> float:
     r"""Exact largest Hessian eigenvalue at a global minimum (Theorem 5).
 
@@ -163,16 +170,24 @@ def sharpness(
     normalization : {"sum", "mean", "half_mean"}, optional
         ``c = 1, 1/n, 1/(2n)`` for samples (default ``"sum"``, eq. 15);
         ``c = 1, 1/2`` for ``"mean"`` (default) and ``"half_mean"`` with a covariance.
+    weight_decay : float, optional
+        ``mu >= 0``. With ``mu > 0`` the loss is ``L + mu sum_k ||W_k||_F^2`` and the point
+        must be a critical point of it (e.g. :func:`dmfsharp.regularized_minimizer`); the
+        Hessian is ``2 K^T K`` + residual term + ``2 mu I`` and its ``lambda_max`` is exact:
+        a closed form for ``d_0 = d_L = 1`` (``method="scalar"``), else the dense Hessian
+        (``N <= 1500``) or certified Lanczos (:func:`dmfsharp.regularized.regularized_top`).
+        ``method`` is then one of ``"auto"``, ``"scalar"``, ``"dense"``, ``"lanczos"``.
 
     Returns
     -------
     float
-        ``lambda_max`` of the Hessian of eq. 15 (or of the data loss).
+        ``lambda_max`` of the Hessian of eq. 15 (or of the data loss, plus ``2 mu I``).
 
     Raises
     ------
     NotAMinimumError
-        If ``target`` is given and the point is not a global minimum.
+        If ``target`` is given and the point is not a global minimum (with weight decay:
+        not a critical point of ``L_mu``).
 
     References
     ----------
@@ -186,8 +201,26 @@ def sharpness(
     >>> from dmfsharp import section6_example
     >>> sharpness(section6_example())
     44.0
+
+    With weight decay, at the regularized minimizer of ``M = 4``, ``L = 2``, ``mu = 1``
+    (soft-thresholding, ``s^2 = 4 - 1``; ``lambda_max = max(2 L s^2, 4 mu) = 12``):
+
+    >>> import numpy as np
+    >>> from dmfsharp import regularized_minimizer
+    >>> w = regularized_minimizer(np.array([[4.0]]), (1, 3, 1), weight_decay=1.0)
+    >>> round(sharpness(w, target=[[4.0]], weight_decay=1.0), 10)
+    12.0
     """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    obj = make_objective(
+        factors,
+        target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
+    if obj.weight_decay:
+        return regularized_top(obj, method)
     check_method(obj, method)
     values: list[float] = []
 
@@ -206,6 +239,7 @@ def hessian_trace(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> float:
     r"""Exact Hessian trace at **any** point: ``2c sum_k ||A_k||_F^2 ||B_k F||_F^2``.
 
@@ -260,8 +294,16 @@ def hessian_trace(
     >>> hessian_trace([np.array([[2.0]]), np.array([[3.0]])], target=[[0.0]])  # 2 (9 + 4)
     26.0
     """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
-    return objective_trace(obj)
+    obj = make_objective(
+        factors,
+        target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
+    # the penalty mu ||w||^2 adds 2 mu I, whose trace is 2 mu N
+    return objective_trace(obj) + 2.0 * obj.weight_decay * obj.chain.num_params
 
 
 def hessian_spectrum(
@@ -272,6 +314,7 @@ def hessian_spectrum(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> np.ndarray:
     """Exact nonzero Hessian eigenvalues at a global minimum, descending.
 
@@ -293,6 +336,10 @@ def hessian_spectrum(
         large to form it). Required when ``d_0 d_L > 4096`` and ``L > 2``.
     data, covariance, normalization
         As in :func:`sharpness`: the result is then ``2c eig(S_C)`` without zeros.
+    weight_decay : float, optional
+        ``mu > 0``: all ``N`` eigenvalues of the Hessian of ``L_mu`` at a critical point,
+        descending (zeros included): the exact block-diagonal spectrum at a global minimizer
+        (:func:`dmfsharp.regularized.regularized_spectrum`), the dense Hessian elsewhere.
 
     Examples
     --------
@@ -300,9 +347,18 @@ def hessian_spectrum(
     >>> hessian_spectrum([np.array([[1.0, 0.0]]), np.array([[2.0]])])
     array([10.,  8.])
     """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    obj = make_objective(
+        factors,
+        target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
     if k is not None:
         k = check_positive_int(k, "k")
+    if obj.weight_decay:
+        return regularized_spectrum(obj, k)
     chain = obj.chain
     d0, dl = chain.dims[0], chain.dims[-1]
     if obj.is_identity and chain.depth == 2:

@@ -21,6 +21,10 @@ the first term is the Gauss-Newton part ``2 K^T K``, the other two are the resid
 term that vanishes at a global minimum. ``dA_k`` and ``dB_k`` are accumulated from each
 end with the product rule, so one product costs O(L) matrix products.
 
+With weight decay ``mu`` (``weight_decay=``, issue 15) the loss gains
+``mu sum_k ||W_k||_F^2``, the gradient ``2 mu W_k`` and the Hessian-vector product
+``2 mu U_k``: the Hessian is ``2 K^T K`` + residual term + ``2 mu I``.
+
 The parameter vector used by :func:`hessian_operator` and :func:`dense_hessian`
 flattens each factor row-major (C order), W_1 first, exactly as
 :meth:`FactorChain.flatten`.
@@ -102,31 +106,38 @@ def directional_products(
 
 
 def objective_loss(obj: Objective) -> float:
-    """``c ||(T - P) F||_F^2``: eq. 15, ``c ||Y - P X||_F^2`` or ``c tr((T - P) Sigma_x (T - P)^T)``."""
-    return obj.residual()[1]
+    """``c ||(T - P) F||_F^2 + mu sum_k ||W_k||_F^2``: eq. 15 or the data loss, plus weight decay."""
+    return obj.residual()[1] + obj.penalty()
 
 
 def objective_gradient(obj: Objective) -> list[np.ndarray]:
-    """``dL/dW_k = -2c A_k^T G B_k^T`` with ``G`` the residual correlation."""
+    """``dL/dW_k = -2c A_k^T G B_k^T + 2 mu W_k`` with ``G`` the residual correlation."""
     g, _ = obj.residual()
-    return kt_apply(obj.chain, -2.0 * obj.scale * g)
+    out = kt_apply(obj.chain, -2.0 * obj.scale * g)
+    return _plus_decay(obj, out, obj.chain.factors)
+
+
+def _plus_decay(obj: Objective, out: list[np.ndarray], u: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``out_k + 2 mu u_k`` (``out`` itself without weight decay)."""
+    mu = obj.weight_decay
+    return [o + 2.0 * mu * x for o, x in zip(out, u, strict=True)] if mu else out
 
 
 def objective_hvp(obj: Objective, u: Sequence[np.ndarray], g: np.ndarray) -> list[np.ndarray]:
-    """``(H U)_k = 2c A_k^T J C B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T)`` (eqs. 56-58).
+    """``(H U)_k = 2c A_k^T J C B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T) + 2 mu U_k`` (eqs. 56-58).
 
     ``g`` is the residual correlation :meth:`Objective.residual` (computed once by
     the caller); when it is zero only the Gauss-Newton part ``2c K_F^T K_F`` is formed.
     """
     chain, c = obj.chain, obj.scale
     if not np.any(g):  # a global minimum: only the Gauss-Newton part is left (eq. 60)
-        return kt_apply(chain, 2.0 * c * obj.times_gram(jvp(chain, u)))
+        return _plus_decay(obj, kt_apply(chain, 2.0 * c * obj.times_gram(jvp(chain, u))), u)
     j, dA, dB = directional_products(chain, u)
     out = kt_apply(chain, 2.0 * c * obj.times_gram(j))
     A, B = chain.suffix, chain.prefix
     for k in range(chain.depth):
         out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
-    return out
+    return _plus_decay(obj, out, u)
 
 
 def objective_flat_hvp(obj: Objective) -> Callable[[np.ndarray], np.ndarray]:
@@ -164,21 +175,33 @@ def loss(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> float:
-    """Loss ``||M - W_L ... W_1||_F^2`` of eq. 15.
+    """Loss ``||M - W_L ... W_1||_F^2`` of eq. 15 (plus ``mu sum_k ||W_k||_F^2``).
 
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.objective` for the formulas and conventions).
+
+    ``weight_decay=mu`` adds ``mu sum_k ||W_k||_F^2`` (issue 15; not scaled by ``c``).
 
     Examples
     --------
     >>> import numpy as np
     >>> loss([np.eye(2), 2 * np.eye(2)], target=np.eye(2))
     2.0
+    >>> loss([np.eye(2), 2 * np.eye(2)], target=np.eye(2), weight_decay=0.5)  # + 0.5 (2 + 8)
+    7.0
     """
     return objective_loss(
-        make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+        make_objective(
+            factors,
+            target,
+            data=data,
+            covariance=covariance,
+            normalization=normalization,
+            weight_decay=weight_decay,
+        )  # fmt: skip
     )
 
 
@@ -189,17 +212,31 @@ def gradient(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> list[np.ndarray]:
-    """Gradient ``dL/dW_k = -2 A_k^T R B_k^T`` for each factor, W_1 first.
+    """Gradient ``dL/dW_k = -2 A_k^T R B_k^T`` (``+ 2 mu W_k``) for each factor, W_1 first.
 
     Computed by reverse accumulation (one backward sweep of ``L - 1`` products).
     With data: ``-2c A_k^T (Y - P X) X^T B_k^T``.
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.objective` for the formulas and conventions).
+    ``weight_decay=mu`` adds ``2 mu W_k`` (PyTorch's ``SGD(weight_decay=2 mu)`` adds the same).
+
+    Examples
+    --------
+    >>> [g.item() for g in gradient([[[1.0]], [[2.0]]], target=[[2.0]], weight_decay=1.0)]
+    [2.0, 4.0]
     """
     return objective_gradient(
-        make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+        make_objective(
+            factors,
+            target,
+            data=data,
+            covariance=covariance,
+            normalization=normalization,
+            weight_decay=weight_decay,
+        )  # fmt: skip
     )
 
 
@@ -221,6 +258,7 @@ def hessian_vector_product(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> list[np.ndarray]:
     """Hessian of eq. 15 applied to a direction ``U``, at any point (eqs. 56-58).
 
@@ -232,6 +270,8 @@ def hessian_vector_product(
         ``[U_1, ..., U_L]`` shaped like the factors.
     target : array_like, optional
         ``M``; None means the chain's own product (a global minimum).
+    weight_decay : float, optional
+        ``mu >= 0``: adds ``2 mu U`` (the Hessian of ``mu sum_k ||W_k||_F^2``).
 
     Returns
     -------
@@ -242,7 +282,14 @@ def hessian_vector_product(
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.objective` for the formulas and conventions).
     """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    obj = make_objective(
+        factors,
+        target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
     u = check_like(obj.chain, direction, "direction")
     return objective_hvp(obj, u, obj.residual()[0])
 
@@ -254,6 +301,7 @@ def hessian_operator(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> LinearOperator:
     """The Hessian of eq. 15 as a SciPy :class:`~scipy.sparse.linalg.LinearOperator`.
 
@@ -270,7 +318,14 @@ def hessian_operator(
     >>> round(float(eigsh(op, k=1, which="LA")[0][0]), 10)  # 2 (2^2 + 3^2)
     26.0
     """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    obj = make_objective(
+        factors,
+        target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
     apply = objective_flat_hvp(obj)
     n = obj.chain.num_params
     return LinearOperator((n, n), matvec=apply, rmatvec=apply, dtype=np.float64)
@@ -283,6 +338,7 @@ def dense_hessian(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> np.ndarray:
     """The ``N x N`` Hessian of eq. 15, built column by column from exact products.
 
@@ -293,8 +349,16 @@ def dense_hessian(
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.objective` for the formulas and conventions).
+    ``weight_decay=mu`` adds ``2 mu I``.
     """
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
+    obj = make_objective(
+        factors,
+        target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
     n = obj.chain.num_params
     if n > DENSE_HESSIAN_MAX_PARAMS:
         raise ValueError(
@@ -319,6 +383,7 @@ def flat_hvp(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``v -> H v`` on flat parameter vectors (:meth:`FactorChain.flatten` order).
 
@@ -327,5 +392,12 @@ def flat_hvp(
     data; the residual is computed once.
     """
     return objective_flat_hvp(
-        make_objective(chain, target, data=data, covariance=covariance, normalization=normalization)
+        make_objective(
+            chain,
+            target,
+            data=data,
+            covariance=covariance,
+            normalization=normalization,
+            weight_decay=weight_decay,
+        )
     )

@@ -7,6 +7,10 @@ relative to ``lambda_max``: :func:`residual_curvature_bound` bounds it by
 ``2c ||G||_2`` times the Perron root of the matrix of products of the factors' spectral
 norms. Cancelling factors can make ``||G||`` tiny while the dropped curvature is not;
 such points are refused with :class:`~dmfsharp.errors.NotAMinimumError`.
+
+With weight decay (``mu > 0``, issue 15) the minima have ``G != 0``; the exact routes of
+:mod:`dmfsharp.regularized` need a critical point of ``L_mu`` instead:
+:func:`stationarity` measures ``||grad L_mu||`` against the size of its terms.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ import scipy.linalg
 
 from .chain import FactorsLike
 from .errors import NotAMinimumError
+from .loss import objective_gradient
 from .objective import Objective, make_objective
 from .s_matrix import gauss_newton_top, sigma_max_sq
 
 __all__ = [
     "MINIMUM_RTOL",
+    "STATIONARY_RTOL",
+    "stationarity",
+    "require_critical",
     "residual_curvature_bound",
     "require_minimum",
     "minimum_residual",
@@ -69,6 +77,47 @@ def residual_curvature_bound(obj: Objective, g: np.ndarray | None = None) -> flo
         return 2.0 * obj.scale * float(np.sqrt(sigma_max_sq(g))) * top
 
 
+#: Relative gradient norm ``||grad L_mu|| / scale`` up to which a point counts as critical.
+STATIONARY_RTOL = 1e-8
+
+
+def stationarity(obj: Objective) -> tuple[float, float]:
+    """``(||grad L_mu||_F, scale)``: the gradient norm and a bound on the size of its terms.
+
+    The gradient is ``-2c A_k^T G B_k^T + 2 mu W_k``; with ``G = Y_G - P_G`` (``M - P``,
+    ``Y X^T - P X X^T`` or ``(T - P) Sigma_x``) each term is at most
+    ``2c ||A_k||_F ||B_k||_F (||Y_G||_F + ||P_G||_F) + 2 mu ||W_k||_F``; ``scale`` is their sum,
+    so ``||grad|| / scale`` is a relative criticality (0 / 0 counts as critical).
+    """
+    chain = obj.chain
+    grad = objective_gradient(obj)
+    norm = float(np.sqrt(sum(float(np.vdot(x, x)) for x in grad)))
+    p = chain.product
+    if obj.target is None:
+        parts = 2.0 * float(np.linalg.norm(obj.times_gram(p)))
+    elif obj.samples is not None:
+        parts = float(np.linalg.norm(obj.target @ obj.samples.T)) + float(np.linalg.norm(p @ obj.gram))
+    else:
+        parts = float(np.linalg.norm(obj.times_gram(obj.target))) + float(np.linalg.norm(obj.times_gram(p)))
+    scale = 2.0 * sum(
+        obj.scale * float(np.linalg.norm(a)) * float(np.linalg.norm(b)) * parts
+        + obj.weight_decay * float(np.linalg.norm(w))
+        for a, b, w in zip(chain.suffix, chain.prefix, chain.factors, strict=True)
+    )
+    return norm, scale
+
+
+def require_critical(obj: Objective, what: str, rtol: float = STATIONARY_RTOL) -> None:
+    """Raise :class:`NotAMinimumError` unless ``||grad L_mu|| <= rtol * scale`` (:func:`stationarity`)."""
+    norm, scale = stationarity(obj)
+    if norm > rtol * scale:
+        raise NotAMinimumError(
+            f"{what} with weight_decay = {obj.weight_decay!r} holds only at a critical point of "
+            f"L_mu, but ||grad L_mu|| = {norm:.3e} > {rtol:.1e} x {scale:.3e}; use "
+            "numerical_sharpness(factors, target=..., weight_decay=...) at an arbitrary point"
+        )
+
+
 def _not_a_minimum(obj: Objective, what: str, detail: str) -> NotAMinimumError:
     if obj.is_identity:
         route = (
@@ -91,8 +140,12 @@ def require_minimum(obj: Objective, what: str, top: Callable[[], float] | None =
     (:meth:`Objective.residual_terms`), and the residual curvature the closed forms drop
     (:func:`residual_curvature_bound`) is at most ``MINIMUM_RTOL lambda_max`` (zero when
     ``lambda_max = 0``). ``top`` computes ``lambda_max`` (default :func:`gauss_newton_top`);
-    it is called only when the bound is not zero.
+    it is called only when the bound is not zero. With weight decay the test is
+    :func:`require_critical` instead (the minima of ``L_mu`` have ``G != 0``).
     """
+    if obj.weight_decay:
+        require_critical(obj, what)
+        return
     if obj.target is None:
         return
     g, _, tol = obj.residual_terms()

@@ -97,6 +97,7 @@ def numerical_sharpness(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: float = 0.0,
 ) -> EigenResult:
     """Largest algebraic Hessian eigenvalue of eq. 15 at any point, numerically.
 
@@ -131,7 +132,10 @@ def numerical_sharpness(
         still finds it.
     data, covariance, normalization
         The loss of a deep linear network on data, ``c ||Y - P X||_F^2`` with
-        ``target = Y`` (see :mod:`dmfsharp.data`); any point is allowed.
+        ``target = Y`` (see :mod:`dmfsharp.objective`); any point is allowed.
+    weight_decay : float, optional
+        ``mu >= 0``: the Hessian of ``L + mu sum_k ||W_k||_F^2`` (``2 mu I`` added through the
+        Hessian-vector product).
 
     Returns
     -------
@@ -159,7 +163,13 @@ def numerical_sharpness(
     """
     chain = as_chain(factors)
     _check_options(method, tol, maxiter, seed)
-    kw = dict(target=target, data=data, covariance=covariance, normalization=normalization)
+    kw = dict(
+        target=target,
+        data=data,
+        covariance=covariance,
+        normalization=normalization,
+        weight_decay=weight_decay,
+    )
     n = chain.num_params
     start = None
     if v0 is not None:

@@ -20,6 +20,11 @@ network's ``(n, d_L)`` output batch: the mean over all ``n d_L`` entries, i.e. t
 samples of the squared error norm). With a covariance, ``"torch-mean"`` is the
 expectation of that per-batch loss, ``E||y - P x||^2 / d_L``, so ``c = 1/d_L``.
 
+Weight decay (issue 15) is one more field, ``mu >= 0``: the objective becomes
+``L_mu(w) = L(w) + mu sum_k ||W_k||_F^2`` (``mu`` is not multiplied by ``c``), its gradient
+gains ``2 mu W_k``, its Hessian ``2 mu I``. With ``mu > 0`` the minima have ``G != 0``;
+their closed forms are in :mod:`dmfsharp.regularized`.
+
 Derivation. Write ``G`` for the *residual correlation*: ``M - P`` (eq. 15),
 ``(Y - P X) X^T`` (samples) or ``(T - P) Sigma_x`` (covariance). Along a direction
 ``U``, ``P'(0) = J(U) = sum_k A_k U_k B_k`` (Lemma 3) and
@@ -64,6 +69,7 @@ import scipy.linalg
 
 from .chain import FactorChain, as_chain, as_float_array, check_target
 from .errors import FactorError
+from .validate import check_weight_decay
 
 __all__ = [
     "NORMALIZATIONS",
@@ -101,6 +107,8 @@ class Objective:
         One of :data:`NORMALIZATIONS`.
     source : str
         ``"identity"`` (eq. 15), ``"samples"`` or ``"covariance"``.
+    weight_decay : float
+        ``mu >= 0``: the loss gains ``mu sum_k ||W_k||_F^2``.
     """
 
     chain: FactorChain
@@ -111,6 +119,7 @@ class Objective:
     scale: float = 1.0
     normalization: str = "sum"
     source: str = "identity"
+    weight_decay: float = 0.0
 
     @property
     def is_identity(self) -> bool:
@@ -138,7 +147,13 @@ class Objective:
             self.scale,
             self.normalization,
             self.source,
+            self.weight_decay,
         )
+
+    def penalty(self) -> float:
+        """``mu sum_k ||W_k||_F^2`` (0.0 without weight decay)."""
+        mu = self.weight_decay
+        return mu * sum(float(np.vdot(w, w)) for w in self.chain.factors) if mu else 0.0
 
     def times_gram(self, x: np.ndarray) -> np.ndarray:
         """``X C`` (``X`` itself when ``C = I``)."""
@@ -232,6 +247,16 @@ def check_normalization(normalization: Any, *, has_data: bool, has_covariance: b
     return norm
 
 
+def sample_scale(normalization: str, n: int, d_out: int) -> float:
+    """Return ``c`` of the loss on ``n`` samples with ``d_out = d_L`` outputs.
+
+    ``1``, ``1/n``, ``1/(2n)`` and ``1/(n d_L)`` for ``"sum"``, ``"mean"``, ``"half_mean"``
+    and ``"torch-mean"`` (``torch.nn.MSELoss(reduction="mean")``); ``normalization`` must
+    already be checked by :func:`check_normalization`.
+    """
+    return {"sum": 1.0, "mean": 1.0 / n, "half_mean": 0.5 / n, "torch-mean": 1.0 / (n * d_out)}[normalization]
+
+
 def check_samples(chain: FactorChain, data: Any) -> np.ndarray:
     """Validate samples ``X`` of shape ``(d_0, n)`` (a 1-D array when ``d_0 = 1``)."""
     d0 = chain.dims[0]
@@ -291,6 +316,7 @@ def make_objective(
     data: Any = None,
     covariance: Any = None,
     normalization: str | None = None,
+    weight_decay: Any = 0.0,
 ) -> Objective:
     """Parse the public keywords into one validated :class:`Objective`.
 
@@ -310,6 +336,8 @@ def make_objective(
         ``"mean"``, ``"half_mean"``, ``"torch-mean"`` with a covariance. ``"torch-mean"``
         is ``torch.nn.MSELoss(reduction="mean")`` (the mean over all ``n d_L`` output
         entries). Default ``"sum"`` for samples and for eq. 15, ``"mean"`` for a covariance.
+    weight_decay : float, optional
+        ``mu >= 0``; the loss gains ``mu sum_k ||W_k||_F^2`` (default 0).
 
     Returns
     -------
@@ -320,7 +348,8 @@ def make_objective(
     FactorError
         Invalid factors, target, samples or covariance (named in the message).
     ValueError
-        An unknown normalization, or both ``data`` and ``covariance``.
+        An unknown normalization, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
 
     References
     ----------
@@ -335,6 +364,7 @@ def make_objective(
     >>> make_objective([np.eye(2), np.eye(2)], data=np.ones((2, 4)), normalization="torch-mean").scale
     0.125
     """
+    mu = check_weight_decay(weight_decay)
     if isinstance(factors, Objective):
         return factors
     chain = as_chain(factors)
@@ -342,21 +372,22 @@ def make_objective(
         normalization, has_data=data is not None, has_covariance=covariance is not None
     )
     if data is None and covariance is None:
-        return Objective(chain, check_target(chain, target) if target is not None else None)
+        m = check_target(chain, target) if target is not None else None
+        return Objective(chain, m, weight_decay=mu)
     if data is not None:
         x = check_samples(chain, data)
         n = x.shape[1]
         dl = chain.dims[-1]
-        scale = {"sum": 1.0, "mean": 1.0 / n, "half_mean": 0.5 / n, "torch-mean": 1.0 / (n * dl)}[norm]
+        scale = sample_scale(norm, n, dl)
         gram = x @ x.T
         gram = 0.5 * (gram + gram.T)
         factor = x if n <= chain.dims[0] else _factor_of(gram)
-        return Objective(chain, check_data_target(chain, x, target), factor, gram, x, scale, norm, "samples")
+        y = check_data_target(chain, x, target)
+        return Objective(chain, y, factor, gram, x, scale, norm, "samples", mu)
     s = check_covariance(chain, covariance)
     scale = {"mean": 1.0, "half_mean": 0.5, "torch-mean": 1.0 / chain.dims[-1]}[norm]
-    return Objective(
-        chain, check_data_target(chain, None, target), _factor_of(s), s, None, scale, norm, "covariance"
-    )
+    y = check_data_target(chain, None, target)
+    return Objective(chain, y, _factor_of(s), s, None, scale, norm, "covariance", mu)
 
 
 def as_objective(factors: Any) -> Objective:

@@ -17,8 +17,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .chain import FactorChain
 from .minima import check_dims, random_minimizer
+from .regularized import regularized_minimizer
 
 if TYPE_CHECKING:
     from .dynamics import EscapeResult
@@ -67,6 +70,10 @@ class EscapePreset:
         How the paper's numbers were resolved.
     direction, plane : str
         Start direction and landscape plane (the paper: ``"top"``, ``"hessian"``).
+    weight_decay : float
+        ``mu`` (0: eq. 15). With ``mu > 0`` the target is the seeded Gaussian minimum's
+        product ``M`` and the start point the global minimizer of ``L_mu``
+        (:func:`dmfsharp.regularized_minimizer`, same seed); ``2 / lambda_max`` is of ``L_mu``.
     grid : int
         Points per axis of the contour map.
 
@@ -100,6 +107,7 @@ class EscapePreset:
     direction: str = "top"
     plane: str = "hessian"
     grid: int = 201
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dims", check_dims(self.dims))
@@ -128,14 +136,24 @@ class EscapePreset:
         """
         return _ROWS.get(self.name)
 
+    def target(self) -> np.ndarray:
+        """``M``: the product of the seeded Gaussian minimum of Appendix D.2."""
+        return random_minimizer(self.dims, seed=self.seed).product
+
     def minimum(self) -> FactorChain:
-        """Return the seeded Gaussian minimum of Appendix D.2 (``M`` is its product).
+        """Return the seeded Gaussian minimum of Appendix D.2, or with weight decay that of ``L_mu``.
 
         Returns
         -------
         FactorChain
-            :func:`dmfsharp.random_minimizer` of :attr:`dims` with :attr:`seed`.
+            :func:`dmfsharp.random_minimizer` of :attr:`dims` with :attr:`seed` (``M`` is its
+            product); with :attr:`weight_decay` the balanced minimizer
+            :func:`dmfsharp.regularized_minimizer` of ``L_mu`` for that ``M``.
         """
+        if self.weight_decay:
+            return regularized_minimizer(
+                self.target(), self.dims, weight_decay=self.weight_decay, seed=self.seed
+            )
         return random_minimizer(self.dims, seed=self.seed)
 
     def replace(self, **changes: Any) -> EscapePreset:
@@ -175,6 +193,8 @@ class EscapePreset:
         """
         from .dynamics import escape_experiment
 
+        if self.weight_decay:
+            options = {"target": self.target(), "weight_decay": self.weight_decay, **options}
         return escape_experiment(
             self.minimum(),
             step_multipliers=self.step_multipliers,
@@ -195,6 +215,8 @@ class EscapePreset:
             One key per field plus ``depth`` and ``num_params``; tuples become lists.
         """
         d = dataclasses.asdict(self)
+        if not self.weight_decay:  # the paper's presets keep their configuration unchanged
+            del d["weight_decay"]
         d["dims"] = list(self.dims)
         d["step_multipliers"] = list(self.step_multipliers)
         d["depth"] = self.depth
@@ -325,6 +347,24 @@ _PRESET_LIST = [
             "steps above 2/lambda_max escape at k = 117, 46, 27 (predicted 117, 45, 27) and "
             "settle on flatter minima; below it both runs return and their loss reaches "
             "exactly 0."
+        ),
+    ),
+    EscapePreset(
+        name="wd-escape",
+        figure="Weight decay",
+        title="escape at a regularized minimum, mu = 0.05 (about 0.22 mu*), r = 1e-10",
+        dims=(2, 3, 3, 2),
+        radius=1e-10,
+        step_multipliers=(0.9, 1.1),
+        iterations=3000,
+        weight_decay=0.05,
+        note=(
+            "Not a figure of the paper (issue 15): M is the product of fig-style seeded "
+            "Gaussian minimum (sigma = 0.660, 0.049; collapse threshold mu* = 0.228, local "
+            "minimum limit 0.271 for L = 3), the start is the global minimizer of "
+            "L_mu = ||M - P||^2 + mu sum ||W_k||^2 with mu = 0.05 and lambda_max is that of "
+            "the Hessian of L_mu (the residual term included). 0.9 x 2/lambda_max returns, "
+            "1.1 x 2/lambda_max escapes as the linear theory predicts."
         ),
     ),
 ]

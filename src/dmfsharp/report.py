@@ -74,6 +74,7 @@ def summary_dict(result: EscapeResult, config: dict) -> dict:
         "minimum_file": "minimum.npz",
         "engine": getattr(result, "engine", "numpy"),
         "runs": runs,
+        **({"weight_decay": result.weight_decay} if getattr(result, "weight_decay", 0.0) else {}),
     }
 
 

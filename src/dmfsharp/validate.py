@@ -20,6 +20,7 @@ __all__ = [
     "check_positive_float",
     "check_nonnegative_float",
     "check_int_pair",
+    "check_weight_decay",
 ]
 
 
@@ -232,3 +233,8 @@ def check_int_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     if lo > hi:
         raise ValueError(f"{name} range ({lo}, {hi}) is empty (lo > hi)")
     return lo, hi
+
+
+def check_weight_decay(value: Any) -> float:
+    """``mu = float(value)`` for the ``weight_decay`` keyword: a finite real number ``>= 0``."""
+    return check_nonnegative_float(value, "weight_decay")

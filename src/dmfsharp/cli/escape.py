@@ -88,6 +88,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(numba if installed; default). Numbers after an escape are "
         "reproducible per engine; summary.json records the one that ran",
     )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="MU",
+        help="mu of L_mu = ||M - P||^2 + mu sum ||W_k||^2: with --dims the start is the global "
+        "minimizer of L_mu for M = the seeded minimum's product, with --minimum a critical point "
+        "of L_mu (the file holds M), with --preset it overrides the preset's (default 0)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip figure.png/figure.pdf")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run)
@@ -100,6 +108,7 @@ def _check_options(args: argparse.Namespace) -> None:
     V.count(args.grid, "--grid", minimum=2, maximum=V.MAX_GRID)
     V.count(args.track_every, "--track-every", maximum=V.MAX_ITERATIONS)
     V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    V.nonnegative_float(args.weight_decay, "--weight-decay")
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise CLIError(f"--seed must be in 0 .. 2**63-1, got {args.seed}")
 
@@ -158,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import load_factors
     from ..minima import check_dims, random_minimizer
     from ..presets import get_preset
+    from ..regularized import regularized_minimizer
     from ..report import write_run_folder
     from ..staging import check_destination
 
@@ -180,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 ("direction", args.direction),
                 ("plane", args.plane),
                 ("grid", args.grid),
+                ("weight_decay", args.weight_decay),
             )
             if v is not None
         }
@@ -187,6 +198,9 @@ def run(args: argparse.Namespace) -> int:
             changes["step_multipliers"] = mults
         preset = preset.replace(**changes)
         chain = preset.minimum()
+        mu = preset.weight_decay
+        if mu:
+            target = preset.target()
         config = {"source": "preset", "preset": preset.name, **preset.to_dict()}
         title = f"{preset.figure}: {preset.title}"
         radius, iterations, seed = preset.radius, preset.iterations, preset.seed
@@ -195,16 +209,20 @@ def run(args: argparse.Namespace) -> int:
             mults = preset.step_multipliers
     else:
         seed = 0 if args.seed is None else args.seed
+        mu = args.weight_decay or 0.0
         if args.dims:
             dims = check_dims(V.check_dims(args.dims, "--dims"))
             chain = random_minimizer(dims, seed=seed)
-            config = {"source": "dims", "dims": list(dims), "seed": seed}
+            if mu:
+                target = chain.product
+                chain = regularized_minimizer(target, dims, weight_decay=mu, seed=seed)
+            config = {"source": "dims", "dims": list(dims), "seed": seed, "weight_decay": mu}
             title = f"custom: dims {','.join(map(str, dims))}"
         else:
             V.input_file(args.minimum, "--minimum")
             chain, target = load_factors(args.minimum, what=f"--minimum {args.minimum}")
             V.check_dims(",".join(map(str, chain.dims)), f"--minimum {args.minimum}")
-            config = {"source": "file", "minimum_input": str(args.minimum), "seed": seed}
+            config = {"source": "file", "minimum_input": str(args.minimum), "seed": seed, "weight_decay": mu}
             title = f"minimum from {args.minimum}"
         radius = 1e-10 if args.radius is None else args.radius
         iterations = 5000 if args.iterations is None else args.iterations
@@ -242,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
         track_every=args.track_every,
         track_hessian_every=args.track_hessian_every,
         engine=V.engine(args.engine, "--engine"),
+        weight_decay=mu,
     )
     summary = write_run_folder(
         result,

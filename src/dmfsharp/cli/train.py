@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..objective import NORMALIZATIONS
 from . import CLIError
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--target", metavar="FILE", help="M as .npy, or .npz with array 'M' (default: seeded Gaussian)"
     )
     p.add_argument("--data", metavar="FILE", help=".npz with arrays 'X' (d_0 x n) and 'Y' (d_L x n)")
-    p.add_argument("--normalization", choices=("sum", "mean", "half_mean"), help="data loss scale c")
+    p.add_argument(
+        "--normalization", choices=NORMALIZATIONS, help="data loss scale c (torch-mean: MSELoss mean)"
+    )
     p.add_argument("--iterations", type=int, help="GD steps per run (default 10000)")
     p.add_argument("--seed", type=int, help="seed of the target and the initialization (default 0)")
     p.add_argument(
@@ -64,6 +67,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--track-hessian-every", type=int, metavar="K", help="full-Hessian lambda_max every K steps (Lanczos)"
     )
     p.add_argument("--engine", choices=("auto", "numpy", "numba"), default="auto", help="GD engine")
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="MU",
+        help="train on L + mu sum ||W_k||^2 (eta_crit = 2/lambda_max of its global minimizers; default 0)",
+    )
     p.add_argument("--no-figures", action="store_true", help="skip training.png/.pdf")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.set_defaults(func=run)
@@ -191,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
         kw["normalization"] = args.normalization
     if args.track_hessian_every is not None:
         kw["track_hessian_every"] = args.track_hessian_every
+    if args.weight_decay is not None:
+        if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
+            raise CLIError(f"--weight-decay must be finite and >= 0, got {args.weight_decay}")
+        kw["weight_decay"] = args.weight_decay
     try:
         engine = resolve_engine(args.engine)
     except ImportError as exc:

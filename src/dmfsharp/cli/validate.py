@@ -165,6 +165,15 @@ def positive_float(value: float | None, option: str) -> float | None:
     return float(value)
 
 
+def nonnegative_float(value: float | None, option: str) -> float | None:
+    """A finite float option ``>= 0`` (None passes through)."""
+    if value is None:
+        return None
+    if not (math.isfinite(value) and value >= 0):
+        raise CLIError(f"{option} must be finite and >= 0, got {value}")
+    return float(value)
+
+
 def positive_floats(text: str | None, option: str) -> tuple[float, ...] | None:
     """Parse comma-separated positive finite numbers (None passes through).
 

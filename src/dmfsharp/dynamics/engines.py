@@ -114,13 +114,17 @@ class BatchedEngine:
         ``(d_0, ..., d_L)``.
     target : ndarray, shape (d_L, d_0)
         ``M``.
+    weight_decay : float
+        ``mu >= 0``: the gradient gains ``2 mu W``, so a step is
+        ``w <- (1 - 2 eta mu) w + 2 eta A^T R B^T``.
     """
 
     name = "numpy"
     chunked = False
 
-    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray):
+    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray, weight_decay: float = 0.0):
         self.dims = dims
+        self.mu = float(weight_decay)
         L = len(dims) - 1
         B, n = w0.shape
         self.w = np.ascontiguousarray(w0, dtype=np.float64).copy()
@@ -170,7 +174,13 @@ class BatchedEngine:
             c = wt @ c
         mm(c, self.W[0].mT, out=self.G[1])
         np.matmul(self.WT[1], c, out=self.G[0])
+        self.decay()
         np.add(self.w, self.g, out=self.w)
+
+    def decay(self) -> None:
+        """Weight decay after the gradient is formed: ``w *= 1 - 2 eta mu`` (nothing for ``mu = 0``)."""
+        if self.mu:
+            self.w *= 1.0 - self.mu * self.scale[:, 0]
 
     def advance(self, *args: Any) -> None:
         """Not available: this engine is stepped one iteration at a time."""
@@ -189,8 +199,8 @@ class ScalarEngine(BatchedEngine):
     Parameters as :class:`BatchedEngine`.
     """
 
-    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray):
-        super().__init__(w0, dims, target)
+    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray, weight_decay: float = 0.0):
+        super().__init__(w0, dims, target, weight_decay)
         L = len(dims) - 1
         B = self.w.shape[0]
         d = dims
@@ -237,6 +247,7 @@ class ScalarEngine(BatchedEngine):
         g = np.repeat(self.acs, self.reps, axis=1)
         np.take(self.bcat, self.bidx, axis=1, out=self.tk)
         np.multiply(g, self.tk, out=g)
+        self.decay()
         np.add(self.w, g, out=self.w)
 
 
@@ -253,10 +264,10 @@ class NumbaEngine(BatchedEngine):
     name = "numba"
     chunked = True
 
-    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray):
+    def __init__(self, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray, weight_decay: float = 0.0):
         from . import numba_kernel
 
-        super().__init__(w0, dims, target)
+        super().__init__(w0, dims, target, weight_decay)
         self._kernel = numba_kernel.advance
         self._dims, self._offs, self._poffs, self._pref, self._res, self._ca, self._cb = (
             numba_kernel.make_buffers(self.w.shape[0], dims)
@@ -279,6 +290,7 @@ class NumbaEngine(BatchedEngine):
         self._kernel(
             self.w,
             self._scale,
+            self.mu,
             self._dims,
             self._offs,
             self._poffs,
@@ -318,12 +330,20 @@ class DataEngine(BatchedEngine):
         ``Y``.
     scale : float
         ``c`` (1 for ``"sum"``, ``1/n`` for ``"mean"``, ``1/(2n)`` for ``"half_mean"``).
+    weight_decay : float
+        ``mu >= 0`` (not scaled by ``c``).
     """
 
     def __init__(
-        self, w0: np.ndarray, dims: tuple[int, ...], data: np.ndarray, targets: np.ndarray, scale: float
+        self,
+        w0: np.ndarray,
+        dims: tuple[int, ...],
+        data: np.ndarray,
+        targets: np.ndarray,
+        scale: float,
+        weight_decay: float = 0.0,
     ):
-        super().__init__(w0, dims, np.zeros((dims[-1], dims[0])))
+        super().__init__(w0, dims, np.zeros((dims[-1], dims[0])), weight_decay)
         self.X = np.asarray(data, dtype=np.float64)
         self.XT = np.ascontiguousarray(self.X.T)
         self.Y = np.asarray(targets, dtype=np.float64)
@@ -410,14 +430,17 @@ def resolve_engine(engine: Any = "auto") -> str:
     return "numba"
 
 
-def make_engine(name: str, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray) -> GDEngine:
+def make_engine(
+    name: str, w0: np.ndarray, dims: tuple[int, ...], target: np.ndarray, weight_decay: float = 0.0
+) -> GDEngine:
     """Build the engine ``name`` (``"numpy"`` or ``"numba"``, resolved) for runs from ``w0``.
 
     ``"numpy"`` gives :class:`ScalarEngine` for deep scalar factorizations
-    (``d_0 = d_L = 1``, ``L >= 3``) and :class:`BatchedEngine` otherwise.
+    (``d_0 = d_L = 1``, ``L >= 3``) and :class:`BatchedEngine` otherwise. ``weight_decay``
+    is ``mu`` of ``L_mu`` (every engine steps ``w <- (1 - 2 eta mu) w + 2 eta A^T R B^T``).
     """
     if name == "numba":
-        return NumbaEngine(w0, dims, target)
+        return NumbaEngine(w0, dims, target, weight_decay)
     if dims[0] == 1 and dims[-1] == 1 and len(dims) > 3:
-        return ScalarEngine(w0, dims, target)
-    return BatchedEngine(w0, dims, target)
+        return ScalarEngine(w0, dims, target, weight_decay)
+    return BatchedEngine(w0, dims, target, weight_decay)

@@ -63,6 +63,10 @@ import numpy as np
 from ..chain import FactorChain, FactorsLike, as_chain, check_target
 from ..errors import NotAMinimumError
 from ..exact import minimum_residual, sharpness, top_eigenvector
+from ..loss import dense_hessian
+from ..minimum import require_critical
+from ..objective import make_objective
+from ..validate import check_weight_decay
 from .inputs import flat_vector, nonnegative_float, positive_array, positive_float, positive_int
 from .loop import GDTrace, gradient_descent
 from .results import EscapeResult, RunResult
@@ -134,6 +138,7 @@ def escape_experiment(
     track_hessian_every: int | None = None,
     lambda_max: float | None = None,
     engine: str = "auto",
+    weight_decay: float = 0.0,
 ) -> EscapeResult:
     """GD started next to a global minimum with several step sizes (Section 7).
 
@@ -182,6 +187,14 @@ def escape_experiment(
     engine : {"auto", "numpy", "numba"}
         The GD engine (see :func:`gradient_descent`); the one that ran is recorded in
         :attr:`EscapeResult.engine`.
+    weight_decay : float
+        ``mu >= 0``. With ``mu > 0`` GD runs on ``L_mu`` and ``minimum`` must be a critical
+        point of it (e.g. :func:`dmfsharp.regularized_minimizer`, with ``target``);
+        ``lambda_max`` is then that of ``L_mu`` (:func:`dmfsharp.sharpness` with
+        ``weight_decay``), the ``"top"`` direction and the ``"hessian"`` plane are the top
+        and bottom eigenvectors of its dense Hessian (``N <= 6000``), runs end at the
+        budget (no ``"converged"``), and the landing sharpness is reported when the final
+        point is critical.
 
     Returns
     -------
@@ -206,22 +219,28 @@ def escape_experiment(
 
     chain = as_chain(minimum)
     engine = resolve_engine(engine)
+    mu = check_weight_decay(weight_decay)
     if target is not None:
         m = check_target(chain, target)
         res, tol = minimum_residual(chain, target=m)
-        if res > tol:
+        if not mu and res > tol:
             raise NotAMinimumError(
                 f"the start point is not a global minimum of M: ||M - W_L...W_1||_F = "
                 f"{res:.3e} exceeds the rounding tolerance {tol:.1e}"
             )
     else:
         m = chain.product
+    if mu:
+        require_critical(make_objective(chain, m, weight_decay=mu), "escape_experiment")
     r = positive_float(radius, "radius")
     tau = positive_float(escape_threshold, "escape_threshold")
     converge_tol = nonnegative_float(converge_tol, "converge_tol")
     minimum_tol = nonnegative_float(minimum_tol, "minimum_tol")
     iterations = int(positive_int(iterations, "iterations") or 0)
-    lam = float(sharpness(chain)) if lambda_max is None else positive_float(lambda_max, "lambda_max")
+    if lambda_max is not None:
+        lam = positive_float(lambda_max, "lambda_max")
+    else:
+        lam = float(sharpness(chain, target=m, weight_decay=mu) if mu else sharpness(chain))
     if step_multipliers is not None and etas is not None:
         raise ValueError("give step_multipliers or etas, not both")
     if etas is not None:
@@ -233,9 +252,14 @@ def escape_experiment(
         eta = mult * 2.0 / lam
     mult = eta * lam / 2.0
 
-    u = start_direction(chain, direction, seed=seed)
     dir_name = direction if isinstance(direction, str) else "user"
-    v1 = u if dir_name == "top" else flat_vector(top_eigenvector(chain))
+    if mu:  # the top and bottom eigenvectors of the Hessian of L_mu (dense, N <= 6000)
+        ev, vecs = np.linalg.eigh(dense_hessian(chain, target=m, weight_decay=mu))
+        v1, vn = (x * (1.0 if x[np.argmax(np.abs(x))] > 0 else -1.0) for x in (vecs[:, -1], vecs[:, 0]))
+        u = v1 if dir_name == "top" else start_direction(chain, direction, seed=seed)
+    else:
+        u = start_direction(chain, direction, seed=seed)
+        v1 = u if dir_name == "top" else flat_vector(top_eigenvector(chain))
     overlap = float(abs(u @ v1))
     wstar = chain.flatten()
     wnorm = float(np.linalg.norm(wstar)) or 1.0
@@ -245,7 +269,10 @@ def escape_experiment(
             f"(tau = escape_threshold = {tau:g}); start closer or raise escape_threshold"
         )
     w0 = chain.with_factors(chain.unflatten(wstar + r * u))
-    zplane = plane_directions(chain, plane, seed=seed)
+    if mu and isinstance(plane, str) and plane == "hessian":
+        zplane = np.stack([v1, vn])
+    else:
+        zplane = plane_directions(chain, plane, seed=seed)
 
     raw = gradient_descent(
         w0,
@@ -259,9 +286,10 @@ def escape_experiment(
         track_every=track_every,
         track_hessian_every=track_hessian_every,
         engine=engine,
+        weight_decay=mu,
     )
     runs = [
-        run_result(raw, b, chain, float(mult[b]), lam, r * overlap, wnorm, tau, minimum_tol)
+        run_result(raw, b, chain, float(mult[b]), lam, r * overlap, wnorm, tau, minimum_tol, weight_decay=mu)
         for b in range(eta.size)
     ]
     return EscapeResult(
@@ -277,6 +305,7 @@ def escape_experiment(
         start_overlap=overlap,
         runs=runs,
         engine=raw.engine,
+        weight_decay=mu,
     )
 
 
@@ -369,8 +398,14 @@ def run_result(
     wnorm: float,
     tau: float,
     minimum_tol: float,
+    *,
+    weight_decay: float = 0.0,
 ) -> RunResult:
-    """The :class:`RunResult` of run ``b`` of ``raw`` (classification, landing sharpness)."""
+    """The :class:`RunResult` of run ``b`` of ``raw`` (classification, landing sharpness).
+
+    With ``weight_decay > 0`` the landing sharpness is that of ``L_mu``, reported when the
+    final point is a critical point of ``L_mu`` (:func:`dmfsharp.minimum.require_critical`).
+    """
     eta = float(raw.etas[b])
     t = int(raw.stop_iteration[b])
     reason = raw.stop_reason[b]
@@ -383,7 +418,13 @@ def run_result(
     stable = None
     if reason != "diverged":
         final = chain.with_factors(chain.unflatten(raw.final[b]))
-        if nloss[-1] <= minimum_tol:
+        if weight_decay:
+            try:
+                lam_f = float(sharpness(final, target=raw.target, weight_decay=weight_decay))
+            except NotAMinimumError:
+                lam_f = None
+            stable = None if lam_f is None else bool(lam_f <= (2.0 / eta) * (1.0 + STABLE_RTOL))
+        elif nloss[-1] <= minimum_tol:
             lam_f = float(sharpness(final))
             stable = bool(lam_f <= (2.0 / eta) * (1.0 + STABLE_RTOL))
     gn_ok = (raw.track_iterations <= t) & np.isfinite(raw.gn_lambda_max[:, b])

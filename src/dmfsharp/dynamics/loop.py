@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..chain import FactorsLike, as_chain, check_target
+from ..validate import check_weight_decay
 from .engines import GDEngine, make_engine, resolve_engine
 from .inputs import nonnegative_float, positive_array, positive_float, positive_int
 from .tracking import GaussNewtonTracker, HessianTracker, Tracker, tracked_arrays
@@ -258,6 +259,7 @@ def gradient_descent(
     track_every: int | None = None,
     track_hessian_every: int | None = None,
     engine: str = "auto",
+    weight_decay: float = 0.0,
 ) -> GDTrace:
     """Run GD on eq. 15 from one start with several step sizes at once.
 
@@ -291,6 +293,12 @@ def gradient_descent(
         sums, so traces agree to rounding while GD is near ``w*``; after an escape,
         rounding differences can grow (the catapult is chaotic), so exact numbers are
         reproducible per engine.
+    weight_decay : float
+        ``mu >= 0``: GD on ``L_mu = L + mu sum_k ||W_k||_F^2``, each step
+        ``w <- (1 - 2 eta mu) w + 2 eta A^T R B^T`` (PyTorch's ``SGD(lr=eta,
+        weight_decay=2 mu)``). The ``loss`` trace stays ``||M - P||_F^2`` (the data term);
+        with ``mu > 0`` runs never stop as ``"converged"`` (the minima of ``L_mu`` have a
+        nonzero residual), only at the budget or on divergence.
 
     Returns
     -------
@@ -342,7 +350,9 @@ def gradient_descent(
     hess = HessianTracker(h_every, start, m) if h_every is not None else None
     # order matters only for the chunk ends; GN first as before
     trackers = [t for t in (gn, hess) if t is not None]
-    eng = make_engine(name, np.tile(start.flatten(), (eta.size, 1)), start.dims, m)
+    mu = check_weight_decay(weight_decay)
+    eng = make_engine(name, np.tile(start.flatten(), (eta.size, 1)), start.dims, m, mu)
+    conv = nonnegative_float(converge_tol, "converge_tol") * mscale
     out = run_loop(
         eng,
         eta,
@@ -350,7 +360,7 @@ def gradient_descent(
         reference=wstar,
         plane=z,
         div_limit=DIVERGENCE_FACTOR * mscale,
-        conv_limit=nonnegative_float(converge_tol, "converge_tol") * mscale,
+        conv_limit=-1.0 if mu else conv,
         escape_sq=positive_float(escape_threshold, "escape_threshold") ** 2 * wstar_norm2,
         trackers=trackers,
     )

@@ -74,8 +74,8 @@ def _forward(wb, dims, offs, poffs, m, pb, rb):
 
 
 @njit(cache=True, nogil=True)
-def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
-    """``W_i += s C_i B_i^T`` for all ``i`` from the residual and prefixes of the last forward."""
+def _step(wb, s, dk, dims, offs, poffs, pb, rb, ca, cb):
+    """``W_i <- dk W_i + s C_i B_i^T`` for all ``i`` (``dk = 1 - s mu``, weight decay)."""
     nl = dims.shape[0] - 1
     d0 = dims[0]
     c = ca
@@ -88,7 +88,7 @@ def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
         w = wb[offs[i] : offs[i + 1]]
         if i == 0:  # B_1 = I: W_1 += C_1
             for t in range(rows * cols):
-                w[t] += c[t]
+                w[t] = dk * w[t] + c[t]
             break
         if i == 1:
             p = wb[offs[0] : offs[1]]
@@ -102,7 +102,7 @@ def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
                 base = r * cols
                 for j in range(cols):
                     cn[j] += w[base + j] * cr
-                    w[base + j] += cr * p[j]
+                    w[base + j] = dk * w[base + j] + cr * p[j]
         else:
             for r in range(rows):
                 base = r * cols
@@ -112,7 +112,7 @@ def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
                     for q in range(d0):
                         cn[j * d0 + q] += wrj * c[r * d0 + q]
                         acc += c[r * d0 + q] * p[j * d0 + q]
-                    w[base + j] = wrj + acc
+                    w[base + j] = dk * wrj + acc
         c, cn = cn, c
 
 
@@ -120,6 +120,7 @@ def _step(wb, s, dims, offs, poffs, pb, rb, ca, cb):
 def advance(
     w,
     scale,
+    mu,
     dims,
     offs,
     poffs,
@@ -142,10 +143,12 @@ def advance(
     ``first_step``: take the step of iteration ``k0 - 1`` first (from the residual left
     in ``res`` by the previous call). A run with ``scale == 0`` is frozen: no step, its
     trace rows repeat row ``k0 - 1`` (what the NumPy engine records for a frozen run).
+    ``mu`` is the weight decay: each step multiplies the parameters by ``1 - scale mu``.
     """
     nb, n = w.shape
     for b in range(nb):
         s = scale[b]
+        dk = 1.0 - s * mu
         wb = w[b]
         pb = pref[b]
         rb = res[b]
@@ -157,7 +160,7 @@ def advance(
                 coord_tr[k, b, 1] = coord_tr[k - 1, b, 1]
             continue
         if first_step and s != 0.0:
-            _step(wb, s, dims, offs, poffs, pb, rb, ca, cb)
+            _step(wb, s, dk, dims, offs, poffs, pb, rb, ca, cb)
         for k in range(k0, k1 + 1):
             loss_tr[k, b] = _forward(wb, dims, offs, poffs, m, pb, rb)
             dd = 0.0
@@ -172,7 +175,7 @@ def advance(
             coord_tr[k, b, 0] = x
             coord_tr[k, b, 1] = y
             if k < k1 and s != 0.0:
-                _step(wb, s, dims, offs, poffs, pb, rb, ca, cb)
+                _step(wb, s, dk, dims, offs, poffs, pb, rb, ca, cb)
 
 
 def make_buffers(nb: int, dims: tuple[int, ...]):

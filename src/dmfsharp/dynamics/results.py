@@ -208,6 +208,8 @@ class EscapeResult:
     engine : str
         The GD engine that ran, ``"numpy"`` or ``"numba"`` (numbers after an escape
         are reproducible per engine; see :func:`gradient_descent`).
+    weight_decay : float
+        ``mu`` of ``L_mu`` (0: eq. 15); ``lambda_max`` is then that of ``L_mu``.
 
     References
     ----------
@@ -240,6 +242,7 @@ class EscapeResult:
     start_overlap: float
     runs: list = field(repr=False)
     engine: str = "numpy"
+    weight_decay: float = 0.0
 
     @property
     def etas(self) -> np.ndarray:

@@ -28,6 +28,21 @@ Wu et al. 2018) and its flatness ratio ``lambda_max / lambda_flat(M)``. With dat
 ``s ||M - P||^2 + const`` with ``M = c Y X^T / s``, so ``lambda_flat`` scales by ``s``);
 otherwise it is None.
 
+Weight decay (``weight_decay=mu``, issue 15): GD on ``L_mu = L + mu sum_k ||W_k||_F^2``
+(the engines step ``w <- (1 - 2 eta mu) w + 2 eta A^T R B^T``). Every global minimizer of
+``L_mu`` (eq. 15, ``mu > 0``, off the tie set) is the balanced one up to orthogonal changes
+of basis, which are isometries of parameter space leaving ``L_mu`` invariant, so they all
+share one Hessian spectrum (:func:`dmfsharp.regularized_minimum_spectrum`) and one
+``lambda_max = lambda_mu(M)``: ``eta_crit = 2 / lambda_mu(M)`` is then exact, the step above
+which no global minimizer of ``L_mu`` is linearly stable (it tends to ``2 / lambda_flat(M)``
+as ``mu -> 0``, where the balanced minimizer is the flattest). Other critical points (``W = 0``
+with ``lambda_max = 2 mu`` for ``L >= 3``, the nonzero local minima that survive above
+``mu*`` up to :func:`dmfsharp.local_minimum_limit`) can still be stable beyond it. With data
+and ``mu > 0``, ``eta_crit`` is None. The loss trace stays the data term; a run counts as
+``"converged"`` when its final point is a critical point of ``L_mu``
+(:func:`dmfsharp.minimum.stationarity`), and then reports the exact ``lambda_max`` of
+``L_mu`` there.
+
 Statuses: ``"converged"`` (loss within ``converge_tol`` times the loss scale of its
 infimum: 0 for eq. 15, the least-squares residual for data), ``"diverged"`` (the loop's
 rule: NaN, inf or above ``1e20`` times the scale) or ``"budget"``. Regimes are detected
@@ -42,9 +57,14 @@ from typing import Any
 import numpy as np
 
 from ..chain import FactorChain, check_target
+from ..errors import NotAMinimumError
+from ..exact import sharpness
 from ..flatness import flat_sharpness
 from ..gauss_newton import gauss_newton_sharpness
+from ..objective import check_normalization, sample_scale
+from ..regularized import regularized_minimum_spectrum
 from ..s_arrays import gauss_newton_top_batch, gauss_newton_top_of_arrays
+from ..validate import check_weight_decay
 from . import regimes
 from .engines import ENGINES, DataEngine, GDEngine, make_engine, resolve_engine
 from .initialization import INITS, gaussian_target, initial_factors, load_start
@@ -53,10 +73,7 @@ from .loop import DIVERGENCE_FACTOR, run_loop
 from .tracking import HessianTracker, run_factors
 from .train_results import TrainResult, TrainRun
 
-__all__ = ["train", "TrainResult", "TrainRun", "SampleTracker", "NORMALIZATION_SCALES"]
-
-#: ``c`` of the data loss per normalization (``n`` samples).
-NORMALIZATION_SCALES = {"sum": lambda n: 1.0, "mean": lambda n: 1.0 / n, "half_mean": lambda n: 0.5 / n}
+__all__ = ["train", "TrainResult", "TrainRun", "SampleTracker"]
 
 
 @dataclass(eq=False)
@@ -159,10 +176,8 @@ def _data_setup(dims, data, target, normalization):
         raise ValueError(
             f"target Y must be finite of shape (d_L, n) = ({dims[-1]}, {x.shape[1]}), got {y.shape}"
         )
-    norm = normalization or "sum"
-    if norm not in NORMALIZATION_SCALES:
-        raise ValueError(f"normalization must be one of {tuple(NORMALIZATION_SCALES)}, got {normalization!r}")
-    c = NORMALIZATION_SCALES[norm](x.shape[1])
+    norm = check_normalization(normalization, has_data=True, has_covariance=False)
+    c = sample_scale(norm, x.shape[1], dims[-1])
     coef, *_ = np.linalg.lstsq(x.T, y.T, rcond=None)  # least squares P* (rows of P*^T)
     floor = c * float(np.sum((y - coef.T @ x) ** 2))
     gram = c * (x @ x.T)
@@ -190,6 +205,7 @@ def train(
     num_singular: int = 3,
     max_period: int = 16,
     engine: str = "auto",
+    weight_decay: float = 0.0,
 ) -> TrainResult:
     """Full-batch GD from an initialization with several step sizes; sharpness tracked.
 
@@ -208,7 +224,7 @@ def train(
         from ``numpy.random.default_rng(seed)``.
     data : array_like, optional
         Samples ``X`` of shape ``(d_0, n)``; the loss is ``c ||Y - P X||_F^2``.
-    normalization : {"sum", "mean", "half_mean"}, optional
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
         ``c = 1``, ``1/n`` or ``1/(2n)`` with data (default ``"sum"``).
     etas, eta_ratios : sequence of float
         Absolute step sizes, or step sizes in units of ``eta_crit`` (exactly one).
@@ -230,6 +246,10 @@ def train(
         Longest period searched for an orbit at the end of a run that did not converge.
     engine : {"auto", "numpy", "numba"}
         The GD engine (data runs always use NumPy).
+    weight_decay : float
+        ``mu >= 0``: train on ``L_mu`` (module docstring: ``eta_crit`` becomes
+        ``2 / lambda_max`` of the global minimizers of ``L_mu``; a run converges when it ends
+        at a critical point of ``L_mu``).
 
     Returns
     -------
@@ -287,7 +307,12 @@ def train(
         x, m, norm, c, floor, s_white, m_flat = _data_setup(dims_t, data, target, normalization)
         scale_loss = c * float(np.vdot(m, m)) or 1.0
         options = {"data": x, "normalization": norm}
+    mu = check_weight_decay(weight_decay)
     flat = None if m_flat is None else float(s_white or 1.0) * flat_sharpness(m_flat, depth)
+    if mu:  # the lambda_max shared by every global minimizer of L_mu (module docstring)
+        flat = (
+            None if data is not None else float(regularized_minimum_spectrum(m, dims_t, weight_decay=mu)[-1])
+        )
     eta_crit = None if not flat else 2.0 / flat
     if (etas is None) == (eta_ratios is None):
         raise ValueError("give exactly one of etas and eta_ratios")
@@ -310,12 +335,12 @@ def train(
     w0 = np.tile(start.flatten(), (nb, 1))
     if data is None:
         name = resolve_engine(engine)
-        eng: GDEngine = make_engine(name, w0, dims_t, m)
+        eng: GDEngine = make_engine(name, w0, dims_t, m, mu)
     else:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         name = "numpy"  # the compiled kernel is for eq. 15 only
-        eng = DataEngine(w0, dims_t, x, m, c)
+        eng = DataEngine(w0, dims_t, x, m, c, mu)
     sample = SampleTracker(
         every,
         start,
@@ -325,7 +350,8 @@ def train(
         options=options,
     )
     trackers: list[Any] = [sample]
-    hess = HessianTracker(h_every, start, m, options=options) if h_every else None
+    h_options = {**options, "weight_decay": mu} if mu else options
+    hess = HessianTracker(h_every, start, m, options=h_options) if h_every else None
     if hess is not None:
         trackers.append(hess)
     out = run_loop(
@@ -335,7 +361,7 @@ def train(
         reference=start.flatten(),
         plane=np.zeros((2, start.num_params)),
         div_limit=DIVERGENCE_FACTOR * scale_loss,
-        conv_limit=floor + tol * scale_loss,
+        conv_limit=-1.0 if mu else floor + tol * scale_loss,
         escape_sq=None,
         trackers=trackers,
     )
@@ -350,14 +376,20 @@ def train(
         status = {"max_iterations": "budget"}.get(out.stop_reason[b], out.stop_reason[b])
         final = None if status == "diverged" else start.with_factors(start.unflatten(out.final[b]))
         lam_final = None
-        if status == "converged" and final is not None:
+        if mu and status == "budget" and final is not None:
+            try:  # a critical point of L_mu: converged, with the exact lambda_max of L_mu
+                lam_final = float(sharpness(final, target=m, weight_decay=mu, **options))
+                status = "converged"
+            except NotAMinimumError:
+                pass
+        elif status == "converged" and final is not None:
             lam_final = float(gauss_newton_sharpness(final, **options))
         loss = out.loss[: t + 1, b].copy()
         gn = sample.gn[: t + 1, b].copy()
         orbit = None
         if status == "budget" and final is not None:
             orbit = _orbit(
-                final, m, x if data is not None else None, c if data is not None else 1.0, eta[b], pmax
+                final, m, x if data is not None else None, c if data is not None else 1.0, eta[b], pmax, mu
             )
         found = {
             "progressive_sharpening": regimes.progressive_sharpening(gn, eta[b]),
@@ -399,10 +431,10 @@ def train(
     )
 
 
-def _orbit(final: FactorChain, m, x, c, eta, pmax) -> dict[str, Any] | None:
+def _orbit(final: FactorChain, m, x, c, eta, pmax, mu: float = 0.0) -> dict[str, Any] | None:
     """Continue GD ``2 pmax`` steps from ``final`` and look for a period (regimes docstring)."""
     w = final.flatten()[None, :]
-    eng = make_engine("numpy", w, final.dims, m) if x is None else DataEngine(w, final.dims, x, m, c)
+    eng = make_engine("numpy", w, final.dims, m, mu) if x is None else DataEngine(w, final.dims, x, m, c, mu)
     eng.set_scale(0, 2.0 * eta)
     states, products = [], []
     with np.errstate(all="ignore"):

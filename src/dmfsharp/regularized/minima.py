@@ -1,6 +1,6 @@
 """A global minimizer of weight-decay-regularized deep matrix factorization.
 
-Built from the scalar problems of :mod:`dmfsharp.regularized` (see its module text for the
+Built from the scalar problems of :mod:`dmfsharp.regularized.scalar` (see its module text for the
 reduction): balanced factors carrying the scalar minimizers on the top singular directions
 of ``M``, with a seeded orthogonal freedom between layers.
 
@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .chain import FactorChain
-from .errors import FactorError
-from .minima import check_dims
-from .regularized import check_weight_decay, scalar_minimizer, target_matrix
+from ..chain import FactorChain
+from ..errors import FactorError
+from ..minima import check_dims
+from ..validate import check_weight_decay
+from .scalar import scalar_minimizer, target_matrix
 
 __all__ = ["regularized_minimizer"]
 

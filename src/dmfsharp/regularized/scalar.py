@@ -1,4 +1,4 @@
-r"""Global minimizers of weight-decay-regularized deep matrix factorization.
+r"""The scalar problem of weight-decay-regularized deep matrix factorization and its thresholds.
 
 The objective (issue 15) is
 
@@ -61,13 +61,12 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-from .chain import as_float_array
-from .errors import FactorError
+from ..chain import as_float_array
+from ..errors import FactorError, WeightDecayTieWarning
+from ..validate import check_weight_decay
 
 __all__ = [
-    "WeightDecayTieWarning",
     "check_depth",
-    "check_weight_decay",
     "scalar_critical_points",
     "scalar_minimizer",
     "scalar_threshold",
@@ -78,26 +77,6 @@ __all__ = [
 
 #: Relative distance ``|mu - mu*| / mu*`` within which the two scalar minimizers are a tie.
 TIE_RTOL = 64 * np.finfo(float).eps
-
-
-class WeightDecayTieWarning(UserWarning):
-    """The scalar problem has two global minimizers of equal value (``mu = mu*(sigma)``).
-
-    On this measure-zero set ``s = 0`` and the nonzero local minimum have the same value,
-    so the global minimizer of ``L_mu`` (and its layer norms) is not unique; dmfsharp
-    returns the nonzero one.
-    """
-
-
-def check_weight_decay(weight_decay: Any) -> float:
-    """Return ``weight_decay`` as a float, or raise ``ValueError`` unless finite and ``>= 0``."""
-    try:
-        mu = float(weight_decay)
-    except (TypeError, ValueError):
-        raise ValueError(f"weight_decay must be a real number >= 0, got {weight_decay!r}") from None
-    if not (math.isfinite(mu) and mu >= 0):
-        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay!r}")
-    return mu
 
 
 def check_depth(depth: Any) -> int:

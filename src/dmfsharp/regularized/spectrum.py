@@ -38,10 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from .chain import as_float_array
-from .errors import FactorError
-from .minima import check_dims
-from .regularized import check_weight_decay, scalar_minimizer
+from ..chain import as_float_array
+from ..errors import FactorError
+from ..minima import check_dims
+from ..validate import check_weight_decay
+from .scalar import scalar_minimizer
 
 __all__ = ["regularized_minimum_spectrum"]
 
@@ -81,7 +82,7 @@ def regularized_minimum_spectrum(target: Any, dims: Sequence[int], *, weight_dec
 
     Exact up to the rounding of small dense ``eigh`` calls (blocks of size ``<= 2L``,
     see the module text); no factors, no Lanczos. The same at every global minimizer
-    produced by :func:`dmfsharp.regularized_minima.regularized_minimizer` (any seed); at a tie
+    produced by :func:`dmfsharp.regularized_minimizer` (any seed); at a tie
     (``mu = mu*(sigma_i)``) it is the spectrum at the minimizer with nonzero ``s_i``.
 
     Parameters
