@@ -256,6 +256,8 @@ def train(
     Returns
     -------
     TrainResult
+        The setup (dims, initialization, target, ``eta_crit``, ``lambda_flat``) and one
+        :class:`TrainRun` per step size with its traces and detected regimes.
 
     Raises
     ------
