@@ -112,7 +112,8 @@ def sharpness_matrix(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
     References
     ----------
     A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
-    Expressions, arXiv:2509.25783, 2025: Theorem 5 (``lambda_max(H) = 2 lambda_max(S)``), Lemma 3 (eqs. 56-58).
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 (``lambda_max(H) = 2 lambda_max(S)``),
+    Lemma 3 (eqs. 56-58).
 
     Examples
     --------

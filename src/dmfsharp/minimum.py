@@ -284,8 +284,8 @@ def is_minimum(
     References
     ----------
     A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
-    Expressions, arXiv:2509.25783, 2025: eq. 19 (the global minima), Lemma 3 (eqs. 56-58: the residual term of the
-    Hessian vanishes there, so ``H = 2 K^T K``).
+    Expressions, arXiv:2509.25783, 2025: eq. 19 (the global minima), Lemma 3 (eqs. 56-58:
+    the residual term of the Hessian vanishes there, so ``H = 2 K^T K``).
 
     Examples
     --------
