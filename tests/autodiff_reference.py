@@ -47,7 +47,9 @@ def hessian(factors, **kw):
     """Dense autograd Hessian of the loss (see :func:`data_loss_fn`) at ``factors``."""
     shapes = [tuple(np.shape(w)) for w in factors]
     f = data_loss_fn(shapes, **kw)
-    return torch.autograd.functional.hessian(f, flat(factors)).numpy()
+    v = flat(factors)
+    # vmap over the n backward passes pays off only for larger n (it has a fixed start-up cost)
+    return torch.autograd.functional.hessian(f, v, vectorize=v.numel() > 150).numpy()
 
 
 def gradient(factors, **kw):

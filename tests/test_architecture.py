@@ -18,10 +18,6 @@ PKG = SRC / "dmfsharp"
 #: Known exceptions, each to be removed by the work that owns the module (say why).
 ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 ALLOWED_EDGES: set[tuple[str, str]] = {
-    # FactorChain(nn.Sequential or state_dict) reaches the PyTorch reader lazily while
-    # from_torch builds a FactorChain; the fix is a chain-free weights reader, left to the
-    # PyTorch-interop work (issue 9 item 5) that is rewriting torch_interop.py
-    ("dmfsharp.chain", "dmfsharp.torch_interop"),
     # recompute_task opens the store lazily while the store imports the task's columns;
     # left to the sweep rewrite (issue 11 item 5)
     ("dmfsharp.sweep.task", "dmfsharp.sweep.store"),

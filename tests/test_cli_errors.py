@@ -225,3 +225,21 @@ def test_bad_torch_files_are_one_line(tmp_path, capsys, kind):
     code = main(["inspect", str(path)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "w.pt" in err, err
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--dims", "4,8,3", "--iterations", "10000000000"], "--iterations"),
+        (["--dims", "100000,100000,100000"], "--dims"),
+        (["--dims", "4,8,3", "--seed", "-1"], "--seed"),
+        (["--dims", "4,8,3", "--track-every", "0"], "--track-every"),
+        (["--dims", "4,8,3", "--init-scale", "-1"], "--init-scale"),
+        (["--dims", "4,8,3", "--weight-decay", "nan"], "--weight-decay"),
+    ],
+)
+def test_train_refuses_before_allocating_and_names_the_option(tmp_path, capsys, args, option):
+    code = main(["train", *args, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and option in err, err
+    assert not (tmp_path / "out").exists()

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from dmfsharp import FactorChain, NotAMinimumError, loss, numerical_sharpness, random_minimizer
+from dmfsharp import FactorChain, NotAMinimumError, loss, random_minimizer
 from dmfsharp.dynamics import escape_experiment, gradient_descent, start_direction
 
-CASES = {
-    "depth2": (3, 4, 2),
-    "deep_scalar": (1, 3, 2, 4, 1),
-    "deep_matrix": (2, 3, 4, 3, 2),
-}
-
-
-def _rounding(value, m):
-    """Slack for a loss recomputed with sums in another order: R = M - P loses about
-    delta = 1e-13 ||M||_F to cancellation, so L = ||R||^2 moves by 2 sqrt(L) delta + delta^2."""
-    delta = 1e-13 * float(np.linalg.norm(m))
-    return 2.0 * np.sqrt(abs(value)) * delta + delta**2
+from .conftest import GD_CASES as CASES
+from .conftest import loss_slack as _rounding
+from .conftest import reference_lambda_max
 
 
 def _dense_lambda(chain, target):
-    return numerical_sharpness(chain, target=target, method="dense").value
+    """``(lambda_max, err)`` of the independent Hessian: autograd (err = 0), or finite
+    differences without torch (err their own error)."""
+    return reference_lambda_max(chain.factors, target)
 
 
 def test_one_step_matches_autograd():
@@ -52,7 +45,7 @@ def test_one_step_matches_autograd():
 @pytest.mark.parametrize("mult", [0.8, 1.3])
 def test_linear_growth_rate(mult):
     chain = random_minimizer(CASES["deep_matrix"], seed=1)
-    lam = _dense_lambda(chain, chain.product)  # independent of the closed form
+    lam, err = _dense_lambda(chain, chain.product)  # independent of the closed form
     wnorm = np.linalg.norm(chain.flatten())
     res = escape_experiment(chain, step_multipliers=[mult], radius=1e-7 * wnorm, iterations=60)
     run = res.runs[0]
@@ -63,7 +56,7 @@ def test_linear_growth_rate(mult):
     ratios = rho[1:][ok] / rho[:-1][ok]
     assert ratios.size >= 5
     np.testing.assert_allclose(ratios[:5], rate, rtol=1e-4)
-    assert abs(res.lambda_max - lam) <= 1e-10 * lam
+    assert abs(res.lambda_max - lam) <= 1e-10 * lam + err
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -84,10 +77,15 @@ def test_returns_below_and_escapes_above(case):
         expect = loss(final, target=m)
         assert run.final_loss == pytest.approx(expect, rel=1e-9, abs=_rounding(expect, m))
     assert above.stop_reason == "converged"
-    lam_dense = _dense_lambda(above.final_factors, m)
-    assert above.final_lambda_max == pytest.approx(lam_dense, rel=1e-5)
+    lam_dense, err = _dense_lambda(above.final_factors, m)
+    # the recorded value is the closed form at the final point, a minimum of its own product
+    # (the point is not exactly a minimum of m: the residual term makes the gap with lam_dense)
+    final = above.final_factors
+    lam_own, err_own = _dense_lambda(final, final.product)
+    assert above.final_lambda_max == pytest.approx(lam_own, rel=1e-10, abs=err_own)
+    assert above.final_lambda_max == pytest.approx(lam_dense, rel=1e-5, abs=err)
     assert above.final_is_stable is True
-    assert lam_dense <= 2.0 / above.eta * (1 + 1e-6)
+    assert lam_dense <= 2.0 / above.eta * (1 + 1e-6) + err
     assert res.runs[1].peak_loss > 1e6 * res.runs[0].peak_loss  # the catapult
 
 
@@ -123,7 +121,7 @@ def test_start_is_at_radius_along_v1():
     assert np.linalg.norm(d) == pytest.approx(r, rel=1e-8)
     u = start_direction(chain, "top")
     assert abs(d @ u) == pytest.approx(r, rel=1e-8)
-    assert res.start_overlap == pytest.approx(1.0)
+    assert res.start_overlap == pytest.approx(1.0, rel=0, abs=1e-12)
 
 
 def test_sharpness_tracking():
@@ -140,7 +138,8 @@ def test_sharpness_tracking():
     k = int(run.hessian_track_iterations[-1])
     raw = gradient_descent(res.start, [run.eta], target=m, iterations=k, reference=chain)
     point = chain.with_factors(chain.unflatten(raw.final[0]))
-    assert run.hessian_lambda_max[-1] == pytest.approx(_dense_lambda(point, m), rel=1e-6)
+    lam, err = _dense_lambda(point, m)
+    assert run.hessian_lambda_max[-1] == pytest.approx(lam, rel=1e-6, abs=err)
     cols = run.trace_columns()
     assert np.isnan(cols["gn_lambda_max"][1]) and not np.isnan(cols["gn_lambda_max"][10])
 
@@ -175,7 +174,7 @@ def test_scalar_engine_matches_general_engine(dims):
     chain = random_minimizer(dims, seed=1)
     rng = np.random.default_rng(0)
     start = FactorChain([w + 1e-3 * rng.standard_normal(w.shape) for w in chain.factors])
-    lam = _dense_lambda(chain, chain.product)
+    lam, _ = _dense_lambda(chain, chain.product)
     etas = np.array([0.5, 1.3, 2.5]) * 2 / lam
     z = rng.standard_normal((2, chain.num_params))
     w0 = np.tile(start.flatten(), (etas.size, 1))
@@ -212,28 +211,29 @@ def test_user_start_direction():
         escape_experiment(chain, direction=np.zeros(n))
 
 
-@settings(max_examples=8)
-@given(
-    dims=st.lists(st.integers(1, 4), min_size=3, max_size=5).map(tuple),
-    seed=st.integers(0, 10_000),
-    above=st.floats(1.15, 1.6),
-)
-def test_property_escape_above_return_below(dims, seed, above):
-    from dmfsharp.minima import check_dims
+@st.composite
+def valid_dims(draw):
+    """Dimensions satisfying eq. 17 (every hidden width >= min(d_0, d_L)), depth 2 to 4."""
+    depth = draw(st.integers(2, 4))
+    d0, dl = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    hidden = [draw(st.integers(min(d0, dl), 4)) for _ in range(depth - 1)]
+    return (d0, *hidden, dl)
 
-    try:
-        dims = check_dims(dims)
-    except ValueError:
-        return
+
+@settings(max_examples=8)
+@given(dims=valid_dims(), seed=st.integers(0, 10_000), above=st.floats(1.15, 1.6))
+def test_property_escape_above_return_below(dims, seed, above):
     chain = random_minimizer(dims, seed=seed)
     m = chain.product
     res = escape_experiment(chain, step_multipliers=[0.7, above], radius=1e-9, iterations=4000)
     below, up = res.runs
     assert below.status == "returned"
-    assert up.status in ("escaped", "diverged", "undecided")
-    if up.final_lambda_max is not None and up.status == "escaped":
-        lam = _dense_lambda(up.final_factors, m)
-        assert lam <= 2.0 / up.eta * (1 + 1e-6)
+    assert up.status != "returned"
+    event(f"above 2/lambda: {up.status}, {up.stop_reason}")
+    if up.status == "escaped" and up.stop_reason == "converged":
+        # GD settles only where it is stable: lambda_max of the independent Hessian <= 2 / eta
+        lam, err = _dense_lambda(up.final_factors, m)
+        assert lam <= 2.0 / up.eta * (1 + 1e-6) + err
         assert up.final_is_stable
 
 

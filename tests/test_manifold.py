@@ -12,6 +12,8 @@ import dmfsharp as dmf
 from dmfsharp.cli import main
 from dmfsharp.manifold import CSV_COLUMNS, SECTION6_SCALE
 
+from .conftest import has_module
+
 
 def test_default_path_reproduces_section6():
     path = dmf.minima_path()
@@ -34,7 +36,7 @@ def test_path_keeps_the_product_and_shows_the_flat_stretch():
     for s in path.scales[::10]:
         np.testing.assert_allclose(path.factors_at(s).product, m, rtol=0, atol=1e-13)
     lo, hi = path.flat_stretch
-    assert lo == pytest.approx(np.sqrt(2 / 11)) and hi == pytest.approx(np.sqrt(11 / 2))
+    assert lo == pytest.approx(np.sqrt(2 / 11), rel=1e-14) and hi == pytest.approx(np.sqrt(11 / 2), rel=1e-14)
     on = (path.scales >= 1) & (path.scales <= hi)
     off = path.scales > hi * (1 + 1e-9)
     assert on.sum() > 20 and off.sum() > 20
@@ -83,7 +85,7 @@ def test_bad_path_arguments():
 
 def test_cli_writes_csv_figure_and_config(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["manifold", "--out", str(out), "--num", "25"]) == 0
+    assert main(["manifold", "--out", str(out), "--num", "25", "--no-plot"]) == 0
     printed = capsys.readouterr().out
     assert "lambda_max = 44" in printed
     with open(out / "manifold.csv", newline="") as fh:
@@ -92,17 +94,18 @@ def test_cli_writes_csv_figure_and_config(tmp_path, capsys):
     s6 = [r for r in rows if float(r["s"]) == SECTION6_SCALE]
     assert len(s6) == 1 and float(s6[0]["lambda_max"]) == pytest.approx(44.0, rel=1e-14)
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["section6_lambda_max"] == pytest.approx(44.0) and cfg["seed"] is None
-    assert (out / "manifold.png").stat().st_size > 10_000
-    # same command, same numbers
-    out2 = tmp_path / "run2"
-    assert main(["manifold", "--out", str(out2), "--num", "25", "--no-plot"]) == 0
-    assert (out2 / "manifold.csv").read_text() == (out / "manifold.csv").read_text()
+    assert cfg["section6_lambda_max"] == pytest.approx(44.0, rel=1e-14) and cfg["seed"] is None
+    if has_module("matplotlib"):
+        # same command with the figure, same numbers
+        out2 = tmp_path / "run2"
+        assert main(["manifold", "--out", str(out2), "--num", "25"]) == 0
+        assert (out2 / "manifold.png").stat().st_size > 10_000
+        assert (out2 / "manifold.csv").read_text() == (out / "manifold.csv").read_text()
     # refuses to overwrite, and bad input is one line with exit 2, leaving nothing behind
     assert main(["manifold", "--out", str(out), "--num", "25"]) == 2
     assert "exists" in capsys.readouterr().err
     bad = tmp_path / "bad"
-    assert main(["manifold", "--out", str(bad), "--direction", "7"]) == 2
+    assert main(["manifold", "--out", str(bad), "--direction", "7", "--no-plot"]) == 2
     err = capsys.readouterr().err
     assert "direction j" in err and "Traceback" not in err
     assert not bad.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -125,3 +128,11 @@ def test_cli_writes_csv_figure_and_config(tmp_path, capsys):
         )
         == 0
     )
+    # eq. 35: the flat value is 2 L sigma_max(M)^(2 - 2/L) = 6 * 4^(4/3) for M = diag(4, 1), L = 3,
+    # attained at s = 1 (the balanced point the path starts from)
+    with open(tmp_path / "m" / "manifold.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    first = rows[0]
+    assert float(first["s"]) == 1.0
+    assert float(first["lambda_max"]) == pytest.approx(6 * 4 ** (4 / 3), rel=1e-13)
+    assert float(first["flat_lambda_max"]) == pytest.approx(6 * 4 ** (4 / 3), rel=1e-13)

@@ -10,6 +10,7 @@ here in exact rational arithmetic (``fractions.Fraction``) at any scale.
 
 from __future__ import annotations
 
+import math
 import sys
 from fractions import Fraction
 
@@ -175,3 +176,40 @@ def test_nothing_on_stderr_at_extreme_scales(capfd, recwarn):
         dmf.sharpness(build(15, 3, (400, 400, 400))[0])
     assert capfd.readouterr() == ("", "")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# --- the numerical routes and the flat value at extreme scales (issue 9 item 4) ----------
+# The loss is homogeneous: with every W_i scaled by s and the target by s^L, the Hessian is
+# s^(2L - 2) times the Hessian at scale 1, whose top eigenvalue comes from an independent
+# dense autograd (or finite-difference) Hessian at ordinary scale.
+
+
+@pytest.mark.parametrize("scale", [1e40, 1e75, 1e-50, 1e-75])
+@pytest.mark.parametrize("method", ["lanczos", "power", "dense"])
+@pytest.mark.parametrize("at_minimum", [True, False])
+def test_numerical_sharpness_at_extreme_scales(scale, method, at_minimum):
+    from tests.conftest import reference_lambda_max
+
+    chain = dmf.random_minimizer((3, 4, 5, 2), seed=0)
+    target = chain.product * (1.0 if at_minimum else 1.001)
+    ref, err = reference_lambda_max(list(chain.factors), target)
+    ws = [np.asarray(w) * scale for w in chain.factors]
+    res = dmf.numerical_sharpness(ws, target=target * scale**3, method=method)
+    assert res.converged
+    assert res.value / scale**4 == pytest.approx(ref, rel=1e-11, abs=err)
+    top = dmf.numerical_eigenvalues(ws, target=target * scale**3, k=1).values[0]
+    assert top / scale**4 == pytest.approx(ref, rel=1e-11, abs=err)
+
+
+@pytest.mark.parametrize("c", [1e-200, 1e-120, 1e150, 1e200])
+@pytest.mark.parametrize("depth", [2, 3, 5])
+def test_flat_value_at_extreme_scales(c, depth):
+    # sigma_max(c diag(3, 1)) = 3c; 2 L (3c)^(2 - 2/L) in logarithms (an independent route)
+    p = 2.0 - 2.0 / depth
+    log_ref = math.log(2 * depth) + p * (math.log(3.0) + math.log(c))
+    if log_ref > math.log(sys.float_info.max):  # e.g. L = 5, c = 1e200: about 1e320
+        with pytest.raises(Float64OverflowError, match="overflows float64"):
+            dmf.flat_sharpness(np.diag([3.0, 1.0]) * c, depth)
+        return
+    ref = math.exp(log_ref)
+    assert dmf.flat_sharpness(np.diag([3.0, 1.0]) * c, depth) == pytest.approx(ref, rel=1e-12)

@@ -16,7 +16,7 @@ nn = torch.nn
 import dmfsharp as dmf  # noqa: E402
 from dmfsharp.cli import main  # noqa: E402
 
-from .autodiff_reference import rel  # noqa: E402
+from .conftest import reference_lambda_max, rel  # noqa: E402
 
 
 def _net(dims, seed=0, bias=False):
@@ -181,10 +181,14 @@ def test_tensors_accepted_by_public_functions():
     assert dmf.flat_sharpness(m, 2) == 44.0
     g = torch.tensor(np.diag([1.0, 1 / 3, 1.0]), requires_grad=True)
     assert dmf.sharpness(dmf.rescale(tw, 1, g)) == 44.0
-    x = torch.randn(3, 5, dtype=torch.float32)
-    assert dmf.sharpness(tw, data=x) > 0
-    assert dmf.numerical_sharpness(tw, target=torch.eye(3), v0=tw).value > 0
-    assert dmf.flatness_report(tw, covariance=torch.eye(3)).lambda_max == pytest.approx(44.0)
+    # tensor input must give exactly what the same values as NumPy arrays give
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, dtype=torch.float32, generator=g)
+    ws = [np.array(w) for w in s6]
+    assert dmf.sharpness(tw, data=x) == dmf.sharpness(ws, data=x.double().numpy())
+    a = dmf.numerical_sharpness(tw, target=torch.eye(3), v0=tw, seed=1).value
+    assert a == dmf.numerical_sharpness(ws, target=np.eye(3), v0=ws, seed=1).value
+    assert dmf.flatness_report(tw, covariance=torch.eye(3)).lambda_max == pytest.approx(44.0, rel=1e-13)
 
 
 def test_torch_is_imported_lazily():
@@ -212,24 +216,112 @@ def test_inspect_lists_layer_sharpness(tmp_path, capsys):
     )
     assert main(["inspect", str(file), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["lambda_max"] == 44.0 and info["layer_sharpness"] == pytest.approx([22.0, 22.0])
+    assert info["lambda_max"] == 44.0 and info["layer_sharpness"] == pytest.approx([22.0, 22.0], rel=1e-14)
     assert main(["inspect", str(file)]) == 0
     assert re.search(r"layer sharpness \(sum = bound\) +22, 22\n", capsys.readouterr().out)
 
 
 def test_public_functions_take_a_network_directly():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(4, 6, bias=False),
-        torch.nn.Linear(6, 5, bias=False),
-        torch.nn.Linear(5, 3, bias=False),
-    )
+    net = _net((4, 6, 5, 3), seed=0)
     chain = dmf.from_torch(net)
-    ref = dmf.numerical_sharpness(chain, method="dense").value
-    assert dmf.sharpness(net) == pytest.approx(ref, rel=1e-10)
-    assert dmf.sharpness(net.state_dict()) == pytest.approx(ref, rel=1e-10)
+    ref, _ = reference_lambda_max(chain.factors, chain.product)
+    assert dmf.sharpness(net) == pytest.approx(ref, rel=1e-12)
+    assert dmf.sharpness(net.state_dict()) == pytest.approx(ref, rel=1e-12)
     assert dmf.hessian_trace(net) == pytest.approx(dmf.hessian_trace(chain), rel=1e-14)
     bad = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2, bias=False))
     with pytest.raises(dmf.FactorError, match="bias"):
         dmf.sharpness(bad)
+
+
+def _square(d, seed):
+    lin = nn.Linear(d, d, bias=False).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return lin
+
+
+def _tied_cases():
+    a, b, c = _square(3, 1), _square(3, 2), _square(3, 3)
+    inner = nn.Sequential(a, b)
+    shared = _square(3, 4)
+    shared.weight = a.weight  # one Parameter object in two different nn.Linear layers
+    return [
+        (nn.Sequential(a, b, a), r"layer 2 is the same nn.Linear module as layer 0 \(tied weights\)"),
+        (nn.Sequential(a, a), r"layer 1 is the same nn.Linear module as layer 0 \(tied weights\)"),
+        (nn.Sequential(inner, c, inner), r"layer 2\.0 is the same nn.Linear module as layer 0\.0"),
+        (nn.Sequential(c, nn.Sequential(a, c)), r"layer 1\.1 is the same nn.Linear module as layer 0"),
+        (nn.Sequential(a, b, shared), r"layer 2 is an nn.Linear sharing its weight Parameter as layer 0"),
+        (
+            nn.Sequential(a, b, a).state_dict(),
+            r"state_dict entry '2.weight' is the same tensor as state_dict entry '0.weight'",
+        ),
+        ([a.weight, b.weight, a.weight], r"weight 2 is the same tensor as weight 0"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_tied_weights_are_refused_by_position(case):
+    obj, match = _tied_cases()[case]
+    with pytest.raises(dmf.FactorError, match=match):
+        dmf.from_torch(obj)
+    if not isinstance(obj, list):  # a plain list of tensors is a plain factor list to FactorChain
+        with pytest.raises(dmf.FactorError, match="tied weights"):
+            dmf.sharpness(obj)
+
+
+def test_untied_copy_matches_autograd():
+    """The refusal's advice (one module per position) gives the network's own Hessian."""
+    import copy
+
+    a, b = _square(3, 1), _square(3, 2)
+    net = nn.Sequential(a, b, copy.deepcopy(a))
+    x = torch.eye(3, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x)
+    h = _network_hessian(net, x, y)
+    assert rel(dmf.sharpness(net, data=x.T, target=y.T), np.linalg.eigvalsh(h)[-1]) <= 1e-9
+
+
+def test_state_dict_in_string_order_is_read_in_layer_order():
+    dims = (2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2)  # 12 layers: keys 0..11
+    net = _net(dims, seed=5)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(0.8)
+    sd = dict(sorted(net.state_dict().items()))  # as strings: 0, 1, 10, 11, 2, ...
+    assert list(sd)[:4] == ["0.weight", "1.weight", "10.weight", "11.weight"]
+    chain = dmf.from_torch(sd)
+    assert chain.dims == dims
+    for w, layer in zip(chain.factors, net, strict=True):
+        np.testing.assert_array_equal(w, layer.weight.detach().numpy())
+    x = torch.eye(2, dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x)
+    lam_ref = np.linalg.eigvalsh(_network_hessian(net, x, y))[-1]
+    assert rel(dmf.sharpness(sd, data=x.T, target=y.T), lam_ref) <= 1e-9
+    assert dmf.sharpness(sd, data=x.T, target=y.T) == dmf.sharpness(net, data=x.T, target=y.T)
+    # the gap check runs on the sorted order: a missing layer is still found
+    del sd["5.weight"]
+    with pytest.raises(dmf.FactorError, match="'4.weight' and '6.weight' skip layer index 5"):
+        dmf.from_torch(sd)
+
+
+def test_frozen_layers_are_factors_like_the_others():
+    dims = (3, 4, 2, 3)
+    net = _net(dims, seed=7)
+    net[1].weight.requires_grad_(False)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    with torch.no_grad():
+        y = net(x)
+    h = _network_hessian(net, x, y)  # in all weights, frozen or not
+    chain = dmf.from_torch(net)
+    assert chain.dims == dims
+    assert rel(dmf.sharpness(net, data=x.T, target=y.T), np.linalg.eigvalsh(h)[-1]) <= 1e-9
+    # the trainable-only curvature: the diagonal blocks of the trainable layers
+    sizes = [4 * 3, 2 * 4, 3 * 2]
+    start = sizes[0] + sizes[1]
+    blk = h[start:, start:]
+    np.testing.assert_allclose(
+        dmf.layer_hessian_block(chain, 3, data=x.T, target=y.T), blk, rtol=1e-10, atol=1e-10 * abs(blk).max()
+    )

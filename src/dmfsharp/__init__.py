@@ -47,7 +47,7 @@ from .loss import (
     loss,
     residual,
 )
-from .manifold import ManifoldPath, minima_path, plot_minima_path
+from .manifold import ManifoldPath, minima_path
 from .minima import (
     flattest_minimizer,
     random_dims,
@@ -57,7 +57,7 @@ from .minima import (
 )
 from .numeric import EigenResult, numerical_eigenvalues, numerical_sharpness
 from .objective import NORMALIZATIONS, Objective, make_objective
-from .plots import plot_escape, plot_sharpness
+from .plots import plot_escape, plot_minima_path, plot_sharpness
 from .presets import PRESETS, EscapePreset, get_preset
 from .regularized import (
     local_minimum_limit,

@@ -118,15 +118,15 @@ def _factor_list(factors: Any) -> list[Any]:
     if isinstance(factors, FactorChain):
         return list(factors.factors)
     if hasattr(factors, "named_children"):  # a torch.nn.Sequential of bias-free Linear layers
-        from .torch_interop import from_torch
+        from .torch_weights import read_torch_weights
 
-        return list(from_torch(factors).factors)
+        return read_torch_weights(factors)[0]
     if isinstance(factors, Mapping) or hasattr(factors, "files"):  # a state_dict or np.load(...)
         values = [factors[k] for k in factors]
         if any(hasattr(v, "detach") for v in values):  # tensors: a PyTorch state_dict
-            from .torch_interop import from_torch
+            from .torch_weights import read_torch_weights
 
-            return list(from_torch(factors).factors)
+            return read_torch_weights(factors)[0]
         return factors_from_mapping(factors)
     if hasattr(factors, "ndim") and getattr(factors, "ndim", None) is not None:
         raise FactorError(

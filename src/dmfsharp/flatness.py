@@ -22,9 +22,10 @@ import numpy as np
 from .chain import FactorsLike, as_chain, as_float_array
 from .exact import sharpness
 from .gauss_newton import objective_layer_sharpness
+from .linalg.scaling import scale_back
 from .minimum import require_minimum
 from .objective import make_objective, multiple_of_identity
-from .s_matrix import gauss_newton_top, objective_trace, sigma_max_sq
+from .s_matrix import gauss_newton_top, objective_trace, sigma_max_split, sigma_max_sq
 from .validate import check_int_at_least, check_positive_float
 
 __all__ = [
@@ -84,8 +85,14 @@ def flat_sharpness(target: Any, depth: int) -> float:
         raise ValueError(f"target M must be a matrix (at most 2-D), got shape {m.shape}")
     m = np.atleast_2d(m)
     depth = check_int_at_least(depth, 2, "depth")
-    smax = float(np.sqrt(sigma_max_sq(m)))
-    return 2.0 * depth * smax ** (2.0 - 2.0 / depth)
+    mant, e = sigma_max_split(m)  # sigma_max(M) = mant 2**e, exact at any scale
+    p = 2.0 - 2.0 / depth
+    if e == 0:
+        return 2.0 * depth * mant**p
+    # 2**(e p) = 2**k 2**f with k an integer: the power of two is applied exactly (ldexp)
+    k = int(np.floor(e * p))
+    value = 2.0 * depth * mant**p * 2.0 ** (e * p - k)
+    return scale_back(value, k, what="the flat value 2 L sigma_max(M)^(2 - 2/L)")
 
 
 def layer_norm_products(factors: FactorsLike) -> np.ndarray:

@@ -40,7 +40,7 @@ The flat stretch is ``s in [sqrt(2/11), sqrt(11/2)]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -51,10 +51,7 @@ from .flatness import flat_sharpness, frobenius_imbalance, spectral_imbalance
 from .gauss_newton import layer_sharpness
 from .minima import check_dims, flattest_minimizer
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = ["ManifoldPath", "minima_path", "plot_minima_path", "SECTION6_SCALE", "CSV_COLUMNS"]
+__all__ = ["ManifoldPath", "minima_path", "SECTION6_SCALE", "CSV_COLUMNS"]
 
 #: The path parameter of the Section 6 minimizer on the default path: ``3 / sqrt(2)``.
 SECTION6_SCALE = 3.0 / np.sqrt(2.0)
@@ -318,126 +315,3 @@ def minima_path(
         layer=int(layer),
         direction=int(direction),
     )
-
-
-def plot_minima_path(path: ManifoldPath, file: Any = None) -> Figure:
-    """Plot sharpness measures (top) and imbalances (bottom) along the path.
-
-    The flat stretch is shaded: there ``lambda_max`` stays at the flat value while the
-    Hessian trace and the Frobenius imbalance move (Section 6). Returns the matplotlib
-    figure; saves it to ``file`` when given (atomically, format from the suffix).
-
-    Parameters
-    ----------
-    path : ManifoldPath
-        The result of :func:`minima_path`.
-    file : str or path-like, optional
-        Where to save the figure (PNG, PDF or SVG by suffix); None only returns it.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The two-panel figure (closed after saving when ``file`` is given).
-
-    Raises
-    ------
-    ImportError
-        If matplotlib (the ``plot`` extra) is not installed.
-    OSError
-        If ``file`` cannot be written.
-
-    References
-    ----------
-    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
-    Expressions, arXiv:2509.25783, 2025. Section 6.
-
-    Examples
-    --------
-    >>> fig = plot_minima_path(minima_path(num=5))
-    >>> len(fig.axes)
-    2
-    >>> import matplotlib.pyplot as plt
-    >>> plt.close(fig)
-    """
-    import matplotlib
-
-    if file is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    s = path.scales
-    lo, hi = path.flat_stretch
-    fig, (ax1, ax2) = plt.subplots(
-        2, 1, sharex=True, figsize=(7.0, 6.4), gridspec_kw={"height_ratios": [3, 2]}
-    )
-    for ax in (ax1, ax2):
-        ax.axvspan(max(lo, s[0]), min(hi, s[-1]), color="tab:green", alpha=0.12, lw=0)
-        for name, v in path.marks.items():
-            ax.axvline(v, color="0.4", ls=":" if name == "balanced" else "--", lw=1)
-    ax1.plot(s, path.lambda_max, color="tab:red", lw=2, label=r"$\lambda_{\max}$ (exact)")
-    ax1.plot(s, path.trace, color="tab:blue", lw=2, label=r"trace$(\nabla^2\mathcal{L})$")
-    ax1.plot(s, path.upper_bound, color="tab:orange", lw=1, ls="-.", label="Corollary 10 bound")
-    ax1.axhline(
-        path.flat_lambda_max,
-        color="k",
-        ls="--",
-        lw=1,
-        label=rf"flat value $2L\sigma_{{\max}}(M)^{{2-2/L}}$ = {path.flat_lambda_max:.4g}",
-    )
-    if "section6" in path.marks:
-        i = int(np.argmin(abs(s - path.marks["section6"])))
-        ax1.plot([s[i]], [path.lambda_max[i]], "o", color="tab:red")
-        ax1.plot([s[i]], [path.trace[i]], "o", color="tab:blue")
-        ax1.annotate(
-            rf"Section 6 $(L^*, R^*)$: $\lambda_{{\max}}$ = {path.lambda_max[i]:.6g}",
-            (s[i], path.lambda_max[i]),
-            textcoords="offset points",
-            xytext=(-10, 18),
-            ha="right",
-            fontsize=9,
-        )
-        ax1.annotate(
-            f"trace = {path.trace[i]:.6g}",
-            (s[i], path.trace[i]),
-            textcoords="offset points",
-            xytext=(-10, 10),
-            ha="right",
-            fontsize=9,
-        )
-    ax1.set_ylabel("curvature")
-    ax1.set_yscale("log")
-    ax1.legend(fontsize=8, loc="upper left")
-    ax1.set_title(
-        f"Minimizers of one M (dims {tuple(path.start.dims)}): "
-        rf"$W_{path.layer}\to G(s)W_{path.layer}$, "
-        rf"$W_{path.layer + 1}\to W_{path.layer + 1}G(s)^{{-1}}$",
-        fontsize=10,
-    )
-    ax2.plot(s, path.spectral_imbalance, color="tab:purple", lw=2, label="spectral-norm imbalance")
-    ax2.plot(s, path.frobenius_imbalance, color="tab:brown", lw=2, label="Frobenius imbalance")
-    ax2.set_xscale("log")
-    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
-
-    nice = np.array([0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100])
-    ticks = nice[(nice >= s[0]) & (nice <= s[-1])]
-    if ticks.size >= 2:
-        ax2.xaxis.set_major_locator(FixedLocator(ticks))
-        ax2.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax2.xaxis.set_minor_formatter(NullFormatter())
-    ax2.set_xlabel(
-        rf"path parameter $s$ (singular direction {path.direction}; "
-        r"$s=1$ balanced; shaded: flat stretch)"
-    )
-    ax2.set_ylabel("imbalance")
-    ax2.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    if file is not None:
-        from pathlib import Path
-
-        from .io import atomic_write
-
-        file = Path(file)
-        with atomic_write(file, "wb") as fh:
-            fig.savefig(fh, format=file.suffix.lstrip(".") or "png", dpi=150)
-        plt.close(fig)
-    return fig

@@ -15,7 +15,7 @@ stopping rule holds, and then ``converged`` is True; otherwise
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from .chain import FactorChain, FactorsLike, as_chain, check_like
 from .errors import ConvergenceError
 from .linalg.lanczos import ADMIXTURE, EigenPairs, top_eigenpairs
+from .linalg.scaling import scale_back
 from .loss import dense_hessian, hessian_operator, objective_flat_hvp
 from .objective import Objective, make_objective
 from .validate import check_positive_int
@@ -88,6 +89,43 @@ class EigenResult:
     num_hvp: int
     converged: bool
     method: str
+
+
+#: Factors whose entries lie beyond ``2**±SAFE_EXPONENT`` are rescaled before any Hessian
+#: product is formed (a Krylov basis would otherwise overflow or underflow).
+SAFE_EXPONENT = 64
+
+
+def _rescaled(chain: Any, kw: dict) -> tuple[Any, dict, int]:
+    """Move the point to unit scale; return ``(chain', kw', k)`` with ``H = 2**k H'``.
+
+    The loss is homogeneous: with ``W_i -> 2**e W_i`` and the target ``-> 2**(eL)`` target,
+    every Hessian entry scales by ``2**(e (2L - 2))``, and the penalty ``mu ||w||^2``
+    keeps that form when ``mu -> mu 2**(-e (2L - 2))``. Eigenvectors do not change. ``e``
+    is the mean binary exponent of the factors, so the rescaling is exact (powers of two)
+    and is skipped (``k = 0``) for factors of ordinary size.
+    """
+    exps = [int(np.frexp(np.max(np.abs(w)))[1]) for w in chain.factors if np.any(w)]
+    if not exps or max(abs(x) for x in exps) <= SAFE_EXPONENT:
+        return chain, kw, 0
+    e, depth = int(round(sum(exps) / len(exps))), chain.depth
+    kw = dict(kw)
+    if kw.get("target") is not None:
+        kw["target"] = np.ldexp(np.asarray(kw["target"], dtype=np.float64), -e * depth)
+    if kw.get("weight_decay"):
+        kw["weight_decay"] = float(np.ldexp(float(kw["weight_decay"]), -e * (2 * depth - 2)))
+    scaled = as_chain([np.ldexp(w, -e) for w in chain.factors])
+    return scaled, kw, e * (2 * depth - 2)
+
+
+def _scaled_result(res: EigenResult, k: int) -> EigenResult:
+    if k == 0:
+        return res
+    return replace(
+        res,
+        value=scale_back(res.value, k, what="lambda_max"),
+        residual_norm=float(np.ldexp(res.residual_norm, k)),
+    )
 
 
 def _check_options(method: str, tol: float, maxiter: int | None, seed: int | None) -> None:
@@ -203,6 +241,21 @@ def numerical_sharpness(
     start = None
     if v0 is not None:
         start = np.concatenate([b.ravel() for b in check_like(chain, v0, "v0")])
+    chain, kw, k = _rescaled(chain, kw)
+    if k:
+        try:
+            return _scaled_result(
+                numerical_sharpness(
+                    chain, v0=None if start is None else chain.unflatten(start), method=method,
+                    tol=tol, maxiter=maxiter, seed=seed, **kw,
+                ),
+                k,
+            )  # fmt: skip
+        except ConvergenceError as exc:
+            partial = (
+                exc.partial if not isinstance(exc.partial, EigenResult) else _scaled_result(exc.partial, k)
+            )
+            raise ConvergenceError(str(exc), partial=partial) from None
 
     if method == "dense" or n < 3:
         h = dense_hessian(chain, **kw)
@@ -429,5 +482,11 @@ def numerical_eigenvalues(
     if which not in ("LA", "SA"):
         raise ValueError(f"which must be 'LA' or 'SA', got {which!r}")
     _check_options("lanczos", tol, None, seed)
-    obj = make_objective(factors, target, data=data, covariance=covariance, normalization=normalization)
-    return objective_eigenvalues(obj, k, which, tol=tol, seed=seed)
+    chain, kw, shift = _rescaled(
+        as_chain(factors), dict(target=target, data=data, covariance=covariance, normalization=normalization)
+    )
+    pairs = objective_eigenvalues(make_objective(chain, **kw), k, which, tol=tol, seed=seed)
+    if shift == 0:
+        return pairs
+    values = np.array([scale_back(float(v), shift, what="the eigenvalue") for v in pairs.values])
+    return replace(pairs, values=values, residuals=np.ldexp(pairs.residuals, shift))

@@ -42,6 +42,7 @@ __all__ = [
     "top_direction",
     "scale_exponents",
     "sigma_max_sq",
+    "sigma_max_split",
     "top_of_s",
     "check_method",
     "gauss_newton_top",
@@ -213,12 +214,43 @@ def objective_spectrum(obj: Objective, k: int | None) -> np.ndarray:
 SIGMA_DENSE_MAX = 64
 
 
+#: Entries with a binary exponent beyond this are rescaled before a Gram is formed (its
+#: entries square, so 2**±500 would leave float64).
+GRAM_SAFE_EXPONENT = 400
+
+
+def sigma_max_split(w: np.ndarray) -> tuple[float, int]:
+    """``(m, e)`` with ``sigma_max(W) = m * 2**e``: exact at any scale.
+
+    ``e = 0`` for entries of ordinary size; otherwise ``W`` is split exactly into
+    ``W' 2**e`` (:func:`dmfsharp.linalg.scaling.split_scale`) so the Gram of ``W'`` cannot
+    overflow or underflow.
+    """
+    top = float(np.max(np.abs(w)))
+    if top == 0.0:
+        return 0.0, 0
+    if abs(np.frexp(top)[1]) <= GRAM_SAFE_EXPONENT:
+        return float(np.sqrt(_sigma_max_sq(w))), 0
+    mant, e = split_scale(w)
+    return float(np.sqrt(_sigma_max_sq(mant))), e
+
+
 def sigma_max_sq(w: np.ndarray) -> float:
-    """``sigma_max(W)^2``: the largest eigenvalue of the smaller Gram matrix.
+    """``sigma_max(W)^2``: the largest eigenvalue of the smaller Gram matrix, at any scale.
 
     Small: ``eigvalsh`` of the Gram. Large: Lanczos on ``v -> W (W^T v)`` (or ``W^T W``)
     through :func:`dmfsharp.linalg.lanczos.top_eigenpairs`, never forming the Gram.
+    Entries beyond ``2**±400`` are rescaled by an exact power of two first;
+    :class:`~dmfsharp.errors.Float64OverflowError` if the square overflows float64.
     """
+    top = float(np.max(np.abs(w)))
+    if top == 0.0 or abs(np.frexp(top)[1]) <= GRAM_SAFE_EXPONENT:
+        return _sigma_max_sq(w)
+    mant, e = split_scale(w)
+    return scale_back(_sigma_max_sq(mant), 2 * e, what="sigma_max(W)^2")
+
+
+def _sigma_max_sq(w: np.ndarray) -> float:
     n = min(w.shape)
     if n <= SIGMA_DENSE_MAX:
         g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w

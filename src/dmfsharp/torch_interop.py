@@ -15,105 +15,14 @@ converted to float64.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .chain import FactorChain
 from .errors import FactorError, FactorFileError
+from .torch_weights import read_torch_weights
 
 __all__ = ["from_torch", "load_torch_factors"]
-
-
-def _is_tensor(obj: Any) -> bool:
-    return hasattr(obj, "detach") and hasattr(obj, "cpu") and hasattr(obj, "shape")
-
-
-def _check_weight(name: str, w: Any) -> Any:
-    if not hasattr(w, "shape"):
-        return w  # nested lists and the like: FactorChain validates them
-    shape = tuple(w.shape)
-    if len(shape) != 2:
-        raise FactorError(
-            f"{name} has shape {shape}: only 2-D weights (out, in) of bias-free nn.Linear "
-            "layers form a deep linear network"
-        )
-    return w
-
-
-def _from_module(module: Any, prefix: str = "", names: list | None = None) -> list:
-    import torch.nn as nn  # lazy: only reached with a torch module in hand
-
-    out = []
-    children = list(module.named_children())
-    if not children:
-        raise FactorError(f"nn.Sequential {prefix or '(top level)'} has no layers")
-    for name, layer in children:
-        label = f"{prefix}{name}"
-        if isinstance(layer, nn.Sequential):
-            out.extend(_from_module(layer, prefix=f"{label}.", names=names))
-            continue
-        if not isinstance(layer, nn.Linear):
-            raise FactorError(
-                f"layer {label} ({type(layer).__name__}) is not a bias-free nn.Linear; only "
-                "chains of nn.Linear(..., bias=False) are deep linear networks"
-            )
-        if layer.bias is not None:
-            raise FactorError(
-                f"layer {label} (nn.Linear {layer.in_features} -> {layer.out_features}) has a "
-                "bias; build it with bias=False (deep matrix factorization has no biases)"
-            )
-        out.append(_check_weight(f"layer {label} weight", layer.weight))
-        if names is not None:
-            names.append(f"layer {label}")
-    return out
-
-
-_SEQ_KEY = re.compile(r"^(.*?)(\d+)\.weight$")
-
-
-def _check_gaps(keys: list[str]) -> None:
-    """Refuse ``nn.Sequential`` keys that skip an index (a parameter-free layer there).
-
-    A state_dict stores no activations, so ``0.weight, 2.weight`` most likely comes from
-    ``Linear, ReLU, Linear``: that network is not linear and is refused.
-    """
-    matches = [m for k in keys if (m := _SEQ_KEY.match(k)) is not None]
-    if len(matches) != len(keys) or len({m.group(1) for m in matches}) != 1:
-        return
-    idx = [int(m.group(2)) for m in matches]
-    for i in range(len(idx) - 1):
-        a, ka, b, kb = idx[i], keys[i], idx[i + 1], keys[i + 1]
-        if b != a + 1:
-            raise FactorError(
-                f"state_dict entries {ka!r} and {kb!r} skip layer index {a + 1}: a layer "
-                "without weights (an activation?) sits between them, so this is not a "
-                "bias-free linear chain"
-            )
-
-
-def _from_mapping(state: Mapping, names: list | None = None) -> list:
-    out = []
-    if not state:
-        raise FactorError("the state_dict is empty")
-    _check_gaps([str(k) for k in state.keys()])
-    for key, value in state.items():
-        key = str(key)
-        if key.endswith("bias"):
-            raise FactorError(
-                f"state_dict entry {key!r} is a bias; only bias-free nn.Linear layers form a "
-                "deep linear network"
-            )
-        if not key.endswith("weight"):
-            raise FactorError(
-                f"state_dict entry {key!r} is not a layer weight; expected only '<layer>.weight' "
-                "entries of bias-free nn.Linear layers"
-            )
-        out.append(_check_weight(f"state_dict entry {key!r}", value))
-        if names is not None:
-            names.append(f"state_dict entry {key!r}")
-    return out
 
 
 def from_torch(obj: Any) -> FactorChain:
@@ -124,14 +33,32 @@ def from_torch(obj: Any) -> FactorChain:
     obj : nn.Sequential, state_dict or iterable of tensors
         - an ``nn.Sequential`` of ``nn.Linear(..., bias=False)`` layers (nested
           ``nn.Sequential`` blocks are flattened in order);
-        - a ``state_dict`` (mapping) whose entries are all ``'<layer>.weight'``, in
-          forward order (the order of registration, which is the forward order for
-          ``nn.Sequential``). A state_dict stores no activations: ``nn.Sequential``
+        - a ``state_dict`` (mapping) whose entries are all ``'<layer>.weight'``. The
+          entries are put in forward order by their dotted paths, compared part by part
+          with numeric parts as integers (``'2.weight'`` before ``'10.weight'``, whatever
+          the mapping's own order) and other parts in the order they first appear (the
+          registration order). A state_dict stores no activations: ``nn.Sequential``
           keys that skip an index (``0.weight, 2.weight``) are refused as a sign of a
           parameter-free layer in between, but other architectures cannot be checked;
         - an iterable of 2-D weight tensors (or arrays), first layer first.
 
         Weights have PyTorch's shape ``(out_features, in_features) = (d_i, d_{i-1})``.
+
+        Tied weights are refused: one ``nn.Linear`` module used at two positions
+        (``Sequential(a, b, a)``, also inside nested blocks), two layers sharing one weight
+        ``Parameter``, or two entries of a state_dict or list that are the same tensor. The
+        network then computes ``W_L ... W_1`` with some ``W_i`` equal by construction, and
+        its Hessian (derivatives through both positions at once) is not the Hessian of the
+        chain of independent factors that every function of this package computes.
+
+        Frozen layers (``requires_grad=False``) are factors like the others: the chain
+        holds every weight, and the sharpness is that of the loss as a function of all
+        weights, which is the quantity of the paper and does not depend on which layers an
+        optimizer happens to update. ``requires_grad`` is not read, so freezing a layer
+        never changes the answer. For the curvature in the trainable layers only, take the
+        diagonal Hessian block of each trainable layer with
+        :func:`dmfsharp.layer_hessian_block` / :func:`dmfsharp.layer_sharpness` (a single
+        trainable layer ``k``: its block is the whole Hessian of the loss in ``W_k``).
 
     Returns
     -------
@@ -142,8 +69,8 @@ def from_torch(obj: Any) -> FactorChain:
     ------
     FactorError
         A layer that is not a bias-free ``nn.Linear`` (an activation, a layer with a
-        bias, ...), a weight that is not 2-D, or consecutive layers whose shapes do not
-        chain; the message names the offending layer or entry.
+        bias, ...), a weight that is not 2-D, consecutive layers whose shapes do not
+        chain, or tied weights; the message names the offending layers or entries.
 
     References
     ----------
@@ -158,39 +85,7 @@ def from_torch(obj: Any) -> FactorChain:
     >>> from_torch(net).dims
     (3, 4, 2)
     """
-    if _is_tensor(obj):
-        raise FactorError(
-            f"from_torch got a single tensor of shape {tuple(obj.shape)}; pass an "
-            "nn.Sequential, a state_dict or a list of weight tensors"
-        )
-    names: list[str] = []
-    mod = type(obj).__module__ or ""
-    if mod.startswith("torch.nn") or hasattr(obj, "named_children"):
-        import torch.nn as nn
-
-        if isinstance(obj, nn.Linear):
-            raise FactorError(
-                "from_torch got a single nn.Linear; a deep linear network needs "
-                "at least two layers in an nn.Sequential"
-            )
-        if not isinstance(obj, nn.Sequential):
-            raise FactorError(
-                f"from_torch got a {type(obj).__name__}; pass an nn.Sequential of bias-free "
-                "nn.Linear layers, or the model's state_dict() of layer weights in forward order"
-            )
-        weights = _from_module(obj, names=names)
-    elif isinstance(obj, Mapping):
-        weights = _from_mapping(obj, names=names)
-    else:
-        try:
-            items = list(obj)
-        except TypeError:
-            raise FactorError(
-                f"from_torch cannot read a {type(obj).__name__}; pass an nn.Sequential, a "
-                "state_dict or a list of weight tensors"
-            ) from None
-        weights = [_check_weight(f"weight {i}", w) for i, w in enumerate(items)]
-        names.extend(f"weight {i}" for i in range(len(weights)))
+    weights, names = read_torch_weights(obj)
     try:
         return FactorChain(weights)
     except FactorError as exc:

@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         exits with status 2).
     """
     from ..io import write_json
-    from ..manifold import CSV_COLUMNS, minima_path, plot_minima_path
+    from ..manifold import CSV_COLUMNS, minima_path
+    from ..plots import plot_minima_path
     from ..staging import check_destination, staged_folder
 
     out = check_destination(args.out, overwrite=args.overwrite)

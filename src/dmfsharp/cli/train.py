@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..objective import NORMALIZATIONS
 from . import CLIError
+from . import validate as V
 
 if TYPE_CHECKING:
     import argparse
@@ -88,16 +89,6 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
     return vals
 
 
-def _dims(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise CLIError(f"--dims must be comma-separated integers, got {text!r}") from None
-    if len(dims) < 3 or min(dims) < 1:
-        raise CLIError(f"--dims needs at least 3 positive widths d_0,...,d_L (depth >= 2), got {text!r}")
-    return dims
-
-
 def _load_array(path: str, key: str, what: str) -> np.ndarray:
     import numpy as np
 
@@ -145,11 +136,17 @@ def run(args: argparse.Namespace) -> int:
         If an option or an input file is invalid (``main`` prints it as one line and
         exits with status 2).
     """
-    from ..dynamics.engines import resolve_engine
     from ..dynamics.train import train
     from ..presets import get_train_preset
     from ..train_report import write_train_folder
 
+    V.count(args.iterations, "--iterations", maximum=V.MAX_ITERATIONS)
+    V.count(args.seed, "--seed", minimum=0, maximum=2**63 - 1)
+    V.count(args.track_every, "--track-every", maximum=V.MAX_ITERATIONS)
+    V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    V.positive_float(args.init_scale, "--init-scale")
+    V.positive_float(args.converge_tol, "--converge-tol")
+    V.nonnegative_float(args.weight_decay, "--weight-decay")
     kw: dict = {}
     title = "dmfsharp train"
     if args.preset:
@@ -166,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         dims = preset.dims
         title = f"{preset.name}: {preset.title}"
     elif args.dims:
-        dims = _dims(args.dims)
+        dims = V.check_dims(args.dims, "--dims")
     elif args.init != "file":
         raise CLIError("give --dims (or --preset, or --init file --init-file FILE)")
     else:
@@ -201,13 +198,10 @@ def run(args: argparse.Namespace) -> int:
     if args.track_hessian_every is not None:
         kw["track_hessian_every"] = args.track_hessian_every
     if args.weight_decay is not None:
-        if not (math.isfinite(args.weight_decay) and args.weight_decay >= 0):
-            raise CLIError(f"--weight-decay must be finite and >= 0, got {args.weight_decay}")
         kw["weight_decay"] = args.weight_decay
-    try:
-        engine = resolve_engine(args.engine)
-    except ImportError as exc:
-        raise CLIError(f"--engine {args.engine}: {exc}") from None
+    runs = len(kw.get("eta_ratios") or kw.get("etas") or ())
+    V.trace_budget(int(kw.get("iterations", 10000)), runs)
+    engine = V.engine(args.engine, "--engine")
     result = train(
         dims,
         converge_tol=args.converge_tol,

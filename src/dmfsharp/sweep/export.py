@@ -48,7 +48,10 @@ def read_runs(folder: str | os.PathLike, columns: list[str] | None = None) -> pd
         unknown = sorted(set(cols) - set(known))
         if unknown:
             raise ValueError(f"unknown run column(s) {unknown}")
-        df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM {table} ORDER BY task_id, run_index", conn)
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        # a store written before weight-decay sweeps has no weight_decay column: mu = 0 there
+        sel = [c if c in have or c != "weight_decay" else "0.0 AS weight_decay" for c in cols]
+        df = pd.read_sql_query(f"SELECT {', '.join(sel)} FROM {table} ORDER BY task_id, run_index", conn)
     finally:
         conn.close()
     for c in (

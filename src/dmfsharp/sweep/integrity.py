@@ -23,6 +23,7 @@ from .task import RUN_COLUMNS
 from .train_task import TRAIN_COLUMNS
 
 __all__ = [
+    "add_weight_decay_column",
     "LOCK_NAME",
     "REPAIR_COMMAND",
     "StoreDamagedError",
@@ -41,6 +42,8 @@ _TRAIN_STATUSES = ("converged", "diverged", "budget")
 _BAD_TRAIN_RUNS = (
     "SELECT DISTINCT task_id FROM train_runs WHERE status NOT IN (?, ?, ?) OR NOT json_valid(dims)"
 )
+# columns added since the first stores (add_weight_decay_column gives old stores them)
+_ADDED = {"weight_decay"}
 # problems that leave nothing worth keeping in place: the file is moved aside on repair
 _FATAL = ("unreadable", "damaged pages", "table(s)", "runs lacks", "train_runs lacks")
 
@@ -69,11 +72,20 @@ def _intact_tasks(conn: sqlite3.Connection) -> tuple[set[str], list[str], dict[s
         for task_id, n in conn.execute("SELECT task_id, count(*) FROM train_runs GROUP BY task_id"):
             counts[task_id] = counts.get(task_id, 0) + n
         bad_runs |= {r[0] for r in conn.execute(_BAD_TRAIN_RUNS, _TRAIN_STATUSES)}
+    # every row of a task carries its weight decay (tasks without the parameter have mu = 0)
+    mus: dict[str, set] = {}
+    for table in ("runs", "train_runs") if _has_train_table(conn) else ("runs",):
+        if "weight_decay" not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+            continue  # written before weight-decay sweeps: every row has mu = 0
+        for task_id, mu in conn.execute(f"SELECT DISTINCT task_id, coalesce(weight_decay, 0.0) FROM {table}"):
+            mus.setdefault(task_id, set()).add(mu)
     intact, bad = set(), []
     for task_id, status, params in conn.execute("SELECT task_id, status, params FROM tasks").fetchall():
         try:
             p = json.loads(params)
-            ok = task_id_of(p) == task_id
+            ok = task_id_of(p) == task_id and mus.get(task_id, {p.get("weight_decay", 0.0)}) == {
+                p.get("weight_decay", 0.0)
+            }
             expected = sum(len(p.get(k) or ()) for k in ("step_multipliers", "etas", "eta_ratios"))
         except (TypeError, ValueError, AttributeError):
             ok, expected = False, -1
@@ -88,6 +100,14 @@ def _intact_tasks(conn: sqlite3.Connection) -> tuple[set[str], list[str], dict[s
         else:
             bad.append(str(task_id))
     return intact, bad, counts
+
+
+def add_weight_decay_column(conn: sqlite3.Connection) -> None:
+    """Give a store written before weight-decay sweeps its ``weight_decay`` column (0 in every row)."""
+    for table in ("runs", "train_runs"):
+        cols = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if cols and "weight_decay" not in cols:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN weight_decay REAL NOT NULL DEFAULT 0.0")
 
 
 def _has_train_table(conn: sqlite3.Connection) -> bool:
@@ -119,12 +139,12 @@ def check_store(conn: sqlite3.Connection) -> list[str]:
         if missing:
             return [f"table(s) {missing} missing"]
         cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
-        if not set(RUN_COLUMNS) <= cols:
-            return [f"runs lacks column(s) {sorted(set(RUN_COLUMNS) - cols)}"]
+        if not set(RUN_COLUMNS) - _ADDED <= cols:
+            return [f"runs lacks column(s) {sorted(set(RUN_COLUMNS) - _ADDED - cols)}"]
         if _has_train_table(conn):
             cols = {r[1] for r in conn.execute("PRAGMA table_info(train_runs)")}
-            if not set(TRAIN_COLUMNS) <= cols:
-                return [f"train_runs lacks column(s) {sorted(set(TRAIN_COLUMNS) - cols)}"]
+            if not set(TRAIN_COLUMNS) - _ADDED <= cols:
+                return [f"train_runs lacks column(s) {sorted(set(TRAIN_COLUMNS) - _ADDED - cols)}"]
         problems = []
         if conn.execute("SELECT count(*) FROM spec").fetchone()[0] != 1:
             problems.append("the spec row is missing")

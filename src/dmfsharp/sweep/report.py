@@ -52,6 +52,7 @@ _REPORT_COLUMNS = [
     "final_edge_ratio",
     "final_is_stable",
     "sharpness_ratio",
+    "weight_decay",
 ]
 _MAX_LEVELS = 30
 
@@ -77,13 +78,16 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     tolerance), ``p_escape``, ``p_escape_lo``, ``p_escape_hi``,
     ``median_final_edge_ratio`` (escaped runs), ``stable_fraction`` (escaped runs
     whose final point is linearly stable), ``median_escape_time_ratio`` (observed /
-    predicted escape iteration).
+    predicted escape iteration). With more than one ``weight_decay`` in ``df`` the groups
+    are per depth, weight decay and step multiplier, and ``weight_decay`` is a column.
     """
     import pandas as pd
 
     d = df.assign(level=_levels(df))
+    if "weight_decay" not in d or d["weight_decay"].nunique() <= 1:
+        d = d.assign(weight_decay=None)
     rows = []
-    for (depth, level), g in d.groupby(["depth", "level"], sort=True):
+    for (depth, mu, level), g in d.groupby(["depth", "weight_decay", "level"], sort=True, dropna=False):
         counts = g["status"].value_counts()
         n = len(g)
         esc = g[g["status"] == "escaped"]
@@ -94,6 +98,7 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "depth": int(depth),
+                **({} if mu is None or mu != mu else {"weight_decay": float(mu)}),
                 "step_multiplier": float(level),
                 "runs": n,
                 "escaped": int(counts.get("escaped", 0)),
@@ -273,7 +278,9 @@ def write_report(folder: str | os.PathLike) -> Path:
         from .train_stats import TRAIN_FIGURES, train_summary_table
 
         df = read_runs(folder)
-        table = train_summary_table(df) if len(df) else None
+        several = "weight_decay" in df and df["weight_decay"].nunique() > 1
+        by = ("depth", "weight_decay", "init_scale", "eta_ratio") if several else None
+        table = (train_summary_table(df, by=by) if by else train_summary_table(df)) if len(df) else None
         figure_set = TRAIN_FIGURES
     else:
         df = read_runs(folder, columns=_REPORT_COLUMNS)

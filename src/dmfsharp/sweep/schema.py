@@ -20,6 +20,7 @@ from .spec import DEFAULT_ESCAPE_THRESHOLD, SpecError, SweepSpec, paper_architec
 from .spec_values import listed as _listed
 from .spec_values import positive_value as _positive
 from .spec_values import unique_values as _unique
+from .spec_values import weight_decay_values
 from .train_schema import parse_train_values
 from .train_spec import DEFAULT_CONVERGE_TOL, DEFAULT_MAX_PERIOD, DEFAULT_TRACK_EVERY, TrainSpec
 
@@ -92,6 +93,7 @@ def _model() -> Any:
         scale: float = 1.0
         escape_threshold: float = DEFAULT_ESCAPE_THRESHOLD
         engine: Literal["numpy", "numba"] = "numpy"
+        weight_decay: float | list[float] = 0.0
         # kind = "train" (dmfsharp.sweep.train_spec)
         init: Init | list[Init] = "gaussian"
         init_scales: list[float] = []
@@ -297,6 +299,7 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec | TrainSpec:
         return parse_train_values(m, seeds, tuple(architectures), doc)
 
     minimizers = _unique(_listed(m.minimizers), "minimizers")
+    mus = weight_decay_values(m.weight_decay, minimizers)
     directions = _unique(_listed(m.direction), "direction")
     if m.radius is not None and m.radii is not None:
         raise SpecError("[sweep] give either radius or radii, not both")
@@ -358,6 +361,7 @@ def parse_spec(doc: dict[str, Any]) -> SweepSpec | TrainSpec:
         escape_threshold=tau,
         engine=m.engine,
         description=m.description,
+        weight_decays=mus,
         raw=doc,
     )
     if spec.num_tasks > MAX_TASKS:

@@ -34,12 +34,18 @@ Example spec::
     scale = 1.0                    # std of the Gaussian factors (optional)
     escape_threshold = 1e-4        # escaped once ||w_k - w*|| > this * ||w*|| (optional)
     engine = "numpy"               # or "numba" (the compiled GD engine, 'fast' extra)
+    weight_decay = [0, 0.05]       # mu of L_mu = ||M - P||_F^2 + mu sum ||W_k||_F^2 (optional)
     description = "..."            # free text (optional)
 
 The GD engine is part of the spec, and so of every task id: post-escape trajectories
 are chaotic, so rounding-level differences between engines can change where a run
 lands, and a sweep must not mix engines (for example on resuming after numba was
 installed). ``"numba"`` needs numba on every worker.
+
+With ``weight_decay = mu > 0`` a task starts at ``regularized_minimizer(M, dims,
+weight_decay=mu, seed=minimizer_seed)`` (``M`` the product of the seed's Gaussian
+factors) and runs GD on ``L_mu``, so ``lambda_max`` is that of ``L_mu``. ``mu = 0`` is
+left out of task ids and the spec fingerprint, so specs without the key keep their ids.
 
 The loss is the whitened eq. 15; a data covariance is not a spec key yet (the escape
 engine runs GD on ``||M - W_L ... W_1||_F^2``).
@@ -63,6 +69,7 @@ __all__ = [
     "paper_architectures",
     "seed63",
     "task_id_of",
+    "weight_decay_entry",
 ]
 
 _FIG6_DIMS = (1, 9, 4, 8, 24, 16, 17, 11, 21, 3, 22, 3, 3, 15, 3, 18, 17, 16, 5, 12, 1)
@@ -142,6 +149,10 @@ class SweepTask:
     escape_threshold : float
         ``tau`` of :func:`dmfsharp.dynamics.escape_experiment`: a run has escaped once
         ``||w_k - w*|| > tau ||w*||``.
+    engine : str
+        ``"numpy"`` or ``"numba"``.
+    weight_decay : float
+        ``mu >= 0``; 0 is omitted from :meth:`params` (and so from the id).
     """
 
     kind: ClassVar[str] = "escape"
@@ -163,11 +174,14 @@ class SweepTask:
     iterations: int
     escape_threshold: float
     engine: str = "numpy"
+    weight_decay: float = 0.0
 
     def params(self) -> dict[str, Any]:
-        """Every parameter except the id, as plain JSON types."""
+        """Every parameter except the id, as plain JSON types (``weight_decay`` only when > 0)."""
         d = asdict(self)
         d.pop("task_id")
+        if not d["weight_decay"]:
+            d.pop("weight_decay")
         return json.loads(json.dumps(d))
 
     @property
@@ -192,7 +206,8 @@ class SweepTask:
         key = {
             k: v
             for k, v in p.items()
-            if k not in ("step_multipliers", "etas", "iterations", "escape_threshold", "engine")
+            if k
+            not in ("step_multipliers", "etas", "iterations", "escape_threshold", "engine", "weight_decay")
         }
         return seed63(key)
 
@@ -206,6 +221,11 @@ def seed63(key: dict[str, Any]) -> int:
 def canonical_json(obj: Any) -> str:
     """Canonical JSON (sorted keys, no spaces, no NaN) that task ids and seeds hash."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def weight_decay_entry(values: tuple[float, ...]) -> dict[str, Any]:
+    """``{"weight_decay": [...]}`` for ``to_dict``, or ``{}`` when it is only 0 (keeps old fingerprints)."""
+    return {} if tuple(values) == (0.0,) else {"weight_decay": list(values)}
 
 
 def task_id_of(params: dict[str, Any]) -> str:
@@ -232,6 +252,7 @@ class SweepSpec:
     escape_threshold: float = DEFAULT_ESCAPE_THRESHOLD
     engine: str = "numpy"
     description: str = ""
+    weight_decays: tuple[float, ...] = (0.0,)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -243,6 +264,7 @@ class SweepSpec:
             * len(self.minimizers)
             * len(self.radii)
             * len(self.directions)
+            * len(self.weight_decays)
         )
 
     @property
@@ -281,6 +303,7 @@ class SweepSpec:
             "scale": self.scale,
             "escape_threshold": self.escape_threshold,
             "engine": self.engine,
+            **weight_decay_entry(self.weight_decays),
         }
 
     def fingerprint(self) -> str:
@@ -289,8 +312,8 @@ class SweepSpec:
 
     def tasks(self) -> Iterator[SweepTask]:
         """Enumerate the tasks lazily (constant memory for any sweep size)."""
-        for arch, seed, kind, radius, direction in itertools.product(
-            self.architectures, self.seeds, self.minimizers, self.radii, self.directions
+        for arch, seed, kind, radius, direction, mu in itertools.product(
+            self.architectures, self.seeds, self.minimizers, self.radii, self.directions, self.weight_decays
         ):
             name, depth, d0, dL, widths, dims = arch
             fields: dict[str, Any] = dict(
@@ -310,6 +333,7 @@ class SweepSpec:
                 iterations=self.iterations,
                 escape_threshold=self.escape_threshold,
                 engine=self.engine,
+                **({"weight_decay": mu} if mu else {}),
             )
             params = json.loads(json.dumps(fields))
             yield SweepTask(task_id=task_id_of(params), **fields)

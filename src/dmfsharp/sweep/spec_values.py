@@ -7,7 +7,7 @@ from typing import Any
 
 from .spec import SpecError
 
-__all__ = ["listed", "unique_values", "positive_value"]
+__all__ = ["listed", "unique_values", "positive_value", "weight_decay_values"]
 
 
 def listed(value: Any) -> list:
@@ -29,3 +29,22 @@ def positive_value(value: float, key: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise SpecError(f"[sweep] {key} must be positive and finite, got {value!r}")
     return float(value)
+
+
+def weight_decay_values(value: Any, minimizers: tuple = ()) -> tuple[float, ...]:
+    """The ``weight_decay`` key (a number or a list) as distinct floats ``>= 0``; :class:`SpecError` else.
+
+    ``mu > 0`` with the ``"flattest"`` minimizer kind is refused: ``L_mu`` has no family of
+    global minimizers of different sharpness to pick the flattest from (they are all the
+    balanced one up to orthogonal changes of basis, with one Hessian spectrum).
+    """
+    values = [float(v) for v in listed(value)]
+    for v in values:
+        if not (math.isfinite(v) and v >= 0):
+            raise SpecError(f"[sweep] weight_decay must be finite and >= 0, got {v!r}")
+    if "flattest" in minimizers and any(values):
+        raise SpecError(
+            "[sweep] weight_decay > 0 with minimizers 'flattest': the global minimizers of L_mu all share "
+            "one Hessian spectrum, so there is no flattest one to pick; use minimizers = 'random'"
+        )
+    return unique_values(values, "weight_decay")

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from .integrity import acquire_lock, check_store, damaged, repair_store
+from .integrity import acquire_lock, add_weight_decay_column, check_store, damaged, repair_store
 from .spec import SweepSpec, SweepTask
 from .task import RUN_COLUMNS
 from .train_spec import TrainSpec, TrainTask
@@ -192,6 +192,8 @@ class ResultStore:
         try:
             existed = self.path.exists()
             self.conn = sqlite3.connect(self.path, isolation_level=None)
+            if existed:
+                add_weight_decay_column(self.conn)
             if existed and repair:
                 self.conn = repair_store(self.path, self.conn)
             elif existed:

@@ -20,6 +20,7 @@ from ..chain import FactorChain
 from ..dynamics import escape_experiment
 from ..flatness import flat_sharpness
 from ..minima import flattest_minimizer, random_dims, random_minimizer
+from ..regularized import regularized_minimizer
 from .spec import SweepTask
 from .train_spec import TrainTask
 from .train_task import run_train_task
@@ -46,6 +47,7 @@ RUN_COLUMNS = (
     "direction",
     "escape_threshold",
     "iterations",
+    "weight_decay",
     "step_multiplier",
     "eta",
     "steps",
@@ -71,7 +73,9 @@ def build_minimizer(task: SweepTask) -> tuple[FactorChain, np.ndarray]:
     ``random_minimizer(dims, seed=minimizer_seed, scale=scale)``, whose product is ``M``.
     For ``minimizer = "flattest"`` the start is ``flattest_minimizer(M, dims,
     seed=minimizer_seed)``: the same target at the flat sharpness ``2 L
-    sigma_max(M)^(2 - 2/L)`` (eq. 35).
+    sigma_max(M)^(2 - 2/L)`` (eq. 35). With ``weight_decay = mu > 0`` the start is
+    ``regularized_minimizer(M, dims, weight_decay=mu, seed=minimizer_seed)``, a global
+    minimizer of ``L_mu`` (the target stays ``M``).
     """
     ms = task.minimizer_seed
     if task.dims is not None:
@@ -81,7 +85,9 @@ def build_minimizer(task: SweepTask) -> tuple[FactorChain, np.ndarray]:
         dims = random_dims(task.depth, task.d0, task.dL, (lo, hi), seed=[ms, 0])
     chain = random_minimizer(dims, seed=ms, scale=task.scale)
     target = chain.product
-    if task.minimizer == "flattest":
+    if task.weight_decay:
+        chain = regularized_minimizer(target, dims, weight_decay=task.weight_decay, seed=ms)
+    elif task.minimizer == "flattest":
         chain = flattest_minimizer(target, dims, seed=ms)
     return chain, target
 
@@ -119,6 +125,7 @@ def run_task(task: SweepTask | TrainTask, sweep_name: str = "", save_points: boo
         iterations=task.iterations,
         escape_threshold=task.escape_threshold,
         engine=task.engine,
+        weight_decay=task.weight_decay,
     )
     # the engine takes step sizes either relative or absolute per call: one call each
     results = []
@@ -151,6 +158,7 @@ def run_task(task: SweepTask | TrainTask, sweep_name: str = "", save_points: boo
         "direction": task.direction,
         "escape_threshold": task.escape_threshold,
         "iterations": task.iterations,
+        "weight_decay": task.weight_decay,
     }
     rows, finals = [], []
     for i, (run, (kind, value)) in enumerate(zip(res_runs, given, strict=True)):

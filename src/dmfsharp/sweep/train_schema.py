@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .spec import SpecError
-from .spec_values import listed, positive_value, unique_values
+from .spec_values import listed, positive_value, unique_values, weight_decay_values
 from .train_spec import TrainSpec
 
 __all__ = ["parse_train_values"]
@@ -74,6 +74,7 @@ def parse_train_values(
         max_period=m.max_period,
         engine=m.engine,
         description=m.description,
+        weight_decays=weight_decay_values(m.weight_decay),
         raw=doc,
     )
     if spec.num_tasks > MAX_TASKS:

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from .spec import canonical_json, seed63, task_id_of
+from .spec import canonical_json, seed63, task_id_of, weight_decay_entry
 
 __all__ = ["TrainSpec", "TrainTask", "DEFAULT_CONVERGE_TOL", "DEFAULT_TRACK_EVERY", "DEFAULT_MAX_PERIOD"]
 
@@ -74,6 +74,10 @@ class TrainTask:
         Options of :func:`dmfsharp.dynamics.train`.
     engine : str
         ``"numpy"`` or ``"numba"``.
+    weight_decay : float
+        ``mu >= 0`` of ``train(..., weight_decay=mu)``; 0 is omitted from :meth:`params`
+        (and so from the id). With ``mu > 0``, ``eta_crit`` is ``2 / lambda_max`` at the
+        global minimizers of ``L_mu`` (as :func:`dmfsharp.dynamics.train` reports it).
     """
 
     kind: ClassVar[str] = "train"
@@ -94,11 +98,14 @@ class TrainTask:
     track_every: int
     max_period: int
     engine: str = "numpy"
+    weight_decay: float = 0.0
 
     def params(self) -> dict[str, Any]:
-        """Every parameter except the id, as plain JSON types (with ``kind``)."""
+        """Every parameter except the id, as plain JSON types (with ``kind``; ``weight_decay`` if > 0)."""
         d = asdict(self)
         d.pop("task_id")
+        if not d["weight_decay"]:
+            d.pop("weight_decay")
         d["kind"] = "train"
         return json.loads(json.dumps(d))
 
@@ -149,12 +156,14 @@ class TrainSpec:
     max_period: int = DEFAULT_MAX_PERIOD
     engine: str = "numpy"
     description: str = ""
+    weight_decays: tuple[float, ...] = (0.0,)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def num_tasks(self) -> int:
         """Number of tasks, without enumerating them."""
-        return len(self.architectures) * len(self.seeds) * len(self.inits) * len(self.init_scales)
+        n = len(self.architectures) * len(self.seeds) * len(self.inits) * len(self.init_scales)
+        return n * len(self.weight_decays)
 
     @property
     def runs_per_task(self) -> int:
@@ -192,6 +201,7 @@ class TrainSpec:
             "track_every": self.track_every,
             "max_period": self.max_period,
             "engine": self.engine,
+            **weight_decay_entry(self.weight_decays),
         }
 
     def fingerprint(self) -> str:
@@ -200,8 +210,8 @@ class TrainSpec:
 
     def tasks(self) -> Iterator[TrainTask]:
         """Enumerate the tasks lazily."""
-        for arch, seed, init, scale in itertools.product(
-            self.architectures, self.seeds, self.inits, self.init_scales
+        for arch, seed, init, scale, mu in itertools.product(
+            self.architectures, self.seeds, self.inits, self.init_scales, self.weight_decays
         ):
             name, depth, d0, dL, widths, dims = arch
             fields: dict[str, Any] = dict(
@@ -220,6 +230,7 @@ class TrainSpec:
                 track_every=self.track_every,
                 max_period=self.max_period,
                 engine=self.engine,
+                **({"weight_decay": mu} if mu else {}),
             )
             params = json.loads(json.dumps({**fields, "kind": "train"}))
             yield TrainTask(task_id=task_id_of(params), **fields)

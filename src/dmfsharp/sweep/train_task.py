@@ -45,6 +45,7 @@ TRAIN_COLUMNS = (
     "init_scale",
     "iterations",
     "converge_tol",
+    "weight_decay",
     "flat_lambda_max",
     "eta_crit",
     "eta_ratio",
@@ -117,6 +118,7 @@ def run_train_task(task: TrainTask, sweep_name: str = "", save_points: bool = Fa
         track_every=task.track_every,
         max_period=task.max_period,
         engine=task.engine,
+        weight_decay=task.weight_decay,
     )
     base = {
         "task_id": task.task_id,
@@ -132,6 +134,7 @@ def run_train_task(task: TrainTask, sweep_name: str = "", save_points: bool = Fa
         "init_scale": task.init_scale,
         "iterations": task.iterations,
         "converge_tol": task.converge_tol,
+        "weight_decay": task.weight_decay,
         "flat_lambda_max": _num(res.flat_lambda_max),
         "eta_crit": _num(res.eta_crit),
     }
