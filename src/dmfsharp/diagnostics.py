@@ -27,7 +27,7 @@ with their residuals ``||H v - theta v||`` (an eigenvalue lies within that dista
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .exact import hessian_spectrum
 from .flatness import flat_sharpness, flatness_report, frobenius_imbalance, spectral_imbalance
 from .gauss_newton import objective_layer_sharpness
 from .linalg.kron import SPECTRUM_DENSE_MAX
+from .linalg.lanczos import EigenPairs
 from .minimum import require_minimum
 from .numeric import objective_eigenvalues
 from .objective import Objective, make_objective
@@ -57,7 +58,9 @@ def _keywords(obj: Objective) -> dict[str, Any]:
     return dict(target=obj.target, data=obj.samples, covariance=cov, normalization=obj.normalization)
 
 
-def _lanczos(obj, k, which, seed, budget, shift=None):
+def _lanczos(
+    obj: Objective, k: int, which: str, seed: int | None, budget: int, shift: float | None = None
+) -> tuple[EigenPairs, bool]:
     """``(pairs, converged)``; an unconverged run returns its partial Ritz values."""
     try:
         pairs = objective_eigenvalues(
@@ -67,7 +70,7 @@ def _lanczos(obj, k, which, seed, budget, shift=None):
     except ConvergenceError as exc:
         if exc.partial is None:
             raise
-        return exc.partial, False
+        return cast(EigenPairs, exc.partial), False  # objective_eigenvalues' partial result
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,22 @@ class Diagnosis:
         minimum, residuals None; Lanczos elsewhere, with residuals).
     eta, eta_is_stable : float or None, bool or None
         The step size classified, and whether ``lambda_max <= 2 / eta``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 (``lambda_max`` at minima), Lemma 3
+    (eqs. 56-58, the Hessian and its Gauss-Newton part), Corollaries 7, 8 and 10, eq. 35.
+
+    L. Wu, C. Ma and W. E, How SGD Selects the Global Minima in Over-parameterized
+    Learning: A Dynamical Stability Perspective, NeurIPS 2018 (``lambda_max <= 2 / eta``).
+
+    Examples
+    --------
+    >>> from dmfsharp import diagnose, section6_example
+    >>> d = diagnose(section6_example())
+    >>> d.method, d.lambda_max, d.max_stable_step, d.hessian_rank
+    ('exact', 44.0, 0.045454545454545456, 9)
     """
 
     depth: int
@@ -179,7 +198,13 @@ class Diagnosis:
     eta_is_stable: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain Python values (lists for tuples) for JSON, keyed by the field names."""
+        """Plain Python values (lists for tuples) for JSON, keyed by the field names.
+
+        Returns
+        -------
+        dict of str to object
+            One entry per field; tuples become lists, None stays None.
+        """
         d = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
@@ -209,9 +234,14 @@ def diagnose(
     target : array_like, optional
         ``M`` (``d_L x d_0``), or ``Y`` (``d_L x n``) with ``data``, or ``T`` with
         ``covariance``; None means the factors' own output (a global minimum).
-    data, covariance, normalization
-        The loss of a deep linear network on data, as in :func:`dmfsharp.sharpness`;
-        ``normalization="torch-mean"`` is ``torch.nn.MSELoss(reduction="mean")``.
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, float64; the loss is then ``c ||Y - P X||_F^2``
+        with ``target`` ``Y`` of shape ``(d_L, n)``, as in :func:`dmfsharp.sharpness`.
+    covariance : array_like, optional
+        ``Sigma_x`` of shape ``(d_0, d_0)`` instead of samples; ``target`` is then ``T``.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c``; ``"torch-mean"`` is ``torch.nn.MSELoss(reduction="mean")``
+        (``c = 1/(n d_L)``). Default as in :func:`dmfsharp.sharpness`.
     eta : float, optional
         A GD step size to classify: stable iff ``lambda_max <= 2 / eta``.
     spectrum : int, optional
@@ -226,6 +256,9 @@ def diagnose(
     Returns
     -------
     Diagnosis
+        Every quantity ``dmfsharp inspect`` prints: loss, residual, ``lambda_max`` and
+        ``lambda_min`` (exact or certified Lanczos, see ``method``), trace, per-layer
+        sharpness, flatness and, with ``eta``, the stability verdict.
 
     Raises
     ------

@@ -114,4 +114,16 @@ class WeightDecayTieWarning(UserWarning):
     ``(sigma - s^L)^2 + mu L s^2`` have the same value, so the global minimizer of
     ``L_mu`` (and its layer norms) is not unique; dmfsharp returns the nonzero one
     (:mod:`dmfsharp.regularized`).
+
+    Examples
+    --------
+    For ``L = 3`` and ``sigma = 2`` the threshold is ``mu* = 1``:
+
+    >>> import warnings
+    >>> from dmfsharp.regularized import scalar_minimizer
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     s = scalar_minimizer(2.0, 3, weight_decay=1.0)
+    >>> [w.category.__name__ for w in caught], round(s, 12)
+    (['WeightDecayTieWarning'], 1.0)
     """

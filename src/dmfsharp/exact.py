@@ -86,6 +86,35 @@ def sharpness_matrix(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
     Its eigenvalues, doubled, are the nonzero Hessian eigenvalues at a minimum. Use
     :func:`sharpness_operator` when ``d_0 d_L`` is large (the size is checked first).
 
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        A global minimum ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``; None means the factors' own product (always a
+        global minimum).
+
+    Returns
+    -------
+    ndarray, shape (d_0 d_L, d_0 d_L)
+        ``S``, symmetric positive semidefinite, float64, acting on column-major
+        ``vec(X)`` of ``d_L x d_0`` matrices.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors or target.
+    MemoryLimitError
+        If the dense ``S`` exceeds the memory limit (:mod:`dmfsharp.limits`).
+    NotAMinimumError
+        If ``target`` is given and the point is not a global minimum of eq. 15.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 (``lambda_max(H) = 2 lambda_max(S)``),
+    Lemma 3 (eqs. 56-58).
+
     Examples
     --------
     >>> import numpy as np
@@ -106,6 +135,33 @@ def sharpness_operator(factors: FactorsLike, *, target: Any = None) -> LinearOpe
     Acts on column-major ``vec(X)`` of ``d_L x d_0`` matrices as
     ``X -> sum_k (A_k A_k^T) X (B_k^T B_k)``. It holds ``2 L`` Gram matrices of sizes
     ``d_0^2`` and ``d_L^2`` (checked against the memory limit first).
+
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        A global minimum ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``; None means the factors' own product (always a
+        global minimum).
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+        Shape ``(d_0 d_L, d_0 d_L)``, float64, symmetric (``rmatvec = matvec``).
+
+    Raises
+    ------
+    FactorError
+        Invalid factors or target.
+    MemoryLimitError
+        If the Gram matrices exceed the memory limit (:mod:`dmfsharp.limits`).
+    NotAMinimumError
+        If ``target`` is given and the point is not a global minimum of eq. 15.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5.
 
     Examples
     --------
@@ -269,13 +325,27 @@ def hessian_trace(
         Any point ``[W_1, ..., W_L]``.
     target : array_like, optional
         ``M`` (or ``Y`` with ``data``); checked for shape, not used (see the proof).
-    data, covariance, normalization
-        As in :func:`sharpness`: ``F F^T = C = X X^T`` (or ``Sigma_x``) and the scale ``c``.
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``; ``F F^T = C = X X^T``.
+    covariance : array_like, optional
+        ``Sigma_x`` of shape ``(d_0, d_0)`` instead of samples (``C = Sigma_x``).
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The scale ``c``, as in :func:`sharpness`.
+    weight_decay : float, optional
+        ``mu >= 0``: adds ``2 mu N`` (the trace of ``2 mu I``).
 
     Returns
     -------
     float
         ``tr(H)``, exact to rounding at every point.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
 
     References
     ----------
@@ -334,12 +404,47 @@ def hessian_spectrum(
     k : int, optional
         Return only the ``k`` largest (by Lanczos on ``S`` when ``d_0 d_L`` is too
         large to form it). Required when ``d_0 d_L > 4096`` and ``L > 2``.
-    data, covariance, normalization
-        As in :func:`sharpness`: the result is then ``2c eig(S_C)`` without zeros.
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``; the result is then ``2c eig(S_C)`` without
+        zeros, as in :func:`sharpness`.
+    covariance : array_like, optional
+        ``Sigma_x`` of shape ``(d_0, d_0)`` instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The scale ``c``, as in :func:`sharpness`.
     weight_decay : float, optional
         ``mu > 0``: all ``N`` eigenvalues of the Hessian of ``L_mu`` at a critical point,
         descending (zeros included): the exact block-diagonal spectrum at a global minimizer
         (:func:`dmfsharp.regularized.regularized_spectrum`), the dense Hessian elsewhere.
+
+    Returns
+    -------
+    ndarray, shape (r,)
+        The nonzero eigenvalues (``r <= d_0 d_L``, or ``k`` of them), descending,
+        float64; with ``weight_decay > 0`` all ``N`` (or ``k``) eigenvalues.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance.
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, an invalid
+        ``weight_decay``, or ``k`` not a positive integer (or missing where required).
+    NotAMinimumError
+        If ``target`` is given and the point is not a global minimum (with weight
+        decay: not a critical point of ``L_mu``).
+    MemoryLimitError
+        If the eigenvalues or ``S`` exceed the memory limit (:mod:`dmfsharp.limits`).
+    ConvergenceError
+        If Lanczos on ``S`` (with ``k`` on a large ``S``) does not converge.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 and its proof (the nonzero
+    spectrum of ``H = 2 K^T K`` is that of ``2 K K^T = 2 S``), Corollary 6 (``L = 2``).
+
+    R. Mulayoff and T. Michaeli, Unique Properties of Flat Minima in Deep Networks,
+    ICML 2020 (the rank deficiency of the Hessian at minima).
 
     Examples
     --------
@@ -384,6 +489,49 @@ def top_eigenvector(
     ``covariance=``): block ``k`` is ``A_k^T X_S F^T B_k^T`` for the top eigenvector
     ``X_S`` of ``S_C`` (:mod:`dmfsharp.objective`).
 
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+
+    Returns
+    -------
+    list of ndarray
+        ``V_k`` shaped like ``W_k``, W_1 first, with ``sum_k ||V_k||_F^2 = 1``.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
+    NotAMinimumError
+        If ``target`` is given and the point is not a global minimum of eq. 15.
+    ConvergenceError
+        If the iterative eigensolver on a large ``S`` does not reach its tolerance.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 and its proof (the top eigenvector of ``H = 2 K^T K`` is
+    ``K^T x`` for the top eigenvector ``x`` of ``S = K K^T``); Appendix D (the escape
+    direction ``v_1``).
+
     Examples
     --------
     >>> import numpy as np
@@ -404,6 +552,32 @@ def zero_eigenvector(factors: FactorsLike, *, target: Any = None) -> list[np.nda
     = 0``, so ``U`` lies in the null space of ``K`` and of ``H = 2 K^T K``: it points
     along the manifold of minima (Appendix D.1, "Scale Invariance and Manifolds").
     Used as the second direction ``v_N`` of the landscape maps.
+
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        A global minimum ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``; None means the factors' own product (always a
+        global minimum).
+
+    Returns
+    -------
+    list of ndarray
+        ``U_k`` shaped like ``W_k``, W_1 first, with ``sum_k ||U_k||_F^2 = 1`` (all zero
+        blocks stay zero if every factor is zero).
+
+    Raises
+    ------
+    FactorError
+        Invalid factors or target.
+    NotAMinimumError
+        If ``target`` is given and the point is not a global minimum of eq. 15.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Appendix D.1 (scale invariance; the landscape maps), Lemma 3.
 
     Examples
     --------

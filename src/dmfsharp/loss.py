@@ -158,6 +158,28 @@ def objective_flat_hvp(obj: Objective) -> Callable[[np.ndarray], np.ndarray]:
 def residual(factors: FactorsLike, *, target: Any = None) -> np.ndarray:
     """Residual ``R = M - W_L ... W_1`` (zero when ``target`` is None).
 
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``; None means the product itself (``R = 0``).
+
+    Returns
+    -------
+    ndarray, shape (d_L, d_0)
+        ``M - P``, float64.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, or a target of the wrong shape or with non-finite values.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, eq. 15.
+
     Examples
     --------
     >>> import numpy as np
@@ -182,8 +204,46 @@ def loss(
     With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
     that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
     (see :mod:`dmfsharp.objective` for the formulas and conventions).
+    ``weight_decay=mu`` adds ``mu sum_k ||W_k||_F^2`` (not scaled by ``c``).
 
-    ``weight_decay=mu`` adds ``mu sum_k ||W_k||_F^2`` (issue 15; not scaled by ``c``).
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+    weight_decay : float, optional
+        ``mu >= 0``; the loss gains ``mu sum_k ||W_k||_F^2`` (default 0).
+
+    Returns
+    -------
+    float
+        The loss value (in the units of ``||M||_F^2``; no factor 1/2).
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, eq. 15.
 
     Examples
     --------
@@ -216,15 +276,55 @@ def gradient(
 ) -> list[np.ndarray]:
     """Gradient ``dL/dW_k = -2 A_k^T R B_k^T`` (``+ 2 mu W_k``) for each factor, W_1 first.
 
-    Computed by reverse accumulation (one backward sweep of ``L - 1`` products).
-    With data: ``-2c A_k^T (Y - P X) X^T B_k^T``.
-    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
-    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.objective` for the formulas and conventions).
-    ``weight_decay=mu`` adds ``2 mu W_k`` (PyTorch's ``SGD(weight_decay=2 mu)`` adds the same).
+    Computed by reverse accumulation (one backward sweep of ``L - 1`` products), with
+    ``A_k = W_L ... W_(k+1)`` and ``B_k = W_(k-1) ... W_1``. With data:
+    ``-2c A_k^T (Y - P X) X^T B_k^T``. ``weight_decay=mu`` adds ``2 mu W_k`` (PyTorch's
+    ``SGD(weight_decay=2 mu)`` adds the same).
+
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+    weight_decay : float, optional
+        ``mu >= 0``; the loss gains ``mu sum_k ||W_k||_F^2`` (default 0).
+
+    Returns
+    -------
+    list of ndarray
+        ``dL/dW_k`` of shape ``(d_k, d_(k-1))`` for ``k = 1 .. L``, float64.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, eq. 15 and the proof of Lemma 3 (Appendix A.2).
 
     Examples
     --------
+    ``L = (2 - w_2 w_1)^2 + (w_1^2 + w_2^2)`` at ``(1, 2)``: ``-2 (0) w_2 + 2 w_1 = 2``
+    and ``2 w_2 = 4``.
+
     >>> [g.item() for g in gradient([[[1.0]], [[2.0]]], target=[[2.0]], weight_decay=1.0)]
     [2.0, 4.0]
     """
@@ -243,7 +343,39 @@ def gradient(
 def gauss_newton_vector_product(factors: FactorsLike, direction: Sequence[Any]) -> list[np.ndarray]:
     """Product of the Gauss-Newton matrix ``2 K^T K`` with a direction (eq. 57).
 
-    At a global minimum this is the Hessian-vector product (eq. 60).
+    ``(2 K^T K U)_k = 2 A_k^T J(U) B_k^T`` with ``J(U) = sum_j A_j U_j B_j``. At a
+    global minimum this is the Hessian-vector product (eq. 60).
+
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    direction : sequence of array_like
+        ``[U_1, ..., U_L]``, ``U_k`` shaped like ``W_k``.
+
+    Returns
+    -------
+    list of ndarray
+        ``(2 K^T K U)_k``, shaped like ``W_k``, W_1 first.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, or a direction with the wrong number of blocks or shapes.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, Lemma 3 (eqs. 56-58, eq. 60).
+
+    Examples
+    --------
+    ``m = w_2 w_1`` at ``(2, 3)``: ``K = [w_2, w_1] = [3, 2]``, so ``2 K^T K e_1 = (18, 12)``.
+
+    >>> import numpy as np
+    >>> u = gauss_newton_vector_product([np.array([[2.0]]), np.array([[3.0]])], [[[1.0]], [[0.0]]])
+    >>> [x.item() for x in u]
+    [18.0, 12.0]
     """
     obj = make_objective(factors)
     u = check_like(obj.chain, direction, "direction")
@@ -262,25 +394,63 @@ def hessian_vector_product(
 ) -> list[np.ndarray]:
     """Hessian of eq. 15 applied to a direction ``U``, at any point (eqs. 56-58).
 
+    ``(H U)_k = 2c A_k^T J(U) B_k^T - 2c (dA_k^T G B_k^T + A_k^T G dB_k^T) + 2 mu U_k``:
+    the Gauss-Newton part, the residual term (zero at a global minimum) and weight decay.
+    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
+    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
+    (see :mod:`dmfsharp.objective` for the formulas and conventions).
+
     Parameters
     ----------
-    factors : FactorChain or sequence of array_like
-        The point ``[W_1, ..., W_L]``.
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
     direction : sequence of array_like
-        ``[U_1, ..., U_L]`` shaped like the factors.
+        ``[U_1, ..., U_L]``, ``U_k`` shaped like ``W_k``.
     target : array_like, optional
-        ``M``; None means the chain's own product (a global minimum).
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
     weight_decay : float, optional
         ``mu >= 0``: adds ``2 mu U`` (the Hessian of ``mu sum_k ||W_k||_F^2``).
 
     Returns
     -------
     list of ndarray
-        ``(H U)_k`` for each factor, W_1 first.
+        ``(H U)_k``, shaped like ``W_k``, W_1 first.
 
-    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
-    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.objective` for the formulas and conventions).
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, Lemma 3 (eqs. 56-58).
+
+    Examples
+    --------
+    ``m = w_2 w_1`` at ``(2, 3)`` with ``M = 0``: ``H = [[18, 24], [24, 8]]`` (the residual
+    ``-6`` adds ``2 * 6`` off the diagonal).
+
+    >>> import numpy as np
+    >>> hu = hessian_vector_product([np.array([[2.0]]), np.array([[3.0]])], [[[1.0]], [[0.0]]],
+    ...                             target=[[0.0]])
+    >>> [x.item() for x in hu]
+    [18.0, 24.0]
     """
     obj = make_objective(
         factors,
@@ -307,6 +477,45 @@ def hessian_operator(
 
     Acts on parameter vectors flattened as :meth:`FactorChain.flatten` (each factor
     row-major, W_1 first), matrix-free through :func:`hessian_vector_product`.
+
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+    weight_decay : float, optional
+        ``mu >= 0``; the loss gains ``mu sum_k ||W_k||_F^2`` (default 0).
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+        Shape ``(N, N)`` with ``N = sum_k d_k d_(k-1)``, float64, symmetric.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, or a negative or
+        non-finite ``weight_decay``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, Lemma 3 (eqs. 56-58).
 
     Examples
     --------
@@ -344,12 +553,61 @@ def dense_hessian(
 
     Meant for tests and small problems (``N <= 6000``). Rows and columns follow
     :meth:`FactorChain.flatten`: each factor row-major, W_1 first. The result is
-    symmetrized to remove rounding asymmetry.
+    symmetrized to remove rounding asymmetry. With ``data=X`` (or
+    ``covariance=Sigma_x``) and ``normalization=``, the loss is that of a deep linear
+    network on data (:mod:`dmfsharp.objective`); ``weight_decay=mu`` adds ``2 mu I``.
 
-    With ``data=X`` (or ``covariance=Sigma_x``) and ``normalization=``, the loss is
-    that of a deep linear network on data, ``c ||Y - P X||_F^2`` with ``target = Y``
-    (see :mod:`dmfsharp.objective` for the formulas and conventions).
-    ``weight_decay=mu`` adds ``2 mu I``.
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+    weight_decay : float, optional
+        ``mu >= 0``; the loss gains ``mu sum_k ||W_k||_F^2`` (default 0).
+
+    Returns
+    -------
+    ndarray, shape (N, N)
+        The symmetric Hessian, float64, ``N = sum_k d_k d_(k-1)``.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``, a negative or
+        non-finite ``weight_decay``, or ``N > 6000`` (use :func:`hessian_operator`).
+    MemoryLimitError
+        If the ``N x N`` matrix exceeds the memory limit (:mod:`dmfsharp.limits`).
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025, Lemma 3 (eqs. 56-58).
+
+    Examples
+    --------
+    ``m = w_2 w_1`` at ``(2, 3)``: ``2 K^T K`` with ``K = [3, 2]`` at the minimum, plus the
+    residual term ``-2 R = 12`` off the diagonal for ``M = 0``.
+
+    >>> import numpy as np
+    >>> dense_hessian([np.array([[2.0]]), np.array([[3.0]])]).tolist()
+    [[18.0, 12.0], [12.0, 8.0]]
+    >>> dense_hessian([np.array([[2.0]]), np.array([[3.0]])], target=[[0.0]]).tolist()
+    [[18.0, 24.0], [24.0, 8.0]]
     """
     obj = make_objective(
         factors,

@@ -187,6 +187,44 @@ def minimum_residual(
     ``G`` in float64: ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)`` for eq. 15
     (see :meth:`dmfsharp.objective.Objective.residual_terms`).
 
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+
+    Returns
+    -------
+    residual : float
+        ``||G||_F`` (in the units of the target, times ``||X||`` with data).
+    tolerance : float
+        The largest ``||G||_F`` that float64 rounding explains.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: eq. 15 and eq. 19 (the global minima, ``P = M``).
+
     Examples
     --------
     >>> import numpy as np
@@ -212,9 +250,49 @@ def is_minimum(
     and the residual curvature the closed forms drop is provably below their accuracy
     (:func:`residual_curvature_bound`, relative ``MINIMUM_RTOL``).
 
+    Parameters
+    ----------
+    factors : FactorChain, sequence of array_like, or mapping
+        The point ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
+
+    Returns
+    -------
+    bool
+        True at a global minimum (to working precision), False elsewhere.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target, samples or covariance (shapes, dtypes or non-finite
+        values; named in the message).
+    ValueError
+        An unknown ``normalization``, both ``data`` and ``covariance``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: eq. 19 (the global minima), Lemma 3 (eqs. 56-58:
+    the residual term of the Hessian vanishes there, so ``H = 2 K^T K``).
+
     Examples
     --------
     >>> import numpy as np
+    >>> from dmfsharp import section6_example
+    >>> is_minimum(section6_example())
+    True
     >>> w = [np.array([[1e-6], [1e-6]]), np.array([[1e6, -1e6], [0.0, 0.0]]), np.array([[0.0, 1.0]])]
     >>> is_minimum(w, target=[[3e-14]])  # a saddle hidden behind a tiny residual
     False

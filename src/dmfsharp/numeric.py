@@ -14,12 +14,13 @@ stopping rule holds, and then ``converged`` is True; otherwise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from .chain import FactorsLike, as_chain, check_like
+from .chain import FactorChain, FactorsLike, as_chain, check_like
 from .errors import ConvergenceError
 from .linalg.lanczos import ADMIXTURE, EigenPairs, top_eigenpairs
 from .linalg.scaling import scale_back
@@ -60,6 +61,26 @@ class EigenResult:
         only in :attr:`ConvergenceError.partial <dmfsharp.errors.ConvergenceError>`).
     method : str
         ``"dense"``, ``"lanczos"`` or ``"power"``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Lemma 3 (eqs. 56-58, the Hessian-vector
+    product these solvers run on) and Theorem 5 (the closed form they check).
+
+    Examples
+    --------
+    At ``w = (2, 3)`` with ``M = 0`` the Hessian is ``[[18, 24], [24, 8]]``, with top
+    eigenvalue ``13 + sqrt(601)``:
+
+    >>> import numpy as np
+    >>> from dmfsharp import numerical_sharpness
+    >>> res = numerical_sharpness([np.array([[2.0]]), np.array([[3.0]])], target=[[0.0]],
+    ...                           method="dense")
+    >>> round(res.value, 10), res.method, res.num_hvp, res.converged
+    (37.5153013443, 'dense', 2, True)
+    >>> [b.shape for b in res.vector]
+    [(1, 1), (1, 1)]
     """
 
     value: float
@@ -168,9 +189,15 @@ def numerical_sharpness(
         warm start along a trajectory). A seeded random admixture is added (and Lanczos
         adds an independent random column), so a start orthogonal to the top eigenvector
         still finds it.
-    data, covariance, normalization
-        The loss of a deep linear network on data, ``c ||Y - P X||_F^2`` with
-        ``target = Y`` (see :mod:`dmfsharp.objective`); any point is allowed.
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
     weight_decay : float, optional
         ``mu >= 0``: the Hessian of ``L + mu sum_k ||W_k||_F^2`` (``2 mu I`` added through the
         Hessian-vector product).
@@ -178,6 +205,8 @@ def numerical_sharpness(
     Returns
     -------
     EigenResult
+        ``value`` (float), the unit eigenvector ``vector`` shaped like the factors,
+        ``residual_norm``, ``num_hvp``, ``converged=True`` and ``method``.
 
     Raises
     ------
@@ -247,14 +276,16 @@ def numerical_sharpness(
                 matmat, n, v0=start, rtol=float(tol), want_vectors=True, seed=seed, max_products=budget
             )
         except ConvergenceError as exc:
-            p = exc.partial
+            p = cast("EigenPairs | None", exc.partial)  # top_eigenpairs' partial result
             partial = None
             if p is not None:
+                assert p.vectors is not None  # want_vectors=True
                 partial = EigenResult(
                     float(p.values[0]), chain.unflatten(p.vectors[:, 0]), float(p.residuals[0]),
                     p.num_products, False, "lanczos",
                 )  # fmt: skip
             raise ConvergenceError(f"numerical_sharpness (lanczos): {exc}", partial=partial) from None
+        assert pairs.vectors is not None  # want_vectors=True
         vec = pairs.vectors[:, 0]
         return EigenResult(
             float(pairs.values[0]), chain.unflatten(vec), float(pairs.residuals[0]), pairs.num_products,
@@ -264,7 +295,15 @@ def numerical_sharpness(
     return _power(op.matvec, chain, n, start, float(tol), seed, POWER_MAXITER if maxiter is None else maxiter)
 
 
-def _power(matvec, chain, n, start, tol, seed, maxiter) -> EigenResult:
+def _power(
+    matvec: Callable[[np.ndarray], np.ndarray],
+    chain: FactorChain,
+    n: int,
+    start: np.ndarray | None,
+    tol: float,
+    seed: int | None,
+    maxiter: int,
+) -> EigenResult:
     """Power iteration (shifted when the dominant eigenvalue is negative), residual-stopped."""
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(n)
@@ -272,10 +311,10 @@ def _power(matvec, chain, n, start, tol, seed, maxiter) -> EigenResult:
     nrm = 0.0 if start is None else float(np.linalg.norm(start))
     # the same seeded admixture as Lanczos: a start orthogonal to the top eigenvector
     # (e.g. the second eigenvector) must still reach the top
-    v = noise if nrm == 0 else start / nrm + ADMIXTURE * noise
+    v = noise if nrm == 0 or start is None else start / nrm + ADMIXTURE * noise
     count = [0]
 
-    def apply(x):
+    def apply(x: np.ndarray) -> np.ndarray:
         count[0] += 1
         return np.asarray(matvec(x), dtype=np.float64).reshape(-1)
 
@@ -293,7 +332,9 @@ def _power(matvec, chain, n, start, tol, seed, maxiter) -> EigenResult:
     return result
 
 
-def _power_run(apply, v, tol, maxiter, shift):
+def _power_run(
+    apply: Callable[[np.ndarray], np.ndarray], v: np.ndarray, tol: float, maxiter: int, shift: float
+) -> tuple[float, np.ndarray, float, bool]:
     """Iterate ``v <- (H - shift) v``; stop when ``||H v - lam v|| <= tol |lam|`` (or 0 floor)."""
     v = v / np.linalg.norm(v)
     eps = np.finfo(np.float64).eps
@@ -391,8 +432,19 @@ def numerical_eigenvalues(
         How many eigenvalues (at most ``N``).
     which : {"LA", "SA"}
         Largest or smallest algebraic.
-    target, data, covariance, normalization
-        The loss, as in :func:`dmfsharp.sharpness`.
+    target : array_like, optional
+        ``M`` of shape ``(d_L, d_0)``, float64; or ``Y`` of shape ``(d_L, n)`` with
+        ``data``, or ``T`` with ``covariance``. None means the factors' own output (a
+        global minimum).
+    data : array_like, optional
+        Samples ``X`` of shape ``(d_0, n)``, one per column; the loss is then
+        ``c ||Y - P X||_F^2`` (:mod:`dmfsharp.objective`).
+    covariance : array_like, optional
+        ``Sigma_x = E[x x^T]`` of shape ``(d_0, d_0)``, symmetric positive semidefinite,
+        instead of samples.
+    normalization : {"sum", "mean", "half_mean", "torch-mean"}, optional
+        The loss scale ``c`` with data (:func:`dmfsharp.objective.make_objective`);
+        default ``"sum"`` (``c = 1``, eq. 15) for samples, ``"mean"`` for a covariance.
     tol : float
         Relative residual tolerance.
     seed : int or None

@@ -109,6 +109,27 @@ class Objective:
         ``"identity"`` (eq. 15), ``"samples"`` or ``"covariance"``.
     weight_decay : float
         ``mu >= 0``: the loss gains ``mu sum_k ||W_k||_F^2``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: eq. 15 (the loss with ``F = I``, ``c = 1``),
+    Lemma 3 (eqs. 56-58, the Hessian ``2c K_F^T K_F`` + residual term), Theorem 5.
+
+    Examples
+    --------
+    Build one with :func:`make_objective`; eq. 15 is ``F = I``, ``c = 1``:
+
+    >>> import numpy as np
+    >>> obj = make_objective([np.eye(2), 2 * np.eye(2)], target=np.eye(2))
+    >>> obj.source, obj.scale, obj.is_identity, obj.rank
+    ('identity', 1.0, True, 2)
+    >>> g, value = obj.residual()
+    >>> g.tolist(), value
+    ([[-1.0, 0.0], [0.0, -1.0]], 2.0)
+    >>> data = make_objective([np.eye(2), np.eye(2)], data=np.ones((2, 4)), normalization="mean")
+    >>> data.source, data.scale, data.num_samples, data.rank
+    ('samples', 0.25, 4, 1)
     """
 
     chain: FactorChain
@@ -137,7 +158,18 @@ class Objective:
         return None if self.samples is None else int(self.samples.shape[1])
 
     def with_chain(self, chain: FactorChain) -> Objective:
-        """The same loss at another point with the same dims."""
+        """The same loss at another point with the same dims.
+
+        Parameters
+        ----------
+        chain : FactorChain
+            The new point, with the dims of :attr:`chain` (not checked here).
+
+        Returns
+        -------
+        Objective
+            A copy with ``chain`` replaced; target, ``F``, ``C``, ``c`` and ``mu`` kept.
+        """
         return Objective(
             chain,
             self.target,
@@ -151,16 +183,44 @@ class Objective:
         )
 
     def penalty(self) -> float:
-        """``mu sum_k ||W_k||_F^2`` (0.0 without weight decay)."""
+        """``mu sum_k ||W_k||_F^2`` (0.0 without weight decay).
+
+        Returns
+        -------
+        float
+            The weight-decay term of the loss.
+        """
         mu = self.weight_decay
         return mu * sum(float(np.vdot(w, w)) for w in self.chain.factors) if mu else 0.0
 
     def times_gram(self, x: np.ndarray) -> np.ndarray:
-        """``X C`` (``X`` itself when ``C = I``)."""
+        """``X C`` (``X`` itself when ``C = I``).
+
+        Parameters
+        ----------
+        x : ndarray, shape (m, d_0)
+            Any matrix with ``d_0`` columns.
+
+        Returns
+        -------
+        ndarray, shape (m, d_0)
+            ``X C``; ``x`` itself (not a copy) when ``C = I``.
+        """
         return x if self.gram is None else x @ self.gram
 
     def times_factor(self, x: np.ndarray) -> np.ndarray:
-        """``X F`` (``X`` itself when ``F = I``)."""
+        """``X F`` (``X`` itself when ``F = I``).
+
+        Parameters
+        ----------
+        x : ndarray, shape (m, d_0)
+            Any matrix with ``d_0`` columns.
+
+        Returns
+        -------
+        ndarray, shape (m, r)
+            ``X F`` (``r`` = :attr:`rank`); ``x`` itself (not a copy) when ``F = I``.
+        """
         return x if self.factor is None else x @ self.factor
 
     def residual(self) -> tuple[np.ndarray, float]:
@@ -168,6 +228,13 @@ class Objective:
 
         ``G`` is ``M - P``, ``(Y - P X) X^T`` or ``(T - P) Sigma_x`` (zero when ``target``
         is None); the loss is ``c ||(T - P) F||_F^2``.
+
+        Returns
+        -------
+        G : ndarray, shape (d_L, d_0)
+            The residual correlation, float64.
+        loss : float
+            The loss without the weight-decay term (see :meth:`penalty`).
         """
         p = self.chain.product
         if self.target is None:
@@ -190,6 +257,11 @@ class Objective:
         ``16 eps (L + max_i d_i) max(||M||_F, prod_i ||W_i||_F)`` for eq. 15 and, with
         data, ``16 eps (L + max_i d_i + n) max(||Y||_F, prod_i ||W_i||_F ||X||_F) ||X||_F``
         (``n -> d_0``, ``||X||_F^2 -> ||Sigma_x||_F`` for a covariance). Zero without a target.
+
+        Returns
+        -------
+        float
+            The tolerance on ``||G||_F``.
         """
         if self.target is None:
             return 0.0
@@ -208,7 +280,17 @@ class Objective:
         return 16 * eps * (chain.depth + 2 * max(chain.dims)) * max(yn, wprod) * sn
 
     def residual_terms(self) -> tuple[np.ndarray, float, float]:
-        """``(G, loss, tol)``: :meth:`residual` and :meth:`rounding_tolerance` together."""
+        """``(G, loss, tol)``: :meth:`residual` and :meth:`rounding_tolerance` together.
+
+        Returns
+        -------
+        G : ndarray, shape (d_L, d_0)
+            The residual correlation.
+        loss : float
+            The loss without the weight-decay term.
+        tol : float
+            The largest ``||G||_F`` that float64 rounding explains.
+        """
         g, value = self.residual()
         return g, value, self.rounding_tolerance()
 
@@ -342,6 +424,7 @@ def make_objective(
     Returns
     -------
     Objective
+        The immutable, validated loss (``factors`` itself if it already is one).
 
     Raises
     ------

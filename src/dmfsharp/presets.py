@@ -137,7 +137,13 @@ class EscapePreset:
         return _ROWS.get(self.name)
 
     def target(self) -> np.ndarray:
-        """``M``: the product of the seeded Gaussian minimum of Appendix D.2."""
+        """``M``: the product of the seeded Gaussian minimum of Appendix D.2.
+
+        Returns
+        -------
+        ndarray, shape (d_L, d_0)
+            The target of the preset's experiment, float64.
+        """
         return random_minimizer(self.dims, seed=self.seed).product
 
     def minimum(self) -> FactorChain:

@@ -131,11 +131,11 @@ def gauss_newton_top_batch(stacks: Sequence[np.ndarray]) -> np.ndarray | None:
         ga[k] = a @ a.transpose(0, 2, 1)
     m = ws[0].shape[0]
     if d0 == dl == 1:
-        lam = sum(
+        lam_1 = sum(
             (np.ones(m) if x is None else x[:, 0, 0]) * (np.ones(m) if y is None else y[:, 0, 0])
             for x, y in zip(gb, ga)
         )
-        out[plain] = 2.0 * lam
+        out[plain] = 2.0 * lam_1
         return out
     s5 = np.zeros((m, d0, dl, d0, dl))
     for x, y in zip(gb, ga):

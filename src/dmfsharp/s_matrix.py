@@ -113,7 +113,7 @@ def scale_exponents(obj: Objective) -> tuple[list[np.ndarray], list[int], np.nda
 
     exps = [exponent(w) for w in obj.chain.factors]
     fe = 0 if obj.factor is None else exponent(obj.factor)
-    spread = 2 * (sum(abs(e) for e in exps) + abs(fe))
+    spread: float = 2 * (sum(abs(e) for e in exps) + abs(fe))
     spread += 2 * float(np.sum(np.log2(np.asarray(obj.chain.dims, dtype=float) + 1.0)))
     if spread < PLAIN_RANGE_BITS:
         return None

@@ -99,6 +99,36 @@ def start_direction(minimum: FactorsLike, direction: Any = "top", *, seed: Any =
         (or one flat array of length ``N``), normalized here.
     seed : int or None
         Seed for ``"random"``.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        The unit direction, float64, flattened as :meth:`FactorChain.flatten` (each
+        factor row-major, W_1 first).
+
+    Raises
+    ------
+    FactorError
+        Invalid ``minimum``, or user arrays not shaped like the factors.
+    ValueError
+        An unknown ``direction`` name, or a user direction that is zero or not finite.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Section 7 and Appendix D (the start along
+    ``v_1``, or uniformly on ``S^{N-1}``), Theorem 5 (``v_1``).
+
+    Examples
+    --------
+    ``m = w_2 w_1`` at ``(1, 2)``: ``v_1`` is proportional to ``(w_2, w_1) = (2, 1)``.
+
+    >>> import numpy as np
+    >>> u = start_direction([np.array([[1.0]]), np.array([[2.0]])])
+    >>> np.round(u, 6).tolist()
+    [0.894427, 0.447214]
+    >>> float(np.linalg.norm(start_direction([np.eye(2), np.eye(2)], "random", seed=1)))
+    1.0
     """
     chain = as_chain(minimum)
     n = chain.num_params
@@ -199,6 +229,32 @@ def escape_experiment(
     Returns
     -------
     EscapeResult
+        The shared setup (``w*``, ``M``, ``lambda_max``, start, plane) and one
+        :class:`RunResult` per step size, in the given order.
+
+    Raises
+    ------
+    FactorError
+        Invalid factors, target or user direction (named in the message).
+    NotAMinimumError
+        If ``target`` is given and ``minimum`` is not a global minimum of it (with weight
+        decay: not a critical point of ``L_mu``).
+    ValueError
+        Invalid options: both ``step_multipliers`` and ``etas``, non-positive
+        ``radius``, ``iterations`` or tracking periods, an unknown ``direction``,
+        ``plane`` or ``engine``, a negative ``weight_decay``.
+    ImportError
+        If ``engine="numba"`` and numba is not installed.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Section 7 and Appendix D (the escape
+    experiments, Figures 1-3), Theorem 5 (``lambda_max``), Lemma 3 (eqs. 56-58).
+
+    L. Wu, C. Ma and W. E, How SGD Selects the Global Minima in Over-parameterized
+    Learning: A Dynamical Stability Perspective, NeurIPS 2018 (a minimum is linearly
+    stable for GD iff ``lambda_max <= 2 / eta``).
 
     Examples
     --------
@@ -206,7 +262,8 @@ def escape_experiment(
 
     >>> import numpy as np
     >>> res = escape_experiment([np.array([[1.0]]), np.array([[2.0]])],
-    ...                         step_multipliers=[0.5, 1.2], radius=1e-8, iterations=400)
+    ...                         step_multipliers=[0.5, 1.2], radius=1e-8, iterations=400,
+    ...                         engine="numpy")
     >>> res.lambda_max
     10.0
     >>> [r.status for r in res.runs]

@@ -180,11 +180,22 @@ def run_loop(
                 tracker(k, engine, active)
         return k == iterations
 
-    def check_block(lo, k, loss_tr, dist_tr, active, escaped, stop_it, reason, engine, wstar) -> None:
+    def check_block(
+        lo: int,
+        k: int,
+        loss_tr: np.ndarray,
+        dist_tr: np.ndarray,
+        active: np.ndarray,
+        escaped: np.ndarray,
+        stop_it: np.ndarray,
+        reason: list[str],
+        engine: GDEngine,
+        wstar: np.ndarray,
+    ) -> None:
         """Stop diverged runs and runs that (escaped and) converged; freeze them in place."""
         block_loss = loss_tr[lo : k + 1]
         bad = ~(block_loss <= div_limit)  # NaN compares False
-        for b in np.flatnonzero(active & bad.any(axis=0)):
+        for b in np.flatnonzero(active & bad.any(axis=0)).tolist():
             first = lo + int(np.argmax(bad[:, b]))
             stop_it[b] = max(first - 1, 0)
             reason[b] = "diverged"
@@ -193,7 +204,7 @@ def run_loop(
             engine.reset(b, wstar)  # keep NaN/inf out of the shared arithmetic
         escaped |= (dist_tr[lo : k + 1] > tau2).any(axis=0)
         done = active & escaped & (loss_tr[k] <= conv_limit)
-        for b in np.flatnonzero(done):
+        for b in np.flatnonzero(done).tolist():
             stop_it[b] = k
             reason[b] = "converged"
             active[b] = False
@@ -292,6 +303,9 @@ def gradient_descent(
     Returns
     -------
     GDTrace
+        The ``B`` runs' traces over iterations ``0 .. T`` (arrays of shape
+        ``(T + 1, B)``), their stop iterations and reasons, and the final parameters
+        (shape ``(B, N)``).
 
     Raises
     ------

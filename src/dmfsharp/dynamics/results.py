@@ -25,22 +25,27 @@ STATUSES = ("escaped", "returned", "diverged", "undecided")
 class RunResult:
     """One gradient-descent run of :func:`escape_experiment`.
 
-    Scalars
-    -------
+    Holds the run's scalars and its per-iteration traces (arrays over the iterations
+    ``k = 0 .. iterations``, float64 unless stated).
+
+    Attributes
+    ----------
     eta : float
         The step size.
     step_multiplier : float
         ``eta lambda_max / 2``: 1 is the stability threshold ``eta = 2 / lambda_max``.
     status : str
-        ``"escaped"``, ``"returned"``, ``"diverged"`` or ``"undecided"`` (module docstring).
+        ``"escaped"``, ``"returned"``, ``"diverged"`` or ``"undecided"`` (:data:`STATUSES`;
+        the rules are in :mod:`dmfsharp.dynamics.escape`).
     stop_reason : str
         ``"max_iterations"``, ``"converged"`` (escaped and settled) or ``"diverged"``.
     iterations : int
         GD steps taken; the traces have ``iterations + 1`` entries (``w_0 ... w_T``).
     escape_iteration : int or None
-        First ``k`` with ``||w_k - w*|| > escape_threshold ||w*||``.
+        First ``k`` with ``||w_k - w*|| > escape_threshold ||w*||``; None if never.
     predicted_escape_iteration : float or None
-        ``log(escape_threshold ||w*|| / r_1) / log|1 - eta lambda_max|`` (linear theory).
+        ``log(escape_threshold ||w*|| / r_1) / log|1 - eta lambda_max|`` (linear theory);
+        None when ``|1 - eta lambda_max| <= 1`` (no growth predicted).
     peak_loss, final_loss : float
         The largest loss along the run (the catapult) and the loss at the end, both of
         eq. 15 (unnormalized; divide by ``||M||_F^2`` for the plotted quantity).
@@ -48,20 +53,48 @@ class RunResult:
         Exact ``lambda_max`` at the final point when it is a global minimum (its loss is
         below ``minimum_tol ||M||_F^2``), else None.
     final_is_stable : bool or None
-        ``final_lambda_max <= 2 / eta``.
+        ``final_lambda_max <= 2 / eta``; None when ``final_lambda_max`` is.
     final_factors : FactorChain or None
         The final point; None if the run diverged.
+    normalized_loss : ndarray, shape (iterations + 1,)
+        ``L(w_k) / ||M||_F^2``.
+    distance_sq : ndarray, shape (iterations + 1,)
+        ``||w_k - w*||^2 / ||w*||^2``.
+    coords : ndarray, shape (iterations + 1, 2)
+        Coordinates of ``w_k - w*`` on the two plane directions of the experiment.
+    track_iterations, gn_lambda_max : ndarray, shape (t,)
+        Iterations (int) and the exact ``lambda_max(2 K^T K)`` there (the Gauss-Newton
+        part of the Hessian, Lemma 3) when sharpness tracking is on; empty otherwise.
+    hessian_track_iterations, hessian_lambda_max : ndarray, shape (h,)
+        Iterations (int) and the full Hessian's largest eigenvalue there (warm-started
+        Lanczos) when Hessian tracking is on; empty otherwise.
 
-    Traces (arrays over iterations ``k = 0 .. iterations``)
-    ------
-    normalized_loss : ``L(w_k) / ||M||_F^2``.
-    distance_sq : ``||w_k - w*||^2 / ||w*||^2``.
-    coords : ``(iterations + 1, 2)`` coordinates of ``w_k - w*`` on the two plane
-        directions of the experiment.
-    track_iterations, gn_lambda_max : iterations and exact ``lambda_max(2 K^T K)`` (the
-        Gauss-Newton part of the Hessian, Lemma 3) when sharpness tracking is on.
-    hessian_track_iterations, hessian_lambda_max : iterations and the full Hessian's
-        largest eigenvalue (warm-started Lanczos) when Hessian tracking is on.
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Section 7 and Appendix D (the escape
+    experiments), Theorem 5 (``lambda_max`` at the minima), Lemma 3 (eqs. 56-58).
+
+    L. Wu, C. Ma and W. E, How SGD Selects the Global Minima in Over-parameterized
+    Learning: A Dynamical Stability Perspective, NeurIPS 2018 (linear stability: a
+    minimum is stable for GD iff ``lambda_max <= 2 / eta``).
+
+    Examples
+    --------
+    A scalar factorization ``m = w_2 w_1`` at ``(1, 2)`` has ``lambda_max = 10``; with
+    ``eta = 1.2 * 2 / 10`` GD escapes when the linear theory says it does:
+
+    >>> import numpy as np
+    >>> from dmfsharp import escape_experiment
+    >>> res = escape_experiment([np.array([[1.0]]), np.array([[2.0]])], step_multipliers=[1.2],
+    ...                         radius=1e-8, iterations=400, engine="numpy")
+    >>> run = res.runs[0]
+    >>> run.status, run.eta, run.escape_iteration, round(run.predicted_escape_iteration, 2)
+    ('escaped', 0.24, 30, 29.76)
+    >>> run.normalized_loss.shape, run.coords.shape
+    ((401,), (401, 2))
+    >>> bool(run.final_lambda_max <= 2 / run.eta)
+    True
     """
 
     eta: float
@@ -89,8 +122,15 @@ class RunResult:
         """``||w_k - w*|| / ||w*||`` (the square root of :attr:`distance_sq`)."""
         return np.sqrt(self.distance_sq)
 
-    def summary(self) -> dict:
-        """The scalars as a JSON-ready dict (no traces, no factors)."""
+    def summary(self) -> dict[str, Any]:
+        """The scalars as a JSON-ready dict (no traces, no factors).
+
+        Returns
+        -------
+        dict of str to object
+            The scalar attributes (float, int, str, bool or None), plus
+            ``peak_normalized_loss``, ``final_normalized_loss`` and ``final_distance_sq``.
+        """
         return {
             "eta": self.eta,
             "step_multiplier": self.step_multiplier,
@@ -109,7 +149,15 @@ class RunResult:
         }
 
     def trace_columns(self) -> dict[str, np.ndarray]:
-        """Per-iteration columns for a CSV: iteration, traces, tracked sharpness (NaN gaps)."""
+        """Per-iteration columns for a CSV: iteration, traces, tracked sharpness (NaN gaps).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Each of shape ``(iterations + 1,)``: ``iteration`` (int), ``normalized_loss``,
+            ``distance_sq``, ``x``, ``y`` and, when tracked, ``gn_lambda_max`` and
+            ``hessian_lambda_max`` (NaN at the untracked iterations).
+        """
         n = self.iterations + 1
         cols = {
             "iteration": np.arange(n),
@@ -162,6 +210,24 @@ class EscapeResult:
         are reproducible per engine; see :func:`gradient_descent`).
     weight_decay : float
         ``mu`` of ``L_mu`` (0: eq. 15); ``lambda_max`` is then that of ``L_mu``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Section 7 and Appendix D (the escape
+    experiments, the start ``w* + r v_1``), Theorem 5 (``lambda_max``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dmfsharp import escape_experiment
+    >>> res = escape_experiment([np.array([[1.0]]), np.array([[2.0]])],
+    ...                         step_multipliers=[0.5, 1.2], radius=1e-8, iterations=400,
+    ...                         engine="numpy")
+    >>> res.lambda_max, res.target_norm_sq, res.direction, res.engine
+    (10.0, 4.0, 'top', 'numpy')
+    >>> res.etas.tolist(), [r.status for r in res.runs]
+    ([0.1, 0.24], ['returned', 'escaped'])
     """
 
     minimum: FactorChain = field(repr=False)

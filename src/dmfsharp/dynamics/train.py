@@ -167,7 +167,9 @@ class SampleTracker:
                 self.balance[ks[ok], bs[ok], i] = np.linalg.norm(diff, axis=(1, 2))
 
 
-def _data_setup(dims, data, target, normalization):
+def _data_setup(
+    dims: tuple[int, ...], data: Any, target: Any, normalization: str | None
+) -> tuple[np.ndarray, np.ndarray, str, float, float, float | None, np.ndarray | None]:
     x = np.asarray(data, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != dims[0] or x.shape[1] == 0 or not np.all(np.isfinite(x)):
@@ -254,6 +256,8 @@ def train(
     Returns
     -------
     TrainResult
+        The setup (dims, initialization, target, ``eta_crit``, ``lambda_flat``) and one
+        :class:`TrainRun` per step size with its traces and detected regimes.
 
     Raises
     ------
@@ -297,6 +301,9 @@ def train(
     if start is None:
         start = initial_factors(dims_t, init, init_scale, rng)
     depth = len(dims_t) - 1
+    s_white: float | None
+    m_flat: np.ndarray | None
+    options: dict[str, Any]
     if data is None:
         if normalization not in (None, "sum"):
             raise ValueError(f"normalization={normalization!r} needs data= (samples X)")
@@ -431,7 +438,15 @@ def train(
     )
 
 
-def _orbit(final: FactorChain, m, x, c, eta, pmax, mu: float = 0.0) -> dict[str, Any] | None:
+def _orbit(
+    final: FactorChain,
+    m: np.ndarray,
+    x: np.ndarray | None,
+    c: float,
+    eta: float,
+    pmax: int,
+    mu: float = 0.0,
+) -> dict[str, Any] | None:
     """Continue GD ``2 pmax`` steps from ``final`` and look for a period (regimes docstring)."""
     w = final.flatten()[None, :]
     eng = make_engine("numpy", w, final.dims, m, mu) if x is None else DataEngine(w, final.dims, x, m, c, mu)

@@ -48,6 +48,34 @@ class TrainRun:
         Top singular values of ``P``.
     balancedness : ndarray, shape (iterations + 1, L - 1)
         ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 (``lambda_max`` of the landing
+    minimum), Lemma 3 (eqs. 56-58, the Gauss-Newton part tracked), eq. 35 (``lambda_flat``).
+
+    J. Cohen, S. Kaur, Y. Li, J. Z. Kolter and A. Talwalkar, Gradient Descent on Neural
+    Networks Typically Occurs at the Edge of Stability, ICLR 2021 (progressive sharpening,
+    edge of stability).
+
+    A. Ghosh, S. M. Kwon, R. Wang, S. Ravishankar and Q. Qu, Learning Dynamics of Deep
+    Matrix Factorization Beyond the Edge of Stability, ICLR 2025 (the regimes in DMF).
+
+    Examples
+    --------
+    ``m = w_2 w_1`` towards ``m = 1`` from ``w_1 = w_2 = 0.5``: GD with ``eta = 0.25``
+    (half of ``eta_crit = 2 / lambda_flat = 0.5``) lands on the flat minimum, where
+    ``lambda_max = lambda_flat = 4``.
+
+    >>> from dmfsharp import train
+    >>> res = train((1, 1, 1), init="identity", init_scale=0.5, target=[[1.0]],
+    ...             eta_ratios=[0.5], iterations=200, engine="numpy")
+    >>> run = res.runs[0]
+    >>> run.status, run.iterations, run.final_lambda_max, run.flatness_ratio, run.lambda_eta_half
+    ('converged', 8, 4.0, 1.0, 0.5)
+    >>> run.loss.shape, run.singular_values.shape, run.balancedness.shape
+    ((9,), (9, 1), (9, 1))
     """
 
     eta: float
@@ -82,7 +110,15 @@ class TrainRun:
         return float(values[ok[-1]]) if ok.size else None
 
     def summary(self) -> dict[str, Any]:
-        """The scalars and regimes as a JSON-ready dict."""
+        """The scalars and regimes as a JSON-ready dict.
+
+        Returns
+        -------
+        dict of str to object
+            The scalar attributes, ``lambda_eta_half``, ``flatness_ratio``, the last
+            tracked ``final_gn_lambda_max`` / ``final_hessian_lambda_max`` (None if never
+            tracked), ``peak_loss``, ``regimes`` and the list ``regimes_detected``.
+        """
         return {
             "eta": self.eta,
             "eta_ratio": self.eta_ratio,
@@ -101,7 +137,15 @@ class TrainRun:
         }
 
     def trace_columns(self) -> dict[str, np.ndarray]:
-        """Per-iteration CSV columns: ``iteration, loss, gn_lambda_max, ...``."""
+        """Per-iteration CSV columns: ``iteration, loss, gn_lambda_max, ...``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Each of shape ``(iterations + 1,)``: ``iteration`` (int), ``loss``,
+            ``gn_lambda_max``, ``hessian_lambda_max`` (when tracked), ``sigma_1 ...
+            sigma_k`` and ``balance_1 ... balance_{L-1}``.
+        """
         cols: dict[str, np.ndarray] = {
             "iteration": np.arange(self.iterations + 1),
             "loss": self.loss,
@@ -146,6 +190,29 @@ class TrainResult:
         One per step size, in the given order.
     engine : str
         ``"numpy"`` or ``"numba"``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025: Theorem 5 (``lambda_max`` of the landing
+    minimum), Lemma 3 (eqs. 56-58, the Gauss-Newton part tracked), eq. 35 (``lambda_flat``).
+
+    J. Cohen, S. Kaur, Y. Li, J. Z. Kolter and A. Talwalkar, Gradient Descent on Neural
+    Networks Typically Occurs at the Edge of Stability, ICLR 2021 (progressive sharpening,
+    edge of stability).
+
+    A. Ghosh, S. M. Kwon, R. Wang, S. Ravishankar and Q. Qu, Learning Dynamics of Deep
+    Matrix Factorization Beyond the Edge of Stability, ICLR 2025 (the regimes in DMF).
+
+    Examples
+    --------
+    >>> from dmfsharp import train
+    >>> res = train((1, 1, 1), init="identity", init_scale=0.5, target=[[1.0]],
+    ...             eta_ratios=[0.5, 1.5], iterations=200, engine="numpy")
+    >>> res.flat_lambda_max, res.eta_crit, [r.eta for r in res.runs]
+    (4.0, 0.5, [0.25, 0.75])
+    >>> res.summary()["depth"], len(res.summary()["runs"])
+    (2, 2)
     """
 
     dims: tuple[int, ...]
@@ -162,7 +229,15 @@ class TrainResult:
     engine: str
 
     def summary(self) -> dict[str, Any]:
-        """Setup and runs as a JSON-ready dict (``runs[i]`` from :meth:`TrainRun.summary`)."""
+        """Setup and runs as a JSON-ready dict (``runs[i]`` from :meth:`TrainRun.summary`).
+
+        Returns
+        -------
+        dict of str to object
+            ``dims`` (list), ``depth``, ``init``, ``init_scale``, ``seed``, ``data``
+            (bool), ``normalization``, ``eta_crit``, ``flat_lambda_max``,
+            ``target_norm_sq``, ``engine`` and ``runs`` (a list of dicts).
+        """
         return {
             "dims": list(self.dims),
             "depth": len(self.dims) - 1,

@@ -98,7 +98,9 @@ def _power_top(g: np.ndarray, v: np.ndarray, steps: int) -> np.ndarray:
     return v
 
 
-def _split(grams: Pairs, rb: int, ra: int):
+def _split(
+    grams: Pairs, rb: int, ra: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """``(a, Ua, b, Ub, [(Ra_k, Rb_k)])`` of the Kronecker-sum split in its eigenbasis."""
     mixed = [(gb, ga) for gb, ga in grams if gb is not None and ga is not None]
     a_fixed = np.zeros((ra, ra))
@@ -108,6 +110,7 @@ def _split(grams: Pairs, rb: int, ra: int):
         if gb is None and ga is None:
             shift += 1.0
         elif gb is None:
+            assert ga is not None  # the pair (None, None) is handled above
             a_fixed += ga
         elif ga is None:
             b_fixed += gb
@@ -277,7 +280,17 @@ def davidson_top(
         pending.append(pr - (float(y @ pr) / float(y @ py)) * py)
 
 
-def _handover(w, s, basis, ua, ub, ra, rb, rho, count) -> EigenPairs:
+def _handover(
+    w: np.ndarray,
+    s: np.ndarray,
+    basis: np.ndarray,
+    ua: np.ndarray,
+    ub: np.ndarray,
+    ra: int,
+    rb: int,
+    rho: float,
+    count: int,
+) -> EigenPairs:
     """The top (up to two) Ritz vectors in the original ``vec`` space, uncertified."""
     p = min(2, w.size)
     cols = []

@@ -108,7 +108,8 @@ class KroneckerSum:
         a /= np.linalg.norm(a)
         b /= np.linalg.norm(b)
 
-        def half(vec, which):  # -> (G_k vec for each k, quad forms vec^T G_k vec)
+        def half(vec: np.ndarray, which: int) -> tuple[list[np.ndarray], np.ndarray]:
+            # (G_k vec for each k, quad forms vec^T G_k vec)
             outs = [vec if t[which] is None else t[which] @ vec for t in self.terms]
             return outs, np.array([float(vec @ o) for o in outs])
 
@@ -144,6 +145,7 @@ def dense_s(grams: Grams, rb: int, ra: int, *, what: str = "the dense S") -> np.
         if gb is None and ga is None:
             s4[ib[:, None], ia[None, :], ib[:, None], ia[None, :]] += 1.0
         elif gb is None:
+            assert ga is not None  # the pair (None, None) is handled above
             s4[ib, :, ib, :] += ga
         elif ga is None:
             s4[:, ia, :, ia] += gb
@@ -184,7 +186,7 @@ def top_of_grams(
     if method == "davidson" or (method == "auto" and prefer_davidson(grams, rb, ra)):
         dav = davidson_top(ks.terms, rb, ra, v0=v0)
         if dav.converged:
-            return float(dav.values[0]), None if not want_vector else dav.vectors[:, 0]
+            return float(dav.values[0]), None if not want_vector or dav.vectors is None else dav.vectors[:, 0]
         # clustered top or no certificate: the certified block Lanczos from its Ritz vectors
         res = top_eigenpairs(ks.matmat, n, k=1, which="LA", v0=dav.vectors, want_vectors=want_vector)
         if not res.converged:

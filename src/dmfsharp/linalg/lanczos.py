@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import overload
 
 import numpy as np
 
@@ -84,7 +85,11 @@ class EigenPairs:
     converged: bool
 
 
-def residual_tolerance(theta, rtol: float, anorm: float):
+@overload
+def residual_tolerance(theta: float, rtol: float, anorm: float) -> float: ...
+@overload
+def residual_tolerance(theta: np.ndarray, rtol: float, anorm: float) -> np.ndarray: ...
+def residual_tolerance(theta: np.ndarray | float, rtol: float, anorm: float) -> np.ndarray | float:
     """The stopping rule's bound on ``||A v - theta v||``: ``max(rtol |theta|, 32 eps ||A||_est)``.
 
     Every certified route (this solver, :mod:`dmfsharp.linalg.davidson`) stops on it.
@@ -92,7 +97,9 @@ def residual_tolerance(theta, rtol: float, anorm: float):
     return np.maximum(rtol * np.abs(theta), RESIDUAL_FLOOR_EPS * _EPS * anorm)
 
 
-def _check_args(n, k, which, rtol, max_products, seed):
+def _check_args(
+    n: object, k: object, which: object, rtol: object, max_products: object, seed: object
+) -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
@@ -109,7 +116,7 @@ def _check_args(n, k, which, rtol, max_products, seed):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
 
 
-def _start_block(v0, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+def _start_block(v0: np.ndarray | None, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """Start columns: the user's (unit, plus a random admixture) and one independent random column."""
     if v0 is None:
         return rng.standard_normal((n, k))
@@ -280,10 +287,12 @@ def top_eigenpairs(
         if Q.shape[1] >= k:
             best = _pairs(theta[:k], V[:, :k], rho[:k], sign, want_vectors, count, False)
         if Q.shape[1] >= n:  # Rayleigh-Ritz on the whole space: exact up to rounding
+            assert best is not None  # k <= n (checked), so best was set just above
             return replace(best, converged=True)
         if Q.shape[1] >= k and np.all(ok[:k]):
             grow = _hidden_copies(theta[:p], tol, ok, k, block)
             if grow == 0:
+                assert best is not None  # set above, as Q.shape[1] >= k
                 return replace(best, converged=True)
             block += grow
             X = np.hstack([AX, rng.standard_normal((n, grow))])
@@ -299,7 +308,7 @@ def top_eigenpairs(
             Q, AQ = Q @ Y[:, :keep], AQ @ Y[:, :keep]
 
 
-def _ritz_cluster_growth(theta, block, m) -> int:
+def _ritz_cluster_growth(theta: np.ndarray, block: int, m: int) -> int:
     """Columns to add when the top Ritz values cluster (a single column resolves a cluster slowly)."""
     if block >= MAX_BLOCK or m < 4 * block:
         return 0
@@ -308,7 +317,7 @@ def _ritz_cluster_growth(theta, block, m) -> int:
     return min(size + 1, MAX_BLOCK) - block if size >= max(block, 2) else 0
 
 
-def _hidden_copies(theta, tol, ok, k, block) -> int:
+def _hidden_copies(theta: np.ndarray, tol: np.ndarray, ok: np.ndarray, k: int, block: int) -> int:
     """Columns to add when a converged cluster strictly above ``theta_k`` fills the block."""
     top = theta[k - 1]
     above = ok & (theta > top + 2 * tol)
@@ -323,7 +332,15 @@ def _hidden_copies(theta, tol, ok, k, block) -> int:
     return worst + 1 - block if worst >= block else 0
 
 
-def _pairs(theta, V, rho, sign, want_vectors, count, converged) -> EigenPairs:
+def _pairs(
+    theta: np.ndarray,
+    V: np.ndarray,
+    rho: np.ndarray,
+    sign: float,
+    want_vectors: bool,
+    count: int,
+    converged: bool,
+) -> EigenPairs:
     return EigenPairs(
         values=sign * theta + 0.0,  # + 0.0: no negative zeros
         vectors=V.copy() if want_vectors else None,
@@ -333,7 +350,14 @@ def _pairs(theta, V, rho, sign, want_vectors, count, converged) -> EigenPairs:
     )
 
 
-def _dense(op, n, k, sign, want_vectors, counter) -> EigenPairs:
+def _dense(
+    op: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    k: int,
+    sign: float,
+    want_vectors: bool,
+    counter: Callable[[], int],
+) -> EigenPairs:
     """Apply the operator to the identity and diagonalize (small ``n``)."""
     AI = op(np.eye(n))
     w, V = np.linalg.eigh(0.5 * (AI + AI.T))

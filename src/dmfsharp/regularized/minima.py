@@ -60,6 +60,7 @@ def regularized_minimizer(
     Returns
     -------
     FactorChain
+        ``[W_1, ..., W_L]``, ``W_k`` of shape ``(d_k, d_(k-1))``, float64, balanced.
 
     Raises
     ------
@@ -72,6 +73,14 @@ def regularized_minimizer(
     -----
     WeightDecayTieWarning
         If some ``sigma_i`` sits exactly at its collapse threshold.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, On the Loss Landscape Geometry of Regularized Deep Matrix
+    Factorization: Uniqueness and Sharpness, arXiv:2603.27072, 2026.
+
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (eq. 15, the unregularized loss).
 
     Examples
     --------

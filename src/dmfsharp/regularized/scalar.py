@@ -199,6 +199,20 @@ def scalar_threshold(sigma: float, depth: int) -> float:
     Returns
     -------
     float
+        ``mu* >= 0`` (0 when ``sigma = 0``).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` is negative or not finite, or ``depth`` is not an integer ``>= 2``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, On the Loss Landscape Geometry of Regularized Deep Matrix
+    Factorization: Uniqueness and Sharpness, arXiv:2603.27072, 2026.
+
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (eq. 15, the unregularized loss).
 
     Examples
     --------
@@ -229,12 +243,27 @@ def scalar_minimizer(sigma: float, depth: int, *, weight_decay: float) -> float:
     Returns
     -------
     float
+        The minimizer ``s >= 0`` (0 when ``mu`` is above the collapse threshold).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` or ``weight_decay`` is negative or not finite, or ``depth`` is not an
+        integer ``>= 2``.
 
     Warns
     -----
     WeightDecayTieWarning
         When ``|mu - mu*| <= TIE_RTOL mu*`` (``L >= 3``): 0 and the returned nonzero point
         are both global minimizers.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, On the Loss Landscape Geometry of Regularized Deep Matrix
+    Factorization: Uniqueness and Sharpness, arXiv:2603.27072, 2026.
+
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (eq. 15, the unregularized loss).
 
     Examples
     --------
@@ -295,6 +324,14 @@ def weight_decay_threshold(target: Any, depth: int) -> float:
     Returns
     -------
     float
+        ``mu*(M, L) >= 0``, in the units of ``M``'s entries to the power ``2 - 2/L``.
+
+    Raises
+    ------
+    FactorError
+        If ``M`` is not a finite array of at most two dimensions.
+    ValueError
+        If ``depth`` is not an integer ``>= 2``.
 
     References
     ----------
@@ -339,6 +376,22 @@ def local_minimum_limit(target: Any, depth: int) -> float:
     Returns
     -------
     float
+        ``mu_loc >= mu*``.
+
+    Raises
+    ------
+    FactorError
+        If ``M`` is not a finite array of at most two dimensions.
+    ValueError
+        If ``depth`` is not an integer ``>= 2``.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, On the Loss Landscape Geometry of Regularized Deep Matrix
+    Factorization: Uniqueness and Sharpness, arXiv:2603.27072, 2026.
+
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (eq. 15, the unregularized loss).
 
     Examples
     --------

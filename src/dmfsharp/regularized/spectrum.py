@@ -33,7 +33,7 @@ Factorization: Uniqueness and Sharpness, arXiv:2603.27072, 2026.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,16 @@ from .scalar import scalar_minimizer
 __all__ = ["regularized_minimum_spectrum"]
 
 
-def _diagonal_frame(m: np.ndarray, dims: tuple[int, ...], mu: float):
+def _diagonal_frame(
+    m: np.ndarray, dims: tuple[int, ...], mu: float
+) -> tuple[
+    int,
+    int,
+    Callable[[int, int], float],
+    Callable[[int, int], float],
+    Callable[[int, int, int], float],
+    np.ndarray,
+]:
     L = len(dims) - 1
     D = max(dims)
     sigma = np.zeros(D)
@@ -97,6 +106,23 @@ def regularized_minimum_spectrum(target: Any, dims: Sequence[int], *, weight_dec
     Returns
     -------
     ndarray, shape (N,)
+        The eigenvalues, ascending, float64 (``N = sum_k d_k d_(k-1)``).
+
+    Raises
+    ------
+    FactorError
+        If ``M`` is invalid or its shape is not ``(d_L, d_0)``, or ``dims`` are invalid.
+    ValueError
+        If ``weight_decay`` is negative or not finite.
+
+    References
+    ----------
+    A. Kamber and R. Parhi, On the Loss Landscape Geometry of Regularized Deep Matrix
+    Factorization: Uniqueness and Sharpness, arXiv:2603.27072, 2026.
+
+    A. Kamber and R. Parhi, Sharpness of Minima in Deep Matrix Factorization: Exact
+    Expressions, arXiv:2509.25783, 2025 (Lemma 3, eqs. 56-58: the Hessian, here plus
+    ``2 mu I``).
 
     Examples
     --------

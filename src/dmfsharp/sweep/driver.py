@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,7 +38,7 @@ MISSING_DASK = (
 )
 
 
-def require_distributed():
+def require_distributed() -> Any:
     """Import ``distributed`` or raise ``ImportError`` with the install command."""
     try:
         import distributed
@@ -88,7 +88,7 @@ class SweepSummary:
         return self.runs / self.compute_elapsed if self.compute_elapsed > 0 else 0.0
 
 
-def _close(client, cluster, store) -> None:
+def _close(client: Any, cluster: Any, store: ResultStore) -> None:
     if client is not None:
         client.close()
     if cluster is not None:
@@ -103,9 +103,10 @@ def _save_points(folder: Path, task: SweepTask | TrainTask, result: dict[str, An
     rel = Path("points") / task.task_id
     (folder / rel).mkdir(parents=True, exist_ok=True)
 
-    def write(name: str, arrays) -> str:
+    def write(name: str, arrays: Iterable[np.ndarray]) -> str:
         with atomic_write(folder / rel / name, "wb") as fh:
-            np.savez(fh, **{f"W{i}": w for i, w in enumerate(arrays, start=1)})
+            named: dict[str, Any] = {f"W{i}": w for i, w in enumerate(arrays, start=1)}
+            np.savez(fh, **named)
         return (rel / name).as_posix()
 
     minimum = write("minimum.npz", result["minimum"])
@@ -202,7 +203,7 @@ def run_sweep(
     try:
         skipped = store.counts()["done"]
 
-        def pending():
+        def pending() -> Iterator[SweepTask | TrainTask]:
             for task in spec.tasks():
                 status = store.task_status(task.task_id)
                 if status == "done" or (status == "failed" and not retry_failed):

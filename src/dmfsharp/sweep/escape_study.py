@@ -14,18 +14,25 @@ A landing minimum is *flat* when ``lambda_max / lambda_flat(M) <= 1 + FLAT_TOLER
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .figures import MARKERS, categorical_errorbars, save
 from .intervals import wilson_interval
 from .train_task import FLAT_TOLERANCE
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
 __all__ = ["ESCAPE_GROUPS", "ESCAPE_STUDY_FIGURES", "escape_outcome", "escape_study_table"]
 
 ESCAPE_GROUPS = ("depth", "minimizer", "direction", "radius", "step_multiplier")
 
 
-def escape_outcome(df):
+def escape_outcome(df: pd.DataFrame) -> pd.Series:
     """Per run: one of the outcomes of the module docstring."""
     out = df["status"].astype(object).copy()
     esc = df["status"] == "escaped"
@@ -34,7 +41,7 @@ def escape_outcome(df):
     return out
 
 
-def _with_derived(df):
+def _with_derived(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(
         outcome=escape_outcome(df),
         flatness=df["final_lambda_max"] / df["flat_lambda_max"],
@@ -42,7 +49,7 @@ def _with_derived(df):
     )
 
 
-def escape_study_table(df, by=ESCAPE_GROUPS):
+def escape_study_table(df: pd.DataFrame, by: tuple[str, ...] = ESCAPE_GROUPS) -> pd.DataFrame:
     """One row per group: outcome counts, P(escape) with CI, escape-time error, landings.
 
     Columns: the ``by`` keys, ``runs``, ``escaped``, ``escaped_converged``,
@@ -90,7 +97,7 @@ def escape_study_table(df, by=ESCAPE_GROUPS):
     return pd.DataFrame(rows)
 
 
-def _fig_probability(df, path):
+def _fig_probability(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     levels = sorted(float(v) for v in df["step_multiplier"].round(9).unique())
@@ -120,7 +127,7 @@ def _fig_probability(df, path):
     save(fig, path)
 
 
-def _fig_time_error(df, path):
+def _fig_time_error(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     d = _with_derived(df).dropna(subset=["time_ratio"])
@@ -150,7 +157,7 @@ def _fig_time_error(df, path):
     save(fig, path)
 
 
-def _fig_landing(df, path):
+def _fig_landing(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     d = _with_derived(df)
@@ -202,7 +209,7 @@ def _fig_landing(df, path):
 _OUTCOMES = ("escaped, converged", "escaped, not converged", "returned", "undecided", "diverged")
 
 
-def _fig_outcomes(df, path):
+def _fig_outcomes(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     d = _with_derived(df)

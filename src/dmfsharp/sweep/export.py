@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..io import atomic_write
 from .store import RUN_TABLES, open_readonly, store_kind
 from .task import RUN_COLUMNS
 from .train_task import TRAIN_COLUMNS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["read_runs", "read_tasks", "export_runs", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = ("parquet", "csv")
 
 
-def _pandas():
+def _pandas() -> Any:
     try:
         import pandas as pd
     except ImportError:
@@ -23,7 +27,7 @@ def _pandas():
     return pd
 
 
-def read_runs(folder: str | os.PathLike, columns: list[str] | None = None):
+def read_runs(folder: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
     """All run rows of ``folder/results.sqlite`` as a pandas DataFrame.
 
     ``columns`` selects a subset (default: all of
@@ -65,7 +69,7 @@ def read_runs(folder: str | os.PathLike, columns: list[str] | None = None):
     return df
 
 
-def read_tasks(folder: str | os.PathLike):
+def read_tasks(folder: str | os.PathLike) -> pd.DataFrame:
     """The ``tasks`` table (status, error, parameters) as a pandas DataFrame."""
     pd = _pandas()
     conn = open_readonly(folder)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["wilson_interval"]
 
 
-def wilson_interval(successes, trials, z: float = 1.959963984540054):
+def wilson_interval(
+    successes: ArrayLike, trials: ArrayLike, z: float = 1.959963984540054
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a binomial proportion (95% by default).
 
     Returns ``(low, high)`` arrays; ``(nan, nan)`` where ``trials == 0``.

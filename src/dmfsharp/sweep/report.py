@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from .export import read_runs, read_tasks
 from .figures import MARKERS, categorical_errorbars, log_ticks, save
 from .intervals import wilson_interval
 from .store import open_readonly
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["wilson_interval", "summary_table", "write_report", "REPORT_DIR"]
 
@@ -53,7 +57,7 @@ _REPORT_COLUMNS = [
 _MAX_LEVELS = 30
 
 
-def _levels(df):
+def _levels(df: pd.DataFrame) -> pd.Series:
     """Group key for the step size: the multiplier, binned when there are many values."""
     m = df["step_multiplier"].round(9)
     if m.nunique() <= _MAX_LEVELS:
@@ -65,7 +69,7 @@ def _levels(df):
     return cut.map(lambda iv: round(float(iv.mid), 6)).astype(float)
 
 
-def summary_table(df):
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per depth and step multiplier: counts by status, P(escape) with CI, edge ratio.
 
     Columns: ``depth``, ``step_multiplier``, ``runs``, ``escaped``, ``returned``,
@@ -119,7 +123,7 @@ def summary_table(df):
     return pd.DataFrame(rows)
 
 
-def _fig_escape(df, path):
+def _fig_escape(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     d = df.assign(level=_levels(df))
@@ -142,7 +146,7 @@ def _fig_escape(df, path):
     save(fig, path)
 
 
-def _fig_edge(df, path):
+def _fig_edge(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     esc = df[df["status"] == "escaped"].dropna(subset=["final_edge_ratio"])
@@ -173,7 +177,7 @@ def _fig_edge(df, path):
     save(fig, path)
 
 
-def _fig_time(df, path):
+def _fig_time(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     d = df.dropna(subset=["escape_iteration", "predicted_escape_iteration"])
@@ -211,7 +215,7 @@ def _fig_time(df, path):
     save(fig, path)
 
 
-def _fig_sharpness(df, path):
+def _fig_sharpness(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     t = df.drop_duplicates("task_id")

@@ -35,7 +35,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .integrity import acquire_lock, add_weight_decay_column, check_store, damaged, repair_store
 from .spec import SweepSpec, SweepTask
@@ -238,14 +238,14 @@ class ResultStore:
 
     # -- transactions
 
-    def _transaction(self):
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
         conn = self.conn
 
         class _Tx:
-            def __enter__(self_):
+            def __enter__(self_) -> None:
                 conn.execute("BEGIN IMMEDIATE")
 
-            def __exit__(self_, exc_type, exc, tb):
+            def __exit__(self_, exc_type: object, exc: object, tb: object) -> Literal[False]:
                 conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
                 return False
 
@@ -280,10 +280,10 @@ class ResultStore:
         finally:
             self._unlock()
 
-    def __enter__(self):
+    def __enter__(self) -> ResultStore:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- queries

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from typing import Any
 
 import numpy as np
 
+from ..chain import FactorChain
 from ..dynamics import escape_experiment
 from ..flatness import flat_sharpness
 from ..minima import flattest_minimizer, random_dims, random_minimizer
@@ -63,7 +65,7 @@ RUN_COLUMNS = (
 )
 
 
-def build_minimizer(task: SweepTask):
+def build_minimizer(task: SweepTask) -> tuple[FactorChain, np.ndarray]:
     """``(chain, M)``: the task's starting minimizer and its target.
 
     Hidden widths come from ``random_dims(depth, d0, dL, widths, seed=[minimizer_seed,
@@ -115,7 +117,7 @@ def run_task(task: SweepTask | TrainTask, sweep_name: str = "", save_points: boo
         return run_train_task(task, sweep_name, save_points)
     t0 = time.perf_counter()
     chain, target = build_minimizer(task)
-    common = dict(
+    common: dict[str, Any] = dict(
         target=target,
         radius=task.radius,
         direction=task.direction,
@@ -213,7 +215,7 @@ def task_from_params(task_id: str, params: dict[str, Any]) -> SweepTask | TrainT
     return SweepTask(task_id=task_id, **p)
 
 
-def recompute_task(folder, task_id: str) -> list[dict[str, Any]]:
+def recompute_task(folder: str | os.PathLike[str], task_id: str) -> list[dict[str, Any]]:
     """Run a stored task again in this process and return its rows (for checking a store).
 
     The rows equal the stored ones exactly when the same code runs: every random number

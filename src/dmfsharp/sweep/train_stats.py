@@ -17,15 +17,22 @@ Figures:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .figures import MARKERS, categorical_errorbars, save
 from .intervals import wilson_interval
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
 __all__ = ["train_summary_table", "TRAIN_FIGURES", "outcome"]
 
 
-def outcome(df):
+def outcome(df: pd.DataFrame) -> pd.Series:
     """Per run: ``converged``, ``diverged``, ``period p`` (an orbit) or ``budget, no period``."""
     period = df["orbit_period"]
     out = df["status"].astype(object).copy()
@@ -35,7 +42,9 @@ def outcome(df):
     return out
 
 
-def train_summary_table(df, by=("depth", "init_scale", "eta_ratio")):
+def train_summary_table(
+    df: pd.DataFrame, by: tuple[str, ...] = ("depth", "init_scale", "eta_ratio")
+) -> pd.DataFrame:
     """One row per group: counts by status, P(converged) with its 95% Wilson interval, landings.
 
     Columns: the ``by`` keys, ``runs``, ``converged``, ``diverged``, ``budget``,
@@ -80,7 +89,7 @@ def train_summary_table(df, by=("depth", "init_scale", "eta_ratio")):
     return pd.DataFrame(rows)
 
 
-def _fig_converged(df, path):
+def _fig_converged(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     levels = sorted(float(v) for v in df["eta_ratio"].round(9).unique())
@@ -107,7 +116,7 @@ def _fig_converged(df, path):
     save(fig, path)
 
 
-def _fig_landing(df, path):
+def _fig_landing(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     conv = df[df["status"] == "converged"].dropna(subset=["lambda_eta_half"])
@@ -140,7 +149,7 @@ def _fig_landing(df, path):
     save(fig, path)
 
 
-def _fig_above(df, path):
+def _fig_above(df: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     above = df[df["eta_ratio"] > 1.0]
