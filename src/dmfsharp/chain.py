@@ -280,8 +280,9 @@ class FactorChain:
         """``(B_1, ..., B_L)`` with ``B_k = W_{k-1} ... W_1`` and ``B_1 = I``."""
         cached = self.products.get("prefix")
         if cached is None:
-            out = [np.eye(self.dims[0])]
-            for w in self.factors[:-1]:
+            # B_1 = I and B_2 = W_1: no product with the identity is formed
+            out = [np.eye(self.dims[0]), self.factors[0]]
+            for w in self.factors[1:-1]:
                 out.append(w @ out[-1])
             for b in out:
                 b.flags.writeable = False
@@ -293,8 +294,9 @@ class FactorChain:
         """``(A_1, ..., A_L)`` with ``A_k = W_L ... W_{k+1}`` and ``A_L = I``."""
         cached = self.products.get("suffix")
         if cached is None:
-            out = [np.eye(self.dims[-1])]
-            for w in self.factors[:0:-1]:
+            # A_L = I and A_{L-1} = W_L: no product with the identity is formed
+            out = [np.eye(self.dims[-1]), self.factors[-1]]
+            for w in self.factors[-2:0:-1]:
                 out.append(out[-1] @ w)
             out.reverse()
             for a in out:

@@ -70,8 +70,10 @@ DENSE_HESSIAN_MAX_PARAMS = 6000
 def jvp(chain: FactorChain, u: Sequence[np.ndarray]) -> np.ndarray:
     """``J(U) = sum_k A_k U_k B_k``, the derivative of ``P`` along ``U`` (Lemma 3)."""
     out = np.zeros((chain.dims[-1], chain.dims[0]))
-    for a, uk, b in zip(chain.suffix, u, chain.prefix, strict=True):
-        out += a @ uk @ b
+    last = chain.depth - 1
+    for k, (a, uk, b) in enumerate(zip(chain.suffix, u, chain.prefix, strict=True)):
+        t = uk if k == last else a @ uk  # A_L = I
+        out += t if k == 0 else t @ b  # B_1 = I
     return out
 
 
@@ -80,7 +82,7 @@ def kt_apply(chain: FactorChain, x: np.ndarray) -> list[np.ndarray]:
     out: list[np.ndarray] = [x] * chain.depth
     c = x
     for k in range(chain.depth - 1, -1, -1):
-        out[k] = c @ chain.prefix[k].T
+        out[k] = c if k == 0 else c @ chain.prefix[k].T  # B_1 = I
         if k > 0:
             c = chain.factors[k].T @ c
     return out
@@ -93,10 +95,12 @@ def directional_products(
     L = chain.depth
     A, B, W = chain.suffix, chain.prefix, chain.factors
     dB = [np.zeros_like(B[0])] * L
-    for k in range(1, L):  # B_{k+1} = W_k B_k
+    dB[1] = u[0]  # B_2 = W_1 B_1 with B_1 = I
+    for k in range(2, L):  # B_{k+1} = W_k B_k
         dB[k] = u[k - 1] @ B[k - 1] + W[k - 1] @ dB[k - 1]
     dA = [np.zeros_like(A[L - 1])] * L
-    for k in range(L - 2, -1, -1):  # A_k = A_{k+1} W_{k+1}
+    dA[L - 2] = u[L - 1]  # A_{L-1} = A_L W_L with A_L = I
+    for k in range(L - 3, -1, -1):  # A_k = A_{k+1} W_{k+1}
         dA[k] = dA[k + 1] @ W[k + 1] + A[k + 1] @ u[k + 1]
     j = A[0] @ u[0] + dA[0] @ W[0]  # d(A_1 W_1)
     return j, dA, dB
@@ -135,8 +139,11 @@ def objective_hvp(obj: Objective, u: Sequence[np.ndarray], g: np.ndarray) -> lis
     j, dA, dB = directional_products(chain, u)
     out = kt_apply(chain, 2.0 * c * obj.times_gram(j))
     A, B = chain.suffix, chain.prefix
-    for k in range(chain.depth):
-        out[k] = out[k] - 2.0 * c * (dA[k].T @ g @ B[k].T + A[k].T @ g @ dB[k].T)
+    last = chain.depth - 1
+    for k in range(chain.depth):  # B_1 = I and A_L = I are not multiplied
+        left = dA[k].T @ g if k == 0 else dA[k].T @ g @ B[k].T
+        right = g @ dB[k].T if k == last else A[k].T @ g @ dB[k].T
+        out[k] = out[k] - 2.0 * c * (left + right)
     return _plus_decay(obj, out, u)
 
 
