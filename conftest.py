@@ -25,7 +25,16 @@ EXTRAS = (
     "jinja2",
     "tqdm",
 )
-_IMPORT = re.compile(r"^\s*(?:import|from)\s+(\w+)", re.M)
+_IMPORT = re.compile(r"^\s*(?:import\s+([\w., ]+)|from\s+(\w+))", re.M)
+
+
+def _imported(source: str) -> set[str]:
+    """Top-level module names a doctest imports (``import a, b.c as d`` gives a and b)."""
+    names = set()
+    for plain, origin in _IMPORT.findall(source):
+        parts = [origin] if origin else [p.split(" as ")[0] for p in plain.split(",")]
+        names |= {p.strip().split(".")[0] for p in parts if p.strip()}
+    return names
 
 
 def _missing(name: str) -> bool:
@@ -44,7 +53,7 @@ def pytest_collection_modifyitems(config, items):
         if dtest is None:
             continue
         source = "\n".join(ex.source for ex in dtest.examples)
-        needed = {m for m in _IMPORT.findall(source) if m in EXTRAS}
+        needed = {m for m in _imported(source) if m in EXTRAS}
         needed |= set(getattr(dtest, "globs", {}).get("__doctest_requires__", ()))
         missing = sorted(m for m in needed if _missing(m))
         if missing:

@@ -16,9 +16,10 @@ import pytest
 import dmfsharp as dmf
 from dmfsharp.cli import main
 
-from .autodiff_reference import gauss_newton, hessian, rel
-
 torch = pytest.importorskip("torch")
+
+from .autodiff_reference import gauss_newton, hessian, rel  # noqa: E402 - needs torch
+
 nn = torch.nn
 
 DIMS = (4, 5, 4, 3)
