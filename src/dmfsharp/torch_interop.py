@@ -5,7 +5,7 @@ d_L, bias=False))`` computes ``x -> W_L ... W_1 x``; ``nn.Linear.weight`` alread
 shape ``(out, in) = (d_i, d_{i-1})``, the convention of this package, so the factors
 are the weights in forward order (first layer = ``W_1``). A batch ``x`` of shape
 ``(n, d_0)`` (rows are samples, PyTorch's convention) corresponds to ``X = x^T`` in
-:mod:`dmfsharp.data`.
+the ``data=`` keyword (:mod:`dmfsharp.objective`).
 
 PyTorch is an optional dependency (``pip install "dmfsharp[torch]"``), imported only
 inside the functions that need it. Tensors are detached, moved to the CPU and
