@@ -94,8 +94,13 @@ class GDEngine(Protocol):
         loss_tr: np.ndarray,
         dist_tr: np.ndarray,
         coord_tr: np.ndarray,
+        snap: np.ndarray | None = None,
     ) -> None:
-        """Record iterations ``k0 .. k1`` of every run, stepping in between."""
+        """Record iterations ``k0 .. k1`` of every run, stepping in between.
+
+        ``snap`` ``(k1 - k0 + 1, B, N)``, where given, receives the parameters of every
+        recorded iteration (per-step tracking of a chunked engine).
+        """
 
 
 class BatchedEngine:
@@ -274,6 +279,7 @@ class NumbaEngine(BatchedEngine):
         )
         self._m = np.ascontiguousarray(self.M.ravel())
         self._scale = self.scale.reshape(-1)  # a view: set_scale reaches the kernel
+        self._nosnap = np.empty((0,) + self.w.shape)
 
     def advance(
         self,
@@ -285,8 +291,11 @@ class NumbaEngine(BatchedEngine):
         loss_tr: np.ndarray,
         dist_tr: np.ndarray,
         coord_tr: np.ndarray,
+        snap: np.ndarray | None = None,
     ) -> None:
         """Record iterations ``k0 .. k1`` (stepping in between); see the kernel's docstring."""
+        if snap is None:
+            snap = self._nosnap
         self._kernel(
             self.w,
             self._scale,
@@ -307,6 +316,8 @@ class NumbaEngine(BatchedEngine):
             loss_tr,
             dist_tr,
             coord_tr,
+            snap,
+            int(k0),
         )
 
 

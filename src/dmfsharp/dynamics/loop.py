@@ -140,7 +140,11 @@ def run_loop(
         Convergence counts only after ``||w_k - w*||^2 > escape_sq`` (escape
         experiments); None: convergence needs the loss alone.
     trackers : sequence of Tracker
-        Called at every multiple of their ``every`` while a run is active.
+        Called at every multiple of their ``every`` while a run is active. On a chunked
+        engine a tracker with ``buffer(k0, k1)`` and ``block(k0, k1, snapshots, active)``
+        methods is instead handed the parameters of iterations ``k0 .. k1`` (``(k1 - k0 +
+        1, B, N)``, written by the kernel into the first such tracker's buffer) after each
+        kernel call, and the kernel does not stop for it.
 
     Returns
     -------
@@ -165,6 +169,11 @@ def run_loop(
     stop_it = np.full(nb, iterations)
     reason = ["max_iterations"] * nb
     last_check = 0
+    chunked = engine.chunked
+    # a chunked engine copies every iteration's parameters out for the trackers that take
+    # blocks (no return to Python per tracked step); the others stop the kernel
+    blocks: list[Any] = [t for t in trackers if chunked and hasattr(t, "block")]
+    per_step = [t for t in trackers if not any(t is u for u in blocks)]
 
     def bookkeeping(k: int) -> bool:
         """Checks and tracking at iteration ``k``; True when the loop must end."""
@@ -175,7 +184,7 @@ def run_loop(
             last_check = k
             if not active.any():
                 return True
-        for tracker in trackers:
+        for tracker in per_step:
             if k % tracker.every == 0:
                 tracker(k, engine, active)
         return k == iterations
@@ -212,16 +221,21 @@ def run_loop(
 
     vecdot = np.vecdot
     subtract = np.subtract
-    chunked = engine.chunked
     with np.errstate(all="ignore"):
         k = 0
         while chunked:
             # one kernel call up to the next check, tracking iteration or the end; then
             # exactly the per-iteration bookkeeping of the loop below at that iteration
             stop = min(iterations, last_check + CHECK_EVERY)
-            for tracker in trackers:
+            for tracker in per_step:
                 stop = min(stop, -(-k // tracker.every) * tracker.every)
-            engine.advance(k, stop, k > 0, wstar, z_l, loss_tr, dist_tr, coord_tr)
+            if not blocks:
+                engine.advance(k, stop, k > 0, wstar, z_l, loss_tr, dist_tr, coord_tr)
+            else:
+                snap = blocks[0].buffer(k, stop)
+                engine.advance(k, stop, k > 0, wstar, z_l, loss_tr, dist_tr, coord_tr, snap)
+                for tracker in blocks:
+                    tracker.block(k, stop, snap, active)
             k = stop
             if bookkeeping(k):
                 break

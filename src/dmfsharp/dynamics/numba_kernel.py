@@ -137,6 +137,8 @@ def advance(
     loss_tr,
     dist_tr,
     coord_tr,
+    snap,
+    snap_k0,
 ):
     """Advance all runs from iteration ``k0`` to ``k1`` and record traces ``k0 .. k1``.
 
@@ -144,6 +146,9 @@ def advance(
     in ``res`` by the previous call). A run with ``scale == 0`` is frozen: no step, its
     trace rows repeat row ``k0 - 1`` (what the NumPy engine records for a frozen run).
     ``mu`` is the weight decay: each step multiplies the parameters by ``1 - scale mu``.
+    ``snap`` ``(S, B, N)``: the parameters of iteration ``k`` are copied to
+    ``snap[k - snap_k0]`` where that row exists (per-step tracking without leaving the
+    kernel; ``S = 0`` copies nothing).
     """
     nb, n = w.shape
     for b in range(nb):
@@ -174,6 +179,10 @@ def advance(
             dist_tr[k, b] = dd
             coord_tr[k, b, 0] = x
             coord_tr[k, b, 1] = y
+            j = k - snap_k0
+            if 0 <= j < snap.shape[0]:
+                for t in range(n):
+                    snap[j, b, t] = wb[t]
             if k < k1 and s != 0.0:
                 _step(wb, s, dk, dims, offs, poffs, pb, rb, ca, cb)
 
