@@ -234,6 +234,8 @@ def test_bad_torch_files_are_one_line(tmp_path, capsys, kind):
         (["--dims", "100000,100000,100000"], "--dims"),
         (["--dims", "4,8,3", "--seed", "-1"], "--seed"),
         (["--dims", "4,8,3", "--track-every", "0"], "--track-every"),
+        (["--dims", "4,8,3", "--sample-every", "0"], "--sample-every"),
+        (["--dims", "4,8,3", "--track-every", "3", "--sample-every", "4"], "--sample-every"),
         (["--dims", "4,8,3", "--init-scale", "-1"], "--init-scale"),
         (["--dims", "4,8,3", "--weight-decay", "nan"], "--weight-decay"),
     ],

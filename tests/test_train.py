@@ -86,7 +86,9 @@ def test_balancedness_drift_is_second_order_in_eta():
     ad = pytest.importorskip("tests.autodiff_reference")
     drift = []
     for eta in (1e-3, 5e-4):
-        res = train((2, 3, 4, 2), init="gaussian", init_scale=0.8, etas=[eta], iterations=1, seed=7)
+        res = train(
+            (2, 3, 4, 2), init="gaussian", init_scale=0.8, etas=[eta], iterations=1, seed=7, sample_every=1
+        )
         run = res.runs[0]
         ws = res.start.factors
         g = res.start.unflatten(ad.gradient(ws, M=res.target))

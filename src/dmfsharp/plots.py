@@ -585,11 +585,14 @@ def plot_training(
                     mew=0.3,
                 )
             ax_sharp.axhline(2.0 / run.eta, color=c, lw=1.0, ls="--")
+            # sampled every ``sample_every`` steps: draw the sampled rows only (NaN between)
             for j, ls in zip(range(run.singular_values.shape[1]), ("-", "--", ":"), strict=False):
-                ax_sv.plot(k, run.singular_values[:, j], color=c, lw=1.1, ls=ls)
+                sv_j = run.singular_values[:, j]
+                oks = np.isfinite(sv_j)
+                ax_sv.plot(k[oks], sv_j[oks], color=c, lw=1.1, ls=ls)
             bal = np.nansum(run.balancedness, axis=1)
-            bal = np.where(np.isfinite(run.balancedness).any(axis=1) & (bal > 0), bal, np.nan)
-            ax_bal.plot(k, bal, color=c, lw=1.1)
+            okb = np.isfinite(run.balancedness).any(axis=1) & (bal > 0)
+            ax_bal.plot(k[okb], bal[okb], color=c, lw=1.1)
         if result.flat_lambda_max:
             ax_sharp.axhline(result.flat_lambda_max, color="k", lw=1.2, ls=":", label=r"$\lambda_{flat}(M)$")
             ax_sharp.legend(loc="lower right", frameon=True, framealpha=0.85)

@@ -63,7 +63,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--converge-tol", type=float, default=1e-10, help="relative loss tolerance (default 1e-10)"
     )
-    p.add_argument("--track-every", type=int, default=1, help="tracking period in steps (default 1)")
+    p.add_argument(
+        "--track-every", type=int, default=1, help="Gauss-Newton lambda_max every so many steps (default 1)"
+    )
+    p.add_argument(
+        "--sample-every",
+        type=int,
+        metavar="K",
+        help="singular values of P and balancedness every K steps, a multiple of --track-every "
+        "(default 10 x --track-every)",
+    )
     p.add_argument(
         "--track-hessian-every", type=int, metavar="K", help="full-Hessian lambda_max every K steps (Lanczos)"
     )
@@ -144,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
     V.count(args.seed, "--seed", minimum=0, maximum=2**63 - 1)
     V.count(args.track_every, "--track-every", maximum=V.MAX_ITERATIONS)
     V.count(args.track_hessian_every, "--track-hessian-every", maximum=V.MAX_ITERATIONS)
+    V.count(args.sample_every, "--sample-every", maximum=V.MAX_ITERATIONS)
+    if args.sample_every is not None and args.sample_every % args.track_every:
+        raise CLIError(
+            f"--sample-every must be a multiple of --track-every ({args.track_every}), "
+            f"got {args.sample_every}"
+        )
     V.positive_float(args.init_scale, "--init-scale")
     V.positive_float(args.converge_tol, "--converge-tol")
     V.nonnegative_float(args.weight_decay, "--weight-decay")
@@ -197,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         kw["normalization"] = args.normalization
     if args.track_hessian_every is not None:
         kw["track_hessian_every"] = args.track_hessian_every
+    if args.sample_every is not None:
+        kw["sample_every"] = args.sample_every
     if args.weight_decay is not None:
         kw["weight_decay"] = args.weight_decay
     runs = len(kw.get("eta_ratios") or kw.get("etas") or ())
