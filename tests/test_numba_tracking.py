@@ -165,10 +165,15 @@ def test_gn_block_flags_non_finite_and_far_rows():
     bad[3] = np.nan
     inf = good.copy()
     inf[-1] = np.inf
-    snaps = np.stack([good, far, bad, inf])[:, None, :]
-    out, flag = np.zeros((4, 1)), np.zeros((4, 1), dtype=np.int8)
-    nt.gn_block(snaps, np.arange(4), np.ones((4, 1), bool), *route, out, flag)
-    assert flag[:, 0].tolist()[1:] == [2, 3, 3]
+    neg = good.copy()
+    neg[0], neg[7] = -np.inf, -0.0
+    negnan = good.copy()
+    negnan[10] = np.copysign(np.nan, -1.0)
+    tiny = np.ldexp(good, -1070)  # subnormal entries: far from float64's comfortable range
+    snaps = np.stack([good, far, bad, inf, neg, negnan, tiny])[:, None, :]
+    out, flag = np.zeros((7, 1)), np.zeros((7, 1), dtype=np.int8)
+    nt.gn_block(snaps, np.arange(7), np.ones((7, 1), bool), *route, out, flag)
+    assert flag[:, 0].tolist()[1:] == [2, 3, 3, 3, 3, 2]
     assert out[0, 0] == pytest.approx(_explicit_gn(ws), rel=1e-13)
     assert np.isnan(out[1:, 0]).all()
 

@@ -236,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
         data_input=args.data,
         converge_tol=args.converge_tol,
         track_every=args.track_every,
+        sample_every=kw.get("sample_every", 10 * args.track_every),
         engine=args.engine,
     )
     summary = write_train_folder(

@@ -77,6 +77,8 @@ TINY = 2.0**-400
 HUGE = 2.0**400
 
 ROUTE_SCALAR, ROUTE_TWO, ROUTE_DENSE = 0, 1, 2
+ABS_MASK = np.int64(0x7FFFFFFFFFFFFFFF)
+INF_BITS = np.int64(0x7FF0000000000000)
 
 
 def cert_rtol(n: int) -> float:
@@ -305,6 +307,7 @@ def gn_block(snaps, rows, active, dims, offs, route, vecs0, vecs1, warm, out, fl
     suf = np.empty((nl + 1, dl, mw))  # suf[k] = A_k = W_L ... W_{k+1} (k <= L - 1)
     gb = np.empty((d0, d0))
     ga = np.empty((dl, dl))
+    vb, va, nb2 = np.empty(mw), np.empty(mw), np.empty(nl + 1)
     for t in rows:
         for b in range(snaps.shape[1]):
             if not active[t, b]:
@@ -321,8 +324,7 @@ def gn_block(snaps, rows, active, dims, offs, route, vecs0, vecs1, warm, out, fl
                 v1, c1 = _tracked_top(g1, vecs1[b], warm[b], 1, a1, w1, y1, z1)
                 out[t, b], flag[t, b] = 2.0 * (v0 + v1), 0 if c0 and c1 else 1
             elif route == ROUTE_SCALAR:
-                _products(wb, dims, offs, pre, suf)
-                out[t, b], flag[t, b] = 2.0 * _scalar_top(dims, pre, suf), 0
+                out[t, b], flag[t, b] = 2.0 * _scalar_top(wb, dims, offs, vb, va, nb2), 0
             else:
                 _products(wb, dims, offs, pre, suf)
                 _dense_s(dims, pre, suf, gb, ga, g0)
@@ -338,16 +340,18 @@ def _screen(wb, dims, offs):
     :func:`dmfsharp.s_arrays.gauss_newton_top_batch`: ``sum_i 2 |e_i| + 2 log2(max(d_i,
     d_{i-1}) + 1) >= PLAIN_RANGE_BITS``, ``e_i`` the binary exponent of ``max |W_i|``).
     """
+    # on the bit patterns: for |x| (sign bit cleared) the integer order is the float order,
+    # and inf/NaN lie above every finite value, so one integer max per factor (which
+    # vectorizes) gives both the largest magnitude and the finiteness test
     bits = 0.0
+    wi = wb.view(np.int64)
     for i in range(dims.shape[0] - 1):
-        top = 0.0
+        top = 0
         for q in range(offs[i], offs[i + 1]):
-            m = abs(wb[q])
-            if not m < np.inf:  # inf or NaN
-                return 3
-            if m > top:
-                top = m
-        e = 0 if top == 0.0 else math.frexp(top)[1]
+            top = max(top, wi[q] & ABS_MASK)
+        if top >= INF_BITS:
+            return 3
+        e = 0 if top == 0 else (top >> 52) - 1022  # frexp's exponent (subnormals: far anyway)
         bits += 2.0 * abs(e) + 2.0 * math.log2(max(dims[i + 1], dims[i]) + 1.0)
     return 2 if bits >= PLAIN_RANGE_BITS else 0
 
@@ -368,22 +372,68 @@ def _products(wb, dims, offs, pre, suf):
 
 
 @njit(cache=True, nogil=True)
-def _scalar_top(dims, pre, suf):
-    """Theorem 4: ``lambda_max(S) = sum_k ||B_k||^2 ||A_k||^2`` (``d_0 = d_L = 1``; ``B_1 = A_L = 1``)."""
+def _scalar_top(wb, dims, offs, vb, va, nb2):
+    """Theorem 4: ``lambda_max(S) = sum_k ||B_k||^2 ||A_k||^2`` (``d_0 = d_L = 1``; ``B_1 = A_L = 1``).
+
+    ``B_k = W_{k-1} ... W_1`` is a column and ``A_k = W_L ... W_{k+1}`` a row: two passes of
+    matrix-vector products over the flat parameters (``vb``, ``va``: scratch of the widest
+    layer; ``nb2[k] = ||B_k||^2``). The products run along rows of each ``W`` (the
+    suffix pass) or with four independent partial sums (the prefix pass), so neither is
+    one long chain of dependent additions.
+    """
     nl = dims.shape[0] - 1
-    lam = 0.0
-    for k in range(1, nl + 1):
-        nb2 = 1.0
-        if k >= 2:
-            nb2 = 0.0
-            for i in range(dims[k - 1]):
-                nb2 += pre[k - 1, i, 0] * pre[k - 1, i, 0]
-        na2 = 1.0
-        if k <= nl - 1:
-            na2 = 0.0
-            for i in range(dims[k]):
-                na2 += suf[k, 0, i] * suf[k, 0, i]
-        lam += nb2 * na2
+    nb2[1] = 1.0
+    d = dims[1]
+    for i in range(d):  # B_2 = W_1, a column of d_1
+        vb[i] = wb[offs[0] + i]
+    for k in range(2, nl + 1):
+        acc = 0.0
+        for i in range(d):
+            acc += vb[i] * vb[i]
+        nb2[k] = acc
+        if k == nl:
+            break
+        rows, cols, o = dims[k], dims[k - 1], offs[k - 1]
+        for i in range(rows):  # va as scratch: W_k B_k
+            s0 = s1 = s2 = s3 = 0.0
+            base = o + i * cols
+            j = 0
+            while j + 4 <= cols:
+                s0 += wb[base + j] * vb[j]
+                s1 += wb[base + j + 1] * vb[j + 1]
+                s2 += wb[base + j + 2] * vb[j + 2]
+                s3 += wb[base + j + 3] * vb[j + 3]
+                j += 4
+            while j < cols:
+                s0 += wb[base + j] * vb[j]
+                j += 1
+            va[i] = (s0 + s1) + (s2 + s3)
+        for i in range(rows):
+            vb[i] = va[i]
+        d = rows
+    # suffix: A_{L-1} = W_L (a row of d_{L-1}); A_{k-1} = A_k W_k
+    d = dims[nl - 1]
+    for j in range(d):
+        va[j] = wb[offs[nl - 1] + j]
+    lam = nb2[nl]  # k = L: ||B_L||^2 ||A_L||^2, A_L = 1
+    for k in range(nl - 1, 0, -1):
+        acc = 0.0
+        for j in range(d):
+            acc += va[j] * va[j]
+        lam += nb2[k] * acc
+        if k == 1:
+            break
+        rows, cols, o = dims[k], dims[k - 1], offs[k - 1]
+        for j in range(cols):
+            vb[j] = 0.0
+        for i in range(rows):  # vb as scratch: A_k W_k, along rows of W_k
+            ai = va[i]
+            base = o + i * cols
+            for j in range(cols):
+                vb[j] += ai * wb[base + j]
+        for j in range(cols):
+            va[j] = vb[j]
+        d = cols
     return lam
 
 

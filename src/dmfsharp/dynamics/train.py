@@ -8,11 +8,13 @@ engine). Along every run it records
 
 - the loss;
 - the exact Gauss-Newton ``lambda_max(2 K^T K)`` (Theorem 5's expression holds for the
-  Gauss-Newton part at every point, eq. 57; :func:`dmfsharp.gauss_newton_sharpness`);
+  Gauss-Newton part at every point, eq. 57; :func:`dmfsharp.gauss_newton_sharpness`), by
+  default at every step: warm-started and certified where numba is installed
+  (:mod:`dmfsharp.dynamics.numba_tracking`), batched LAPACK calls otherwise;
 - optionally the full Hessian's ``lambda_max`` every ``k`` steps (warm-started Lanczos
   on the analytic Hessian-vector product, :func:`dmfsharp.numerical_sharpness`);
-- the top singular values of ``P = W_L ... W_1``;
-- the balancedness ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` for ``i = 1 .. L-1``.
+- every ``sample_every`` steps, the top singular values of ``P = W_L ... W_1`` and
+  the balancedness ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` for ``i = 1 .. L-1``.
   Gradient flow conserves ``W_{i+1}^T W_{i+1} - W_i W_i^T`` exactly; one GD step changes
   it by exactly ``eta^2 (G_{i+1}^T G_{i+1} - G_i G_i^T)`` (``G_i`` the gradient blocks: the
   first-order terms cancel), so GD breaks balance at second order in ``eta``.
