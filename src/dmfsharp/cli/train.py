@@ -70,8 +70,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--sample-every",
         type=int,
         metavar="K",
-        help="singular values of P and balancedness every K steps, a multiple of --track-every "
-        "(default 10 x --track-every)",
+        help="singular values of P and balancedness every K steps (and at every tracked step "
+        "of the first 10 K), a multiple of --track-every (default 9 x --track-every: odd, so a "
+        "period-2 oscillation is not aliased)",
     )
     p.add_argument(
         "--track-hessian-every", type=int, metavar="K", help="full-Hessian lambda_max every K steps (Lanczos)"
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         If an option or an input file is invalid (``main`` prints it as one line and
         exits with status 2).
     """
-    from ..dynamics.train import train
+    from ..dynamics.train import SAMPLE_STRIDE, train
     from ..presets import get_train_preset
     from ..train_report import write_train_folder
 
@@ -236,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         data_input=args.data,
         converge_tol=args.converge_tol,
         track_every=args.track_every,
-        sample_every=kw.get("sample_every", 10 * args.track_every),
+        sample_every=kw.get("sample_every", SAMPLE_STRIDE * args.track_every),
         engine=args.engine,
     )
     summary = write_train_folder(

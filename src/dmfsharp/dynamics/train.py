@@ -13,8 +13,9 @@ engine). Along every run it records
   (:mod:`dmfsharp.dynamics.numba_tracking`), batched LAPACK calls otherwise;
 - optionally the full Hessian's ``lambda_max`` every ``k`` steps (warm-started Lanczos
   on the analytic Hessian-vector product, :func:`dmfsharp.numerical_sharpness`);
-- every ``sample_every`` steps, the top singular values of ``P = W_L ... W_1`` and
-  the balancedness ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` for ``i = 1 .. L-1``.
+- at every tracked step of the first ``10 sample_every`` and every ``sample_every``
+  steps after that, the top singular values of ``P = W_L ... W_1`` and the balancedness
+  ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` for ``i = 1 .. L-1``.
   Gradient flow conserves ``W_{i+1}^T W_{i+1} - W_i W_i^T`` exactly; one GD step changes
   it by exactly ``eta^2 (G_{i+1}^T G_{i+1} - G_i G_i^T)`` (``G_i`` the gradient blocks: the
   first-order terms cancel), so GD breaks balance at second order in ``eta``.
@@ -79,11 +80,17 @@ from .train_results import TrainResult, TrainRun
 __all__ = ["train", "TrainResult", "TrainRun", "SampleTracker"]
 
 
+#: Default ``sample_every`` in units of ``track_every``: odd, so that the edge of
+#: stability's period-2 oscillation is not aliased onto one of its two phases.
+SAMPLE_STRIDE = 9
+
+
 @dataclass(eq=False)
 class SampleTracker:
     """Per-step sharpness tracking: Gauss-Newton ``lambda_max``, singular values of ``P``, balancedness.
 
-    The Gauss-Newton ``lambda_max`` every ``every`` steps, the others every ``sample_every``.
+    The Gauss-Newton ``lambda_max`` every ``every`` steps, the others at the rows
+    :meth:`sampled` selects.
 
     Writes row ``k`` of preallocated ``(T + 1, B, ...)`` arrays (NaN where not tracked).
     Without data, the sharpness comes from the compiled, warm-started and certified route
@@ -174,7 +181,7 @@ class SampleTracker:
         ks, act, snaps = self._ks[:u], self._act[:u], self._snap[:u]
         if self.compiled:
             self._gn_now(ks, snaps, act)
-            keep = np.flatnonzero(ks % self.sample_every == 0)
+            keep = np.flatnonzero(self.sampled(ks))
         else:
             keep = np.flatnonzero(ks % self.every == 0)
         if keep.size == 0:
@@ -207,11 +214,19 @@ class SampleTracker:
             except (ValueError, ArithmeticError):  # a diverging run: no float64 value
                 pass
 
+    def sampled(self, ks: np.ndarray) -> np.ndarray:
+        """Which of the iterations ``ks`` get singular values and balancedness.
+
+        Every tracked one of the first ``10 sample_every`` (the fast early dynamics, drawn
+        on a log axis), then every ``sample_every``-th.
+        """
+        return (ks % self.sample_every == 0) | ((ks < 10 * self.sample_every) & (ks % self.every == 0))
+
     def _one(self, k: int, b: int, ws: list[np.ndarray], engine: GDEngine) -> None:
         ns = self.singular.shape[2]
         try:
             self.gn[k, b] = gauss_newton_sharpness(run_factors(engine, self.like, b), **self.options)
-            if k % self.sample_every:
+            if not self.sampled(np.array([k]))[0]:
                 return
             product = ws[0]
             for w in ws[1:]:
@@ -258,7 +273,7 @@ class SampleTracker:
             self.gn[ks, bs] = gn
         ns = self.singular.shape[2]
         ok &= np.isfinite(gn)  # as step by step: no samples where the sharpness has no value
-        ok &= ks % self.sample_every == 0
+        ok &= self.sampled(ks)
         if not np.any(ok):
             return
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run's norms may be inf
@@ -396,8 +411,10 @@ def train(
         Record the full Hessian's ``lambda_max`` every so many steps (warm-started).
     sample_every : int, optional
         Record the top singular values of ``P`` and the balancedness every so many
-        steps, a multiple of ``track_every`` (default ``10 * track_every``; rows between
-        are NaN). A singular value decomposition per step costs more than the
+        steps, a multiple of ``track_every`` (default ``SAMPLE_STRIDE * track_every``, 9:
+        odd, so a period-2 orbit is not aliased onto one of its phases), and at every
+        tracked step of the first ``10 * sample_every`` (the fast early dynamics); rows
+        between are NaN. A singular value decomposition per step costs more than the
         sharpness itself: ``benchmarks/bench_train.py`` measures both.
     num_singular : int
         How many top singular values of ``P`` to record.
@@ -491,7 +508,7 @@ def train(
     iterations = int(positive_int(iterations, "iterations", minimum=0) or 0)
     every = int(positive_int(track_every, "track_every") or 1)
     s_every = positive_int(sample_every, "sample_every", optional=True)
-    s_every = 10 * every if s_every is None else int(s_every)
+    s_every = SAMPLE_STRIDE * every if s_every is None else int(s_every)
     if s_every % every:
         raise ValueError(f"sample_every must be a multiple of track_every={every}, got {s_every}")
     h_every = positive_int(track_hessian_every, "track_hessian_every", optional=True)
