@@ -13,7 +13,8 @@ Variants, per configuration, engine and trajectory:
 
 - ``untracked``: ``track_every`` beyond the run (nothing tracked after step 0);
 - ``gn``: the Gauss-Newton ``lambda_max`` at every step (what the target is about), the
-  singular values and balancedness only at step 0;
+  singular values and balancedness only at the first 90 steps (in the short and the
+  long run alike, so not in the marginal cost);
 - ``default``: ``train``'s default tracking: the Gauss-Newton ``lambda_max`` at every
   step, the singular values of ``P`` and the balancedness every 9 (``sample_every``'s
   default) and at every step of the first 90;

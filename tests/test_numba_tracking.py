@@ -206,15 +206,15 @@ def test_train_compiled_tracking_equals_lapack_route(monkeypatch, engine, dims, 
 
 
 def test_sampling_cadence_and_its_validation():
-    res = train((3, 4, 2), init="gaussian", init_scale=0.5, etas=[0.01], iterations=200, seed=0,
+    res = train((3, 4, 2), init="gaussian", init_scale=0.5, etas=[0.01], iterations=400, seed=0,
                 track_every=3, sample_every=9)  # fmt: skip
     run = res.runs[0]
-    k = np.arange(201)
+    k = np.arange(401)
     np.testing.assert_array_equal(np.isfinite(run.gn_lambda_max), k % 3 == 0)
-    sampled = (k % 9 == 0) | ((k < 90) & (k % 3 == 0))  # every tracked step of the first 10 x 9
+    sampled = (k % 9 == 0) | ((k < 270) & (k % 3 == 0))  # each of the first 90 tracked steps
     np.testing.assert_array_equal(np.isfinite(run.singular_values[:, 0]), sampled)
     np.testing.assert_array_equal(np.isfinite(run.balancedness[:, 0]), sampled)
-    default = train((3, 4, 2), init="gaussian", init_scale=0.5, etas=[0.01], iterations=200, seed=0)
+    default = train((3, 4, 2), init="gaussian", init_scale=0.5, etas=[0.01], iterations=400, seed=0)
     np.testing.assert_array_equal(np.isfinite(default.runs[0].singular_values[:, 0]), (k % 9 == 0) | (k < 90))
     with pytest.raises(ValueError, match="sample_every must be a multiple of track_every=3"):
         train((3, 4, 2), etas=[0.01], iterations=5, track_every=3, sample_every=4)

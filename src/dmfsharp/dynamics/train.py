@@ -13,8 +13,7 @@ engine). Along every run it records
   (:mod:`dmfsharp.dynamics.numba_tracking`), batched LAPACK calls otherwise;
 - optionally the full Hessian's ``lambda_max`` every ``k`` steps (warm-started Lanczos
   on the analytic Hessian-vector product, :func:`dmfsharp.numerical_sharpness`);
-- at every tracked step of the first ``10 sample_every`` and every ``sample_every``
-  steps after that, the top singular values of ``P = W_L ... W_1`` and the balancedness
+- at every tracked step of the first 90 and every ``sample_every`` steps after that, the top singular values of ``P = W_L ... W_1`` and the balancedness
   ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` for ``i = 1 .. L-1``.
   Gradient flow conserves ``W_{i+1}^T W_{i+1} - W_i W_i^T`` exactly; one GD step changes
   it by exactly ``eta^2 (G_{i+1}^T G_{i+1} - G_i G_i^T)`` (``G_i`` the gradient blocks: the
@@ -83,6 +82,9 @@ __all__ = ["train", "TrainResult", "TrainRun", "SampleTracker"]
 #: Default ``sample_every`` in units of ``track_every``: odd, so that the edge of
 #: stability's period-2 oscillation is not aliased onto one of its two phases.
 SAMPLE_STRIDE = 9
+#: The first this many tracked iterations are all sampled (the early dynamics, which the
+#: figures draw on a log axis).
+EARLY_SAMPLES = 90
 
 
 @dataclass(eq=False)
@@ -217,10 +219,10 @@ class SampleTracker:
     def sampled(self, ks: np.ndarray) -> np.ndarray:
         """Which of the iterations ``ks`` get singular values and balancedness.
 
-        Every tracked one of the first ``10 sample_every`` (the fast early dynamics, drawn
-        on a log axis), then every ``sample_every``-th.
+        Every tracked one of the first :data:`EARLY_SAMPLES` tracked iterations (the fast
+        early dynamics, drawn on a log axis), then every ``sample_every``-th.
         """
-        return (ks % self.sample_every == 0) | ((ks < 10 * self.sample_every) & (ks % self.every == 0))
+        return (ks % self.sample_every == 0) | ((ks < EARLY_SAMPLES * self.every) & (ks % self.every == 0))
 
     def _one(self, k: int, b: int, ws: list[np.ndarray], engine: GDEngine) -> None:
         ns = self.singular.shape[2]
@@ -412,8 +414,8 @@ def train(
     sample_every : int, optional
         Record the top singular values of ``P`` and the balancedness every so many
         steps, a multiple of ``track_every`` (default ``SAMPLE_STRIDE * track_every``, 9:
-        odd, so a period-2 orbit is not aliased onto one of its phases), and at every
-        tracked step of the first ``10 * sample_every`` (the fast early dynamics); rows
+        odd, so a period-2 orbit is not aliased onto one of its phases), and at each of
+        the first :data:`EARLY_SAMPLES` (90) tracked steps (the fast early dynamics); rows
         between are NaN. A singular value decomposition per step costs more than the
         sharpness itself: ``benchmarks/bench_train.py`` measures both.
     num_singular : int
