@@ -13,7 +13,8 @@ engine). Along every run it records
   (:mod:`dmfsharp.dynamics.numba_tracking`), batched LAPACK calls otherwise;
 - optionally the full Hessian's ``lambda_max`` every ``k`` steps (warm-started Lanczos
   on the analytic Hessian-vector product, :func:`dmfsharp.numerical_sharpness`);
-- at every tracked step of the first 90 and every ``sample_every`` steps after that, the top singular values of ``P = W_L ... W_1`` and the balancedness
+- at each of the first 90 tracked steps and every ``sample_every`` steps after that,
+  the top singular values of ``P = W_L ... W_1`` and the balancedness
   ``||W_{i+1}^T W_{i+1} - W_i W_i^T||_F`` for ``i = 1 .. L-1``.
   Gradient flow conserves ``W_{i+1}^T W_{i+1} - W_i W_i^T`` exactly; one GD step changes
   it by exactly ``eta^2 (G_{i+1}^T G_{i+1} - G_i G_i^T)`` (``G_i`` the gradient blocks: the
