@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         metavar="K",
         help="singular values of P and balancedness every K steps (and at each of the first 90 "
-        "tracked steps), a multiple of --track-every (default 9 x --track-every: odd, so a "
+        "tracked steps), a multiple of --track-every (default 15 x --track-every: odd, so a "
         "period-2 oscillation is not aliased)",
     )
     p.add_argument(

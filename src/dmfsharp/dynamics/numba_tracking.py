@@ -18,8 +18,8 @@ semidefinite matrix it needs:
   densely (eq. 57 with ``F = I``).
 
 The top eigenvalue ``lambda_1`` of a PSD matrix ``G`` (order ``n``) is returned only with
-a proof that it is within ``CERT_RTOL(n) = 4 n (n + 1) u`` (relative; ``u = 2^-53``) of
-the top eigenvalue of the computed ``G``:
+a proof that it is within :func:`cert_rtol` ``(n) = 4 n (n + 1) u`` (relative; ``u =
+2^-53``) of the top eigenvalue of the computed ``G``:
 
 1. From the warm unit vector ``v`` the Rayleigh quotient ``theta = v^T G v`` is a lower
    bound, ``theta <= lambda_1``.
@@ -27,8 +27,11 @@ the top eigenvalue of the computed ``G``:
    completion in floating point, then ``x I - G + Delta`` is positive semidefinite with
    ``|Delta| <= gamma_{n+1} |R^T| |R|`` (Higham, *Accuracy and Stability of Numerical
    Algorithms*, 2nd ed., Theorem 10.3; Rump, BIT 46, 2006, for its use as a
-   certificate), hence ``lambda_1 <= x + gamma_{n+1} ||R||_F^2 + u max_i |x - g_ii|``
-   (the last term: rounding in forming the diagonal of ``x I - G``).
+   certificate), hence ``lambda_1 <= x + gamma_{n+1} ||R||_F^2 + 2 u max_i |x - g_ii|``
+   (the last term: rounding in forming the diagonal of ``x I - G``; the computed
+   ``||R||_F^2`` is inflated by 1 %, far above its own rounding). Underflow adds at most a
+   few multiples of ``2^-1074`` per entry (Rump's bound), negligible against ``u theta``
+   for the ``theta >= 2^-400`` this route accepts.
 3. The shift is ``x = theta + ||G v - theta v|| + 2 n (n + 1) u theta``. Where the bound
    is not yet tight, inverse iteration with the same factor, ``v <- (x I - G)^{-1} v``
    (at most :data:`MAX_SOLVES` solves, until the residual stops halving or is below
@@ -65,7 +68,8 @@ from ..s_matrix import PLAIN_RANGE_BITS
 
 #: Unit roundoff of float64.
 U = 2.0**-53
-#: Largest order of a matrix the certified route handles (larger: LAPACK every step).
+#: Largest order of a matrix the compiled route takes (larger ones: the tracker's batched
+#: LAPACK or iterative routes).
 CERT_MAX = 64
 #: Inverse-iteration refinements tried before the LAPACK fallback.
 MAX_REFINE = 3

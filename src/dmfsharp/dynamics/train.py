@@ -82,7 +82,7 @@ __all__ = ["train", "TrainResult", "TrainRun", "SampleTracker"]
 
 #: Default ``sample_every`` in units of ``track_every``: odd, so that the edge of
 #: stability's period-2 oscillation is not aliased onto one of its two phases.
-SAMPLE_STRIDE = 9
+SAMPLE_STRIDE = 15
 #: The first this many tracked iterations are all sampled (the early dynamics, which the
 #: figures draw on a log axis).
 EARLY_SAMPLES = 90
@@ -414,7 +414,7 @@ def train(
         Record the full Hessian's ``lambda_max`` every so many steps (warm-started).
     sample_every : int, optional
         Record the top singular values of ``P`` and the balancedness every so many
-        steps, a multiple of ``track_every`` (default ``SAMPLE_STRIDE * track_every``, 9:
+        steps, a multiple of ``track_every`` (default ``SAMPLE_STRIDE * track_every``, 15:
         odd, so a period-2 orbit is not aliased onto one of its phases), and at each of
         the first :data:`EARLY_SAMPLES` (90) tracked steps (the fast early dynamics); rows
         between are NaN. A singular value decomposition per step costs more than the
