@@ -48,7 +48,9 @@ __all__ = ["TrainSpec", "TrainTask", "DEFAULT_CONVERGE_TOL", "DEFAULT_TRACK_EVER
 
 #: Default ``converge_tol`` of train sweeps (the training lab's default).
 DEFAULT_CONVERGE_TOL = 1e-10
-#: Default ``track_every`` of train sweeps (tracking every step costs a Lanczos solve per step).
+#: Default ``track_every`` of train sweeps: the sharpness trace of a study's run is a
+#: summary, not a figure (every step costs up to 2.3x an untracked step with numba where
+#: ``d_0 d_L <= 64``, ``benchmarks/bench_train.py``, and a Lanczos solve per step beyond).
 DEFAULT_TRACK_EVERY = 50
 #: Default ``max_period`` of train sweeps.
 DEFAULT_MAX_PERIOD = 16
