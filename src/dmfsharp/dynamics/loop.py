@@ -178,16 +178,20 @@ def run_loop(
     def bookkeeping(k: int) -> bool:
         """Checks and tracking at iteration ``k``; True when the loop must end."""
         nonlocal last_check
+        seen = active
         if k - last_check >= CHECK_EVERY or k == iterations:
             lo = last_check + 1 if last_check > 0 else 0
+            seen = active.copy()
             check_block(lo, k, loss_tr, dist_tr, active, escaped, stop_it, reason, engine, wstar)
             last_check = k
-            if not active.any():
-                return True
-        for tracker in per_step:
-            if k % tracker.every == 0:
-                tracker(k, engine, active)
-        return k == iterations
+            # a run that converged at k still has iteration k as its last row (a chunked
+            # engine's blocks record it too); a diverged one stopped earlier and was reset
+            seen &= active | ((stop_it == k) & np.array([r == "converged" for r in reason]))
+        if seen.any():
+            for tracker in per_step:
+                if k % tracker.every == 0:
+                    tracker(k, engine, seen)
+        return k == iterations or not active.any()
 
     def check_block(
         lo: int,
