@@ -340,3 +340,17 @@ def test_converged_run_is_tracked_at_its_last_iteration(engine, with_data):
         k = run.iterations
         ref = _top_eig(ad.gauss_newton(run.final_factors.factors, X=x))
         assert run.gn_lambda_max[k] == pytest.approx(ref, rel=1e-10), (engine, k)
+
+
+def test_periods_beyond_the_budget_track_iteration_zero_only():
+    """``track_every`` / ``sample_every`` past int64 are valid (whole numbers >= 1): row 0 alone."""
+    for kw in (dict(track_every=10**30), dict(sample_every=10**30), dict(track_every=2**62)):
+        res = train((2, 3, 2), eta_ratios=[0.5], iterations=30, seed=1, engine="numpy", **kw)
+        run = res.runs[0]
+        rows = np.flatnonzero(np.isfinite(run.gn_lambda_max))
+        if "track_every" in kw:
+            assert list(rows) == [0]
+        else:
+            assert list(rows) == list(range(run.iterations + 1))
+        # the singular values: each of the first 90 tracked rows, so here the tracked ones
+        assert list(np.flatnonzero(np.isfinite(run.singular_values[:, 0]))) == list(rows)
