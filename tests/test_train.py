@@ -354,3 +354,23 @@ def test_periods_beyond_the_budget_track_iteration_zero_only():
             assert list(rows) == list(range(run.iterations + 1))
         # the singular values: each of the first 90 tracked rows, so here the tracked ones
         assert list(np.flatnonzero(np.isfinite(run.singular_values[:, 0]))) == list(rows)
+
+
+def test_untracked_run_copies_no_snapshots(monkeypatch):
+    """``track_every`` beyond the budget: the compiled engine runs as untracked (the
+    benchmark's baseline), no per-iteration parameter copies, and row 0 is still tracked."""
+    pytest.importorskip("numba")
+    from dmfsharp.dynamics import train as train_mod
+
+    def no_blocks(*args, **kwargs):
+        raise AssertionError("an untracked run was handed parameter blocks")
+
+    monkeypatch.setattr(train_mod.SampleTracker, "block", no_blocks)
+    res = train((3, 4, 2), init="gaussian", init_scale=0.5, etas=[0.01], iterations=50, seed=0,
+                engine="numba", track_every=51)  # fmt: skip
+    run = res.runs[0]
+    assert res.engine == "numba" and run.iterations == 50
+    assert list(np.flatnonzero(np.isfinite(run.gn_lambda_max))) == [0]
+    ws = res.start.factors  # row 0: the start, by Corollary 6 (L = 2)
+    ref = 2.0 * (np.linalg.norm(ws[0], 2) ** 2 + np.linalg.norm(ws[1], 2) ** 2)
+    assert run.gn_lambda_max[0] == pytest.approx(ref, rel=1e-13)

@@ -171,8 +171,10 @@ def run_loop(
     last_check = 0
     chunked = engine.chunked
     # a chunked engine copies every iteration's parameters out for the trackers that take
-    # blocks (no return to Python per tracked step); the others stop the kernel
-    blocks: list[Any] = [t for t in trackers if chunked and hasattr(t, "block")]
+    # blocks (no return to Python per tracked step); the others stop the kernel. A tracker
+    # that observes iteration 0 alone (``every`` beyond the budget) needs no copies: it is
+    # called there, and the kernel runs as untracked
+    blocks: list[Any] = [t for t in trackers if chunked and hasattr(t, "block") and t.every <= iterations]
     per_step = [t for t in trackers if not any(t is u for u in blocks)]
 
     def bookkeeping(k: int) -> bool:
