@@ -140,11 +140,12 @@ def run_loop(
         Convergence counts only after ``||w_k - w*||^2 > escape_sq`` (escape
         experiments); None: convergence needs the loss alone.
     trackers : sequence of Tracker
-        Called at every multiple of their ``every`` while a run is active. On a chunked
-        engine a tracker with ``buffer(k0, k1)`` and ``block(k0, k1, snapshots, active)``
-        methods is instead handed the parameters of iterations ``k0 .. k1`` (``(k1 - k0 +
-        1, B, N)``, written by the kernel into the first such tracker's buffer) after each
-        kernel call, and the kernel does not stop for it.
+        Called at every multiple of their ``every`` while a run is active, including the
+        iteration it converges at (its last row). On a chunked engine a tracker with
+        ``buffer(k0, k1)`` and ``block(k0, k1, snapshots, active)`` methods and ``every``
+        within the budget is instead handed the parameters of iterations ``k0 .. k1``
+        (``(k1 - k0 + 1, B, N)``, written by the kernel into the first such tracker's
+        buffer) after each kernel call, and the kernel does not stop for it.
 
     Returns
     -------
