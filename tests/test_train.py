@@ -305,3 +305,72 @@ def test_torch_mean_data_loss_is_pytorch_mse_mean():
         loss.backward()
         opt.step()
     np.testing.assert_allclose(res.runs[0].loss, losses, rtol=1e-11)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize("with_data", [False, True])
+def test_converged_run_is_tracked_at_its_last_iteration(engine, with_data):
+    """The row a run converges at holds its Gauss-Newton value (the final point's), on every engine.
+
+    Reference: the dense autograd ``2 c J^T J`` at the run's final factors, which are the
+    parameters of its last iteration.
+    """
+    ad = pytest.importorskip("tests.autodiff_reference")
+    if engine == "numba":
+        pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    kw: dict = {}
+    x = None
+    if with_data:
+        x, y = rng.standard_normal((3, 6)), rng.standard_normal((2, 6))
+        kw = dict(data=x, target=y)
+    res = train(
+        (3, 4, 2),
+        init="gaussian",
+        init_scale=0.5,
+        etas=[0.05, 0.02],
+        iterations=400,
+        seed=3,
+        engine=engine,
+        **kw,
+    )
+    converged = [run for run in res.runs if run.status == "converged"]
+    assert converged  # the setup must exercise the convergence row
+    for run in converged:
+        k = run.iterations
+        ref = _top_eig(ad.gauss_newton(run.final_factors.factors, X=x))
+        assert run.gn_lambda_max[k] == pytest.approx(ref, rel=1e-10), (engine, k)
+
+
+def test_periods_beyond_the_budget_track_iteration_zero_only():
+    """``track_every`` / ``sample_every`` past int64 are valid (whole numbers >= 1): row 0 alone."""
+    for kw in (dict(track_every=10**30), dict(sample_every=10**30), dict(track_every=2**62)):
+        res = train((2, 3, 2), eta_ratios=[0.5], iterations=30, seed=1, engine="numpy", **kw)
+        run = res.runs[0]
+        rows = np.flatnonzero(np.isfinite(run.gn_lambda_max))
+        if "track_every" in kw:
+            assert list(rows) == [0]
+        else:
+            assert list(rows) == list(range(run.iterations + 1))
+        # the singular values: each of the first 90 tracked rows, so here the tracked ones
+        assert list(np.flatnonzero(np.isfinite(run.singular_values[:, 0]))) == list(rows)
+
+
+def test_untracked_run_copies_no_snapshots(monkeypatch):
+    """``track_every`` beyond the budget: the compiled engine runs as untracked (the
+    benchmark's baseline), no per-iteration parameter copies, and row 0 is still tracked."""
+    pytest.importorskip("numba")
+    from dmfsharp.dynamics import train as train_mod
+
+    def no_blocks(*args, **kwargs):
+        raise AssertionError("an untracked run was handed parameter blocks")
+
+    monkeypatch.setattr(train_mod.SampleTracker, "block", no_blocks)
+    res = train((3, 4, 2), init="gaussian", init_scale=0.5, etas=[0.01], iterations=50, seed=0,
+                engine="numba", track_every=51)  # fmt: skip
+    run = res.runs[0]
+    assert res.engine == "numba" and run.iterations == 50
+    assert list(np.flatnonzero(np.isfinite(run.gn_lambda_max))) == [0]
+    ws = res.start.factors  # row 0: the start, by Corollary 6 (L = 2)
+    ref = 2.0 * (np.linalg.norm(ws[0], 2) ** 2 + np.linalg.norm(ws[1], 2) ** 2)
+    assert run.gn_lambda_max[0] == pytest.approx(ref, rel=1e-13)

@@ -140,11 +140,12 @@ def run_loop(
         Convergence counts only after ``||w_k - w*||^2 > escape_sq`` (escape
         experiments); None: convergence needs the loss alone.
     trackers : sequence of Tracker
-        Called at every multiple of their ``every`` while a run is active. On a chunked
-        engine a tracker with ``buffer(k0, k1)`` and ``block(k0, k1, snapshots, active)``
-        methods is instead handed the parameters of iterations ``k0 .. k1`` (``(k1 - k0 +
-        1, B, N)``, written by the kernel into the first such tracker's buffer) after each
-        kernel call, and the kernel does not stop for it.
+        Called at every multiple of their ``every`` while a run is active, including the
+        iteration it converges at (its last row). On a chunked engine a tracker with
+        ``buffer(k0, k1)`` and ``block(k0, k1, snapshots, active)`` methods and ``every``
+        within the budget is instead handed the parameters of iterations ``k0 .. k1``
+        (``(k1 - k0 + 1, B, N)``, written by the kernel into the first such tracker's
+        buffer) after each kernel call, and the kernel does not stop for it.
 
     Returns
     -------
@@ -171,23 +172,29 @@ def run_loop(
     last_check = 0
     chunked = engine.chunked
     # a chunked engine copies every iteration's parameters out for the trackers that take
-    # blocks (no return to Python per tracked step); the others stop the kernel
-    blocks: list[Any] = [t for t in trackers if chunked and hasattr(t, "block")]
+    # blocks (no return to Python per tracked step); the others stop the kernel. A tracker
+    # that observes iteration 0 alone (``every`` beyond the budget) needs no copies: it is
+    # called there, and the kernel runs as untracked
+    blocks: list[Any] = [t for t in trackers if chunked and hasattr(t, "block") and t.every <= iterations]
     per_step = [t for t in trackers if not any(t is u for u in blocks)]
 
     def bookkeeping(k: int) -> bool:
         """Checks and tracking at iteration ``k``; True when the loop must end."""
         nonlocal last_check
+        seen = active
         if k - last_check >= CHECK_EVERY or k == iterations:
             lo = last_check + 1 if last_check > 0 else 0
+            seen = active.copy()
             check_block(lo, k, loss_tr, dist_tr, active, escaped, stop_it, reason, engine, wstar)
             last_check = k
-            if not active.any():
-                return True
-        for tracker in per_step:
-            if k % tracker.every == 0:
-                tracker(k, engine, active)
-        return k == iterations
+            # a run that converged at k still has iteration k as its last row (a chunked
+            # engine's blocks record it too); a diverged one stopped earlier and was reset
+            seen &= active | ((stop_it == k) & np.array([r == "converged" for r in reason]))
+        if seen.any():
+            for tracker in per_step:
+                if k % tracker.every == 0:
+                    tracker(k, engine, seen)
+        return k == iterations or not active.any()
 
     def check_block(
         lo: int,

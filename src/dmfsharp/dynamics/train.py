@@ -514,6 +514,9 @@ def train(
     s_every = SAMPLE_STRIDE * every if s_every is None else int(s_every)
     if s_every % every:
         raise ValueError(f"sample_every must be a multiple of track_every={every}, got {s_every}")
+    # a period beyond the budget tracks iteration 0 alone: the same with budget + 1, which
+    # keeps the trackers' int64 arithmetic on iteration numbers exact (no overflow)
+    every, s_every = min(every, iterations + 1), min(s_every, iterations + 1)
     h_every = positive_int(track_hessian_every, "track_hessian_every", optional=True)
     nsv = min(int(positive_int(num_singular, "num_singular") or 1), min(dims_t[0], dims_t[-1]))
     tol = nonnegative_float(converge_tol, "converge_tol")
