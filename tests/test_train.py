@@ -374,3 +374,28 @@ def test_untracked_run_copies_no_snapshots(monkeypatch):
     ws = res.start.factors  # row 0: the start, by Corollary 6 (L = 2)
     ref = 2.0 * (np.linalg.norm(ws[0], 2) ** 2 + np.linalg.norm(ws[1], 2) ** 2)
     assert run.gn_lambda_max[0] == pytest.approx(ref, rel=1e-13)
+
+
+def test_weight_decay_gauss_newton_trace_is_that_of_the_regularized_loss():
+    # GN of L_mu = L + mu sum ||W||^2 is 2 K^T K + 2 mu I: the trace is autograd's GN + 2 mu,
+    # the same quantity the full-Hessian dots and 2 / eta refer to
+    ad = pytest.importorskip("tests.autodiff_reference")
+    mu = 0.05
+    for engine in ("numpy", "numba"):
+        if engine == "numba":
+            pytest.importorskip("numba")
+        res = train((3, 4, 2), init="gaussian", init_scale=0.6, etas=[0.01], iterations=7,
+                    weight_decay=mu, converge_tol=0.0, seed=1, engine=engine)  # fmt: skip
+        run = res.runs[0]
+        assert run.status == "budget" and run.final_factors is not None
+        ref = _top_eig(ad.gauss_newton(run.final_factors.factors)) + 2 * mu
+        assert run.gn_lambda_max[7] == pytest.approx(ref, rel=1e-12)
+
+
+def test_converged_run_beyond_float64_reports_no_lambda_instead_of_failing():
+    # P = (1e-154 I)(1e154 ones) = M exactly: converged at step 0, lambda_max ~ 2 (2e154)^2
+    start = [np.full((2, 2), 1e154), 1e-154 * np.eye(2)]
+    res = train(init=start, target=np.ones((2, 2)), etas=[1e-3, 2e-3], iterations=5)
+    for run in res.runs:
+        assert run.status == "converged" and run.final_lambda_max is None
+        assert not np.isfinite(run.gn_lambda_max[0])

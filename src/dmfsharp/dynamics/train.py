@@ -44,7 +44,10 @@ with ``lambda_max = 2 mu`` for ``L >= 3``, the nonzero local minima that survive
 and ``mu > 0``, ``eta_crit`` is None. The loss trace stays the data term; a run counts as
 ``"converged"`` when its final point is a critical point of ``L_mu``
 (:func:`dmfsharp.minimum.stationarity`), and then reports the exact ``lambda_max`` of
-``L_mu`` there.
+``L_mu`` there. The tracked Gauss-Newton sharpness is that of ``L_mu``,
+``lambda_max(2 K^T K + 2 mu I) = lambda_max(2 K^T K) + 2 mu``, so it compares with
+``2 / eta`` and with the full Hessian's ``lambda_max`` of ``L_mu``. A converged run whose
+exact ``lambda_max`` exceeds float64 reports None.
 
 Statuses: ``"converged"`` (loss within ``converge_tol`` times the loss scale of its
 infimum: 0 for eq. 15, the least-squares residual for data), ``"diverged"`` (the loop's
@@ -61,10 +64,11 @@ from typing import Any
 import numpy as np
 
 from ..chain import FactorChain, check_target
-from ..errors import NotAMinimumError
+from ..errors import Float64OverflowError, NotAMinimumError
 from ..exact import sharpness
 from ..flatness import flat_sharpness
 from ..gauss_newton import gauss_newton_sharpness
+from ..limits import check_allocation
 from ..objective import check_normalization, sample_scale
 from ..regularized import regularized_minimum_spectrum
 from ..s_arrays import gauss_newton_top_batch, gauss_newton_top_of_arrays
@@ -415,7 +419,8 @@ def train(
     sample_every : int, optional
         Record the top singular values of ``P`` and the balancedness every so many
         steps, a multiple of ``track_every`` (default ``SAMPLE_STRIDE * track_every``, 15:
-        odd, so a period-2 orbit is not aliased onto one of its phases), and at each of
+        odd, so with an odd ``track_every`` a period-2 orbit is not aliased onto one of
+        its phases), and at each of
         the first :data:`EARLY_SAMPLES` (90) tracked steps (the fast early dynamics); rows
         between are NaN. A singular value decomposition per step costs more than the
         sharpness itself: ``benchmarks/bench_train.py`` measures both.
@@ -523,6 +528,15 @@ def train(
     pmax = int(positive_int(max_period, "max_period", minimum=2) or 2)
 
     nb = eta.size
+    check_allocation(
+        (iterations + 1, nb, 4 + nsv + depth),
+        what="train: the traces (iterations + 1, step sizes, tracked quantities)",
+        alternative="fewer iterations or step sizes",
+    )
+    check_allocation(
+        (CHECK_EVERY + 2, nb, start.num_params),
+        what="train: the engine and the tracking buffer of parameters",
+    )
     w0 = np.tile(start.flatten(), (nb, 1))
     if data is None:
         name = resolve_engine(engine)
@@ -575,10 +589,16 @@ def train(
                 status = "converged"
             except NotAMinimumError:
                 pass
+            except Float64OverflowError:  # a critical point whose lambda_max float64 cannot hold
+                status = "converged"
         elif status == "converged" and final is not None:
-            lam_final = float(gauss_newton_sharpness(final, **options))
+            try:
+                lam_final = float(gauss_newton_sharpness(final, **options))
+            except Float64OverflowError:  # exact, but beyond float64: no value (None), not a failure
+                pass
         loss = out.loss[: t + 1, b].copy()
-        gn = sample.gn[: t + 1, b].copy()
+        # the Gauss-Newton matrix of L_mu is 2 K^T K + 2 mu I: its lambda_max is 2 mu more
+        gn = sample.gn[: t + 1, b] + 2.0 * mu
         orbit = None
         if status == "budget" and final is not None:
             orbit = _orbit(

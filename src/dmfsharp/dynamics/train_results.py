@@ -42,8 +42,8 @@ class TrainRun:
         ``periodic_orbit``: a dict of details or None each
         (:mod:`dmfsharp.dynamics.regimes`).
     loss, gn_lambda_max, hessian_lambda_max : ndarray, shape (iterations + 1,)
-        Loss, exact Gauss-Newton ``lambda_max`` and the full Hessian's (NaN where not
-        tracked).
+        Loss, exact Gauss-Newton ``lambda_max`` (of ``L_mu``, ``2 mu`` more, with weight
+        decay) and the full Hessian's (NaN where not tracked).
     singular_values : ndarray, shape (iterations + 1, k)
         Top singular values of ``P``.
     balancedness : ndarray, shape (iterations + 1, L - 1)
