@@ -41,9 +41,13 @@ def _missing(name: str) -> bool:
     return importlib.util.find_spec(name) is None
 
 
-# the compiled GD kernel imports numba at module level (it is imported only when the numba
-# engine is selected); without the optional extra it is not collected
-collect_ignore = ["src/dmfsharp/dynamics/numba_kernel.py"] if _missing("numba") else []
+# the compiled GD kernel and tracking import numba at module level (they are imported only
+# when numba is there); without the optional extra they are not collected
+collect_ignore = (
+    ["src/dmfsharp/dynamics/numba_kernel.py", "src/dmfsharp/dynamics/numba_tracking.py"]
+    if _missing("numba")
+    else []
+)
 
 
 def pytest_collection_modifyitems(config, items):
