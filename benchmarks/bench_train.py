@@ -25,6 +25,10 @@ clustered spectrum: every singular value of the factors equal at the start), ``e
 from a Gaussian ``alpha = 0.1`` at ``eta = 0.9 eta_crit`` (progressive sharpening towards
 ``2 / eta``, the case the tracking is for).
 
+The compiled engine and the compiled, certified tracking need numba (the ``fast`` extra);
+without it the tracking takes batched LAPACK calls, and the results file says which route
+ran (``tracking_route``).
+
     python benchmarks/bench_train.py [--short 200] [--long 2200] [--repeat 5]
 """
 
@@ -103,8 +107,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     from dmfsharp.dynamics.engines import numba_available
+    from dmfsharp.dynamics.train import compiled_tracking
 
     engines = ["numpy"] + (["numba"] if numba_available() else [])
+    route = "compiled, certified (numba)" if compiled_tracking() else "batched LAPACK (numba absent)"
+    print(f"Gauss-Newton tracking route: {route}", flush=True)
     threads = verify_threads()
     rows = []
     for name, dims in CONFIGS.items():
@@ -147,6 +154,7 @@ def main() -> None:
             long=args.long,
             repeat=args.repeat,
             rows=rows,
+            tracking_route=route,
             worst_gn_ratio=worst,
             worst_default_ratio=worst_default,
         ),
