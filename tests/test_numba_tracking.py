@@ -14,7 +14,8 @@ import scipy.linalg
 pytest.importorskip("numba")
 from dmfsharp.dynamics import numba_tracking as nt  # noqa: E402
 from dmfsharp.dynamics import train as train_mod  # noqa: E402
-from dmfsharp.dynamics.train import _compiled_route, compiled_tracking, train  # noqa: E402
+from dmfsharp.dynamics.tracking import _compiled_route, compiled_tracking  # noqa: E402
+from dmfsharp.dynamics.train import train  # noqa: E402
 
 U = 2.0**-53
 
