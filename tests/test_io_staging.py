@@ -105,6 +105,10 @@ def _catches_sigterm(pid: int) -> bool:
     return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 _SLOW_ESCAPE = [
     "escape",
     "--dims",
@@ -142,6 +146,10 @@ def test_signal_cleans_staging(tmp_path, argv, sig, code):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a test runner started in the background by a non-interactive shell ignores SIGINT,
+        # and the child would inherit that (Python then installs no KeyboardInterrupt
+        # handler): give the command the disposition a user's terminal gives it
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 30
     while not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
