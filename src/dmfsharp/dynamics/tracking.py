@@ -174,7 +174,7 @@ class SampleTracker:
             self._route = _compiled_route(self.like.dims, self.gn.shape[1])
         self.compiled = self._route is not None
         nb, n = self.gn.shape[1], self.like.num_params
-        # the compiled route's buffer of consecutive iterations: up to ``chunk`` rows, 8 MB
+        # the buffer of consecutive iterations (both routes): up to ``chunk`` rows or 8 MB
         cap = max(self.min_rows, min(self.chunk, (1 << 20) // max(nb * n, 1)))
         self._snap = np.empty((cap, nb, n))
         self._ks = np.zeros(cap, dtype=np.int64)
