@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -131,6 +132,25 @@ def random_point(dims: Sequence[int], seed=0, *, at_minimum: bool = False):
     target = chain.product if at_minimum else rng.standard_normal((dims[-1], dims[0]))
     direction = [rng.standard_normal(w.shape) for w in factors]
     return chain, target, direction
+
+
+def explicit_s(factors: Sequence[np.ndarray]) -> np.ndarray:
+    """``S = sum_k B_k^T B_k (x) A_k A_k^T`` from the definitions (eq. 57 with ``F = I``).
+
+    Plain products from identities, no streaming and no library code: the reference for
+    every route that evaluates ``lambda_max(S)`` (symmetrized).
+    """
+    L = len(factors)
+    total: Any = 0.0
+    for k in range(L):
+        b = np.eye(factors[0].shape[1])
+        for w in factors[:k]:
+            b = w @ b
+        a = np.eye(factors[-1].shape[0])
+        for w in factors[k + 1 :][::-1]:
+            a = a @ w
+        total = total + np.kron(b.T @ b, a @ a.T)
+    return 0.5 * (total + total.T)
 
 
 def flat(blocks) -> np.ndarray:

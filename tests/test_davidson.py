@@ -18,6 +18,8 @@ from dmfsharp import s_matrix
 from dmfsharp.linalg import davidson, kron
 from dmfsharp.objective import make_objective
 
+from .conftest import explicit_s
+
 EPS = np.finfo(np.float64).eps
 
 
@@ -29,8 +31,7 @@ def _chain(dims, seed=0):
 
 
 def _explicit_s(chain):
-    s = sum(np.kron(b.T @ b, a @ a.T) for a, b in zip(chain.suffix, chain.prefix))
-    return 0.5 * (s + s.T)
+    return explicit_s(chain.factors)
 
 
 def _tol(lam, n):

@@ -8,25 +8,12 @@ import scipy.linalg
 
 from dmfsharp.s_arrays import gauss_newton_top_of_arrays
 
+from .conftest import explicit_s as _explicit_s
+
 
 def _factors(dims, seed):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal((dims[i], dims[i - 1])) / np.sqrt(dims[i - 1]) for i in range(1, len(dims))]
-
-
-def _explicit_s(ws):
-    """``sum_k B_k^T B_k (x) A_k A_k^T`` from the definitions (plain products, no streaming)."""
-    L = len(ws)
-    total = 0.0
-    for k in range(L):
-        b = np.eye(ws[0].shape[1])
-        for w in ws[:k]:
-            b = w @ b
-        a = np.eye(ws[-1].shape[0])
-        for w in ws[k + 1 :][::-1]:
-            a = a @ w
-        total = total + np.kron(b.T @ b, a @ a.T)
-    return 0.5 * (total + total.T)
 
 
 @pytest.mark.parametrize(

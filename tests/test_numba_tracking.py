@@ -17,6 +17,8 @@ from dmfsharp.dynamics import train as train_mod  # noqa: E402
 from dmfsharp.dynamics.tracking import _compiled_route, compiled_tracking  # noqa: E402
 from dmfsharp.dynamics.train import train  # noqa: E402
 
+from .conftest import explicit_s  # noqa: E402
+
 U = 2.0**-53
 
 if not compiled_tracking():
@@ -103,18 +105,8 @@ def _factors(dims, seed, scale=1.0):
 
 
 def _explicit_gn(ws):
-    """``2 lambda_max(sum_k B_k^T B_k (x) A_k A_k^T)`` from the definitions (eq. 57, ``F = I``)."""
-    L = len(ws)
-    total = 0.0
-    for k in range(L):
-        b = np.eye(ws[0].shape[1])
-        for w in ws[:k]:
-            b = w @ b
-        a = np.eye(ws[-1].shape[0])
-        for w in ws[k + 1 :][::-1]:
-            a = a @ w
-        total = total + np.kron(b.T @ b, a @ a.T)
-    return 2.0 * scipy.linalg.eigvalsh(0.5 * (total + total.T))[-1]
+    """``2 lambda_max(S)`` of the explicit ``S`` (eq. 57, ``F = I``; ``tests/conftest.py``)."""
+    return 2.0 * scipy.linalg.eigvalsh(explicit_s(ws))[-1]
 
 
 @pytest.mark.parametrize(

@@ -455,7 +455,7 @@ def _dense_s(dims, pre, suf, gb, ga, s):
             for i in range(d0):
                 gb[i, i] = 1.0
         if k <= nl - 1:
-            _gram_rows(suf[k, :, : dims[k]], ga)
+            _gram_cols(suf[k, :, : dims[k]].T, ga)  # A_k A_k^T
         else:
             ga[:, :] = 0.0
             for i in range(dl):
@@ -471,21 +471,10 @@ def _dense_s(dims, pre, suf, gb, ga, s):
 
 @njit(cache=True, nogil=True)
 def _gram_cols(x, out):
-    """``out = x^T x``."""
+    """``out = x^T x`` (small, any layout)."""
     for i in range(x.shape[1]):
         for j in range(x.shape[1]):
             acc = 0.0
             for q in range(x.shape[0]):
                 acc += x[q, i] * x[q, j]
-            out[i, j] = acc
-
-
-@njit(cache=True, nogil=True)
-def _gram_rows(x, out):
-    """``out = x x^T``."""
-    for i in range(x.shape[0]):
-        for j in range(x.shape[0]):
-            acc = 0.0
-            for q in range(x.shape[1]):
-                acc += x[i, q] * x[j, q]
             out[i, j] = acc
