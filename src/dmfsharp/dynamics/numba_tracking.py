@@ -167,12 +167,13 @@ def _rayleigh(g, v, w):
 
 
 @njit(cache=True, nogil=True)
-def top_psd(g, v, warm, a, w, y):
+def top_psd(g, v, warm, a, w, y, theta=0.0, r=-1.0):
     """``(lambda_max(g), certified)`` of a symmetric PSD ``g``; ``v`` (unit) is updated.
 
     ``warm``: whether ``v`` holds the previous top eigenvector. ``a``, ``w``, ``y``:
-    scratch of shapes ``(n, n)``, ``(n,)``, ``(n,)``. ``certified`` is False where the
-    value came from LAPACK (module docstring).
+    scratch of shapes ``(n, n)``, ``(n,)``, ``(n,)``. ``theta``, ``r``: ``v``'s Rayleigh
+    quotient and residual norm where the caller has them (``r < 0``: computed here).
+    ``certified`` is False where the value came from LAPACK (module docstring).
     """
     n = g.shape[0]
     if n == 1:
@@ -181,7 +182,8 @@ def top_psd(g, v, warm, a, w, y):
     if warm and n <= CERT_MAX:
         tol = 4.0 * n * (n + 1) * U
         tau = 2.0 * n * (n + 1) * U
-        theta, r = _rayleigh(g, v, w)
+        if r < 0.0:
+            theta, r = _rayleigh(g, v, w)
         if TINY < theta < HUGE:
             for _ in range(MAX_REFINE):
                 ub = _cholesky_bound(g, theta + r + tau * theta, a)
@@ -228,6 +230,7 @@ def _tracked_top(g, vv, level, j, a, w, y, z):
     if level[j] >= 1:
         for i in range(n):
             z[i] = cur[i]
+    theta, r = 0.0, -1.0  # not yet computed: top_psd does it
     if level[j] >= 2:
         nrm = 0.0
         for i in range(n):
@@ -237,12 +240,13 @@ def _tracked_top(g, vv, level, j, a, w, y, z):
         if nrm > 0.0:
             for i in range(n):
                 y[i] /= nrm
-            _, r_pred = _rayleigh(g, y, w)
-            _, r_cur = _rayleigh(g, cur, w)
-            if r_pred < r_cur:
+            t_pred, r_pred = _rayleigh(g, y, w)
+            theta, r = _rayleigh(g, cur, w)
+            if r_pred < r:  # start from the extrapolation; its quotient and residual are known
+                theta, r = t_pred, r_pred
                 for i in range(n):
                     cur[i] = y[i]
-    val, cert = top_psd(g, cur, level[j] >= 1, a, w, y)
+    val, cert = top_psd(g, cur, level[j] >= 1, a, w, y, theta, r)
     if level[j] >= 1:
         dot = 0.0
         for i in range(n):
